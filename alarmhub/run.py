@@ -1,0 +1,64 @@
+"""`alarmhub run` and the single-part commands: start, report where everything is, stop cleanly on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from contextlib import AsyncExitStack
+
+from alarmhub.admin import print_logins
+from alarmhub.context import describe_database, migrate_database, short_lived_pool
+from alarmhub.services import portal_service
+from shared.config import Config
+from shared.db import resolve_database_url
+from shared.demo import has_any_customer, load_demo_data
+from shared.logs import get_logger
+
+log = get_logger(__name__)
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+async def _run_all(config: Config, database_url: str) -> None:
+    stop = _stop_on_signals()
+    applied = await migrate_database(database_url)
+    async with short_lived_pool(database_url) as pool, pool.acquire() as connection:
+        logins = await load_demo_data(connection) if not await has_any_customer(connection) else []
+    async with AsyncExitStack() as services:
+        portal_url = await services.enter_async_context(portal_service(config, database_url))
+        print("alarmhub is running")
+        print(f"  portal:    {portal_url}")
+        print(
+            f"  database:  {describe_database(config)}" + (f" (applied {len(applied)} migrations)" if applied else "")
+        )
+        if logins:
+            print_logins(logins)
+        print("Press Ctrl-C to stop.", flush=True)
+        log.info("started", portal=portal_url)
+        await stop.wait()
+        print("stopping…", flush=True)
+    log.info("stopped")
+
+
+async def _run_portal(config: Config, database_url: str) -> None:
+    stop = _stop_on_signals()
+    async with portal_service(config, database_url) as portal_url:
+        log.info("portal started", url=portal_url)
+        await stop.wait()
+
+
+def run_all(config: Config) -> int:
+    database_url = resolve_database_url(config)
+    asyncio.run(_run_all(config, database_url))
+    return 0
+
+
+def run_portal(config: Config) -> int:
+    asyncio.run(_run_portal(config, resolve_database_url(config)))
+    return 0

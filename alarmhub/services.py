@@ -1,0 +1,25 @@
+"""The long-running parts as async context managers, so `run` and the single-part commands share one wiring."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+
+from portal.app import create_app
+from shared.config import Config
+
+
+@asynccontextmanager
+async def portal_service(config: Config, database_url: str) -> AsyncIterator[str]:
+    """Serve the portal until the block exits; yields its address."""
+    runner = web.AppRunner(create_app(config, database_url), access_log=None, handle_signals=False)
+    await runner.setup()
+    host, port = config["portal.host"], config["portal.port"]
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+        yield config["portal.public_url"] or f"http://{host}:{port}/"
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,1 @@
+"""Code shared by the receiver and the portal: configuration, database, catalogue, domain rules."""

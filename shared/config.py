@@ -1,0 +1,347 @@
+"""Configuration: every key declared once (type, default, documentation), loaded from TOML and the environment."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ENV_PREFIX = "ALARMHUB_"
+
+
+class ConfigError(Exception):
+    """An invalid configuration value or an unknown key; `key` is `section.name`."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+Parser = Callable[[object], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One configuration key: where it lives, how it is parsed, its default and what it means."""
+
+    section: str
+    name: str
+    parse: Parser
+    default: Any
+    doc: str
+    secret: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.section}.{self.name}"
+
+    @property
+    def env_var(self) -> str:
+        return f"{ENV_PREFIX}{self.section.upper()}_{self.name.upper()}"
+
+
+# -- parsers: each takes a TOML value or an environment string and returns the typed value or raises ValueError
+
+
+def _string(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _integer(low: int, high: int) -> Parser:
+    def parse(value: object) -> int:
+        if isinstance(value, bool):
+            raise ValueError(f"expected an integer from {low} to {high}, got {value!r}")
+        try:
+            number = int(value) if isinstance(value, int | str) else None
+        except ValueError:
+            number = None
+        if number is None or not low <= number <= high:
+            raise ValueError(f"expected an integer from {low} to {high}, got {value!r}")
+        return number
+
+    return parse
+
+
+def _number(low: float, high: float) -> Parser:
+    def parse(value: object) -> float:
+        try:
+            number = float(value) if isinstance(value, int | float | str) and not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None or not low <= number <= high:
+            raise ValueError(f"expected a number from {low} to {high}, got {value!r}")
+        return number
+
+    return parse
+
+
+def _boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {"true", "1", "yes", "on"}:
+        return True
+    if isinstance(value, str) and value.lower() in {"false", "0", "no", "off"}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _choice(*options: str) -> Parser:
+    def parse(value: object) -> str:
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {value!r}")
+        return str(value)
+
+    return parse
+
+
+def _url(*schemes: str, empty: bool = True, extra: tuple[str, ...] = ()) -> Parser:
+    def parse(value: object) -> str:
+        text = _string(value)
+        if (empty and text == "") or text in extra:
+            return text
+        if urlsplit(text).scheme not in schemes:
+            allowed = ", ".join(f"{s}://" for s in schemes)
+            also = "".join(f" or {e!r}" for e in (("",) if empty else ()) + extra)
+            raise ValueError(f"expected a URL starting with {allowed}{also}, got {text!r}")
+        return text
+
+    return parse
+
+
+def _host_port(value: object) -> tuple[str, int]:
+    text = _string(value)
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), _integer(1, 65535)(port)
+
+
+_PORT = _integer(1, 65535)
+
+SETTINGS: tuple[Setting, ...] = (
+    # database
+    Setting(
+        "database",
+        "url",
+        _url("postgresql", "postgres"),
+        "",
+        "PostgreSQL URL; empty starts an embedded PostgreSQL (pgserver) with its data under `var/pgdata`.",
+    ),
+    Setting("database", "pool_min_size", _integer(1, 100), 2, "Smallest number of connections each process keeps."),
+    Setting("database", "pool_max_size", _integer(1, 200), 10, "Largest number of connections each process opens."),
+    Setting("database", "connect_timeout", _number(0.5, 120), 10.0, "Seconds to wait for a database connection."),
+    # portal
+    Setting("portal", "host", _string, "127.0.0.1", "Address the portal listens on."),
+    Setting("portal", "port", _PORT, 8080, "TCP port of the portal."),
+    Setting(
+        "portal",
+        "public_url",
+        _url("http", "https"),
+        "",
+        "Address customers use to reach the portal (links in e-mail); empty means http://HOST:PORT.",
+    ),
+    Setting(
+        "portal",
+        "session_key",
+        _string,
+        "",
+        "32-byte url-safe base64 key that encrypts session cookies; empty generates one into `var/`.",
+        secret=True,
+    ),
+    Setting(
+        "portal",
+        "company_name",
+        _string,
+        "Sentinel Monitoring",
+        "White-label: the monitoring company's name.",
+    ),
+    Setting("portal", "company_phone", _string, "+1 555 0100", "White-label: the phone number customers call."),
+    Setting(
+        "portal",
+        "company_address",
+        _string,
+        "100 Main Street, Springfield",
+        "White-label: the company's postal address.",
+    ),
+    Setting("portal", "logo_text", _string, "Sentinel", "White-label: the short name shown as the logo."),
+    # receiver
+    Setting("receiver", "dc09_host", _string, "127.0.0.1", "Address the DC-09 receiver listens on (TCP and UDP)."),
+    Setting("receiver", "dc09_port", _PORT, 12000, "Port of the DC-09 receiver (TCP and UDP)."),
+    Setting("receiver", "udp_enabled", _boolean, True, "Also listen for DC-09 over UDP on the same port."),
+    Setting(
+        "receiver",
+        "receiver_number",
+        _string,
+        "1",
+        "Receiver number (hex) this receiver answers as when a frame carries none.",
+    ),
+    Setting(
+        "receiver",
+        "max_frame_length",
+        _integer(64, 65536),
+        1024,
+        "Longest DC-09 frame in bytes; longer input is rejected and the stream resynchronised.",
+    ),
+    Setting("receiver", "max_connections", _integer(1, 1_000_000), 10000, "Most TCP connections open at once."),
+    Setting(
+        "receiver",
+        "idle_timeout",
+        _number(1, 86400),
+        600.0,
+        "Seconds a TCP connection may stay silent before it is closed.",
+    ),
+    Setting(
+        "receiver",
+        "write_timeout",
+        _number(0.1, 600),
+        10.0,
+        "Seconds a slow reader may hold unsent answers before its connection is cut.",
+    ),
+    Setting(
+        "receiver",
+        "enforce_plain_timestamps",
+        _boolean,
+        False,
+        "Also enforce the timestamp window (-40 s/+20 s) on unencrypted messages.",
+    ),
+    Setting("receiver", "batch_max_size", _integer(1, 100000), 2000, "Most signals written in one transaction."),
+    Setting(
+        "receiver",
+        "rejected_frames_kept",
+        _integer(100, 100_000_000),
+        100000,
+        "Rows kept in the bounded rejected_frames table (oldest removed first).",
+    ),
+    # mqtt
+    Setting(
+        "mqtt",
+        "url",
+        _url("mqtt", "mqtts", extra=("embedded",)),
+        "embedded",
+        "`embedded` starts an amqtt broker inside `alarmhub run`; a mqtt:// or mqtts:// URL connects to a "
+        "broker (user:password@ allowed); empty turns MQTT off.",
+    ),
+    Setting("mqtt", "embedded_listen", _host_port, ("127.0.0.1", 11883), "HOST:PORT of the embedded broker."),
+    Setting(
+        "mqtt",
+        "client_id",
+        _string,
+        "alarmhub-receiver-1",
+        "Fixed MQTT client id (persistent session); give each receiver its own.",
+    ),
+    Setting("mqtt", "ca_file", _string, "", "CA bundle for mqtts:// brokers; empty uses the system's."),
+    # email
+    Setting(
+        "email",
+        "smtp_url",
+        _url("smtp", "smtps"),
+        "",
+        "smtp://user:password@host:port (STARTTLS when offered) or smtps://; empty keeps mail in the outbox.",
+    ),
+    Setting(
+        "email",
+        "from_address",
+        _string,
+        "Sentinel Monitoring <noreply@example.com>",
+        "Sender of every e-mail.",
+    ),
+    # log
+    Setting("log", "level", _choice("debug", "info", "warning", "error"), "info", "Lowest level logged."),
+    Setting(
+        "log",
+        "format",
+        _choice("auto", "json", "console"),
+        "auto",
+        "`auto`: readable in a terminal, JSON otherwise.",
+    ),
+    # paths
+    Setting("paths", "var_dir", _string, "var", "Where generated secrets and the embedded database live."),
+)
+
+_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
+SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SETTINGS))
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The loaded configuration: typed values by `section.name`, plus the file it came from."""
+
+    values: Mapping[str, Any]
+    path: Path | None = None
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in _BY_KEY:
+            raise KeyError(key)
+        return self.values[key]
+
+    def with_overrides(self, **overrides: Any) -> Config:
+        """A copy with some keys replaced (keys as `section__name`), parsed like any other value."""
+        values = dict(self.values)
+        for raw_key, value in overrides.items():
+            key = raw_key.replace("__", ".", 1)
+            values[key] = _parse(key, value)
+        return Config(values, self.path, self.base_dir)
+
+    @property
+    def var_dir(self) -> Path:
+        path = Path(self["paths.var_dir"])
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def _parse(key: str, value: object) -> Any:
+    setting = _BY_KEY.get(key)
+    if setting is None:
+        raise ConfigError(key, "unknown configuration key")
+    try:
+        return setting.parse(value)
+    except ValueError as error:
+        raise ConfigError(key, str(error)) from None
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read `path` (if it exists), apply ALARMHUB_<SECTION>_<KEY> overrides, validate every value."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {s.key: s.default for s in SETTINGS}
+    if path is not None and path.exists():
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(str(path), f"not valid TOML: {error}") from None
+        for section, table in document.items():
+            if not isinstance(table, dict):
+                raise ConfigError(section, "expected a [section] table")
+            for name, value in table.items():
+                key = f"{section}.{name}"
+                values[key] = _parse(key, value)
+    for setting in SETTINGS:
+        if setting.env_var in environ:
+            values[setting.key] = _parse(setting.key, environ[setting.env_var])
+    known_vars = {s.env_var for s in SETTINGS}
+    for var in environ:
+        if var.startswith(ENV_PREFIX) and var not in known_vars and not var.startswith(f"{ENV_PREFIX}TEST_"):
+            raise ConfigError(var, "unknown configuration variable")
+    base_dir = path.resolve().parent if path is not None else Path.cwd()
+    return Config(values, path, base_dir)
+
+
+def settings_table() -> str:
+    """The README's configuration table, generated from SETTINGS (`python -m shared.config`)."""
+    lines = ["| key | default | environment variable | meaning |", "| --- | --- | --- | --- |"]
+    for s in SETTINGS:
+        default = ":".join(map(str, s.default)) if isinstance(s.default, tuple) else s.default
+        text = str(default).lower() if isinstance(default, bool) else str(default)
+        shown = "(generated)" if s.secret else f"`{text}`" if text else '`""`'
+        lines.append(f"| `{s.key}` | {shown} | `{s.env_var}` | {s.doc} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(settings_table())

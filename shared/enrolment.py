@@ -1,0 +1,160 @@
+"""Enrolment: creating customers with their owner login, site and panel, and staff users."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import asyncpg
+
+from shared.dc09_keys import InvalidKeyError, parse_dc09_key
+from shared.errors import Conflict, DomainError
+from shared.passwords import hash_password
+
+_ACCOUNT = re.compile(r"^[0-9A-Fa-f]{3,16}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+STAFF_ROLES = ("dispatcher", "admin")
+MIN_PASSWORD_LENGTH = 10
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolledCustomer:
+    customer_id: int
+    user_id: int
+    site_id: int
+    panel_id: int
+    account: str
+
+
+def normalise_account(account: str) -> str:
+    """Account numbers are 3-16 hex digits; stored and compared upper-case."""
+    account = account.strip().lstrip("#")
+    if not _ACCOUNT.match(account):
+        raise DomainError("an account number has 3 to 16 digits 0-9 or A-F", field="account")
+    return account.upper()
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip()
+    if not _EMAIL.match(email):
+        raise DomainError("enter an e-mail address like name@example.com", field="email")
+    return email
+
+
+def check_password_strength(password: str) -> None:
+    """A password long enough and varied enough to survive an offline guess; raises DomainError if not."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise DomainError(f"use at least {MIN_PASSWORD_LENGTH} characters", field="password")
+    if len(set(password)) < 5:
+        raise DomainError("use more varied characters", field="password")
+
+
+def _key(dc09_key: str | None, key_format: str | None) -> tuple[bytes | None, str | None]:
+    if not dc09_key:
+        return None, None
+    try:
+        return parse_dc09_key(dc09_key, key_format or "hex"), key_format or "hex"
+    except InvalidKeyError as error:
+        raise DomainError(str(error), field="dc09_key") from None
+
+
+async def create_customer(
+    connection: asyncpg.Connection,
+    *,
+    name: str,
+    email: str,
+    password: str | None,
+    account: str,
+    address: str = "",
+    dc09_key: str | None = None,
+    dc09_key_format: str | None = None,
+    test_interval_hours: float = 24,
+    security_code: str = "",
+) -> EnrolledCustomer:
+    """One transaction: the customer, its owner login, its monitored site and the panel with its account."""
+    if not name.strip():
+        raise DomainError("enter the customer's name", field="name")
+    email = normalise_email(email)
+    account = normalise_account(account)
+    key, key_format = _key(dc09_key, dc09_key_format)
+    if password is not None:
+        check_password_strength(password)
+    password_hash = hash_password(password) if password is not None else None
+    try:
+        return await _insert_customer(
+            connection,
+            name.strip(),
+            email,
+            password_hash,
+            account,
+            address.strip(),
+            key,
+            key_format,
+            test_interval_hours,
+            security_code,
+        )
+    except asyncpg.UniqueViolationError:  # a concurrent enrolment won the race for the account or e-mail
+        raise Conflict(f"account {account} or {email} is already enrolled", field="account") from None
+
+
+async def _insert_customer(
+    connection: asyncpg.Connection,
+    name: str,
+    email: str,
+    password_hash: str | None,
+    account: str,
+    address: str,
+    key: bytes | None,
+    key_format: str | None,
+    test_interval_hours: float,
+    security_code: str,
+) -> EnrolledCustomer:
+    async with connection.transaction():
+        if await connection.fetchval("SELECT 1 FROM panels WHERE account = $1", account):
+            raise Conflict(f"account {account} is already enrolled", field="account")
+        if await connection.fetchval("SELECT 1 FROM users WHERE lower(email) = lower($1)", email):
+            raise Conflict(f"{email} already has a login", field="email")
+        customer_id = await connection.fetchval(
+            "INSERT INTO customers (name, email, security_code) VALUES ($1, $2, $3) RETURNING id",
+            name,
+            email,
+            security_code,
+        )
+        user_id = await connection.fetchval(
+            "INSERT INTO users (customer_id, email, name, role, password_hash) "
+            "VALUES ($1, $2, $3, 'owner', $4) RETURNING id",
+            customer_id,
+            email,
+            name,
+            password_hash,
+        )
+        site_id = await connection.fetchval(
+            "INSERT INTO sites (customer_id, address) VALUES ($1, $2) RETURNING id", customer_id, address
+        )
+        panel_id = await connection.fetchval(
+            "INSERT INTO panels (site_id, account, dc09_key, dc09_key_format, test_interval) "
+            "VALUES ($1, $2, $3, $4, make_interval(secs => $5)) RETURNING id",
+            site_id,
+            account,
+            key,
+            key_format,
+            test_interval_hours * 3600.0,
+        )
+    return EnrolledCustomer(customer_id, user_id, site_id, panel_id, account)
+
+
+async def create_staff_user(connection: asyncpg.Connection, *, email: str, password: str, role: str) -> int:
+    """A dispatcher or admin login; returns its id."""
+    if role not in STAFF_ROLES:
+        raise DomainError(f"role must be one of {', '.join(STAFF_ROLES)}", field="role")
+    email = normalise_email(email)
+    check_password_strength(password)
+    if await connection.fetchval("SELECT 1 FROM users WHERE lower(email) = lower($1)", email):
+        raise Conflict(f"{email} already has a login", field="email")
+    user_id: int = await connection.fetchval(
+        "INSERT INTO users (email, role, password_hash) VALUES ($1, $2, $3) RETURNING id",
+        email,
+        role,
+        hash_password(password),
+    )
+    return user_id

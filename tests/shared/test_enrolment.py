@@ -1,0 +1,90 @@
+"""Enrolment: a customer with its owner, site and panel in one step; staff users; clear refusals."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from shared.demo import load_demo_data
+from shared.enrolment import create_customer, create_staff_user
+from shared.errors import Conflict, DomainError
+from shared.passwords import verify_password
+
+
+async def test_create_customer_makes_owner_site_and_panel(db: asyncpg.Pool) -> None:
+    async with db.acquire() as connection:
+        enrolled = await create_customer(
+            connection,
+            name="Ada Lovelace",
+            email="ada@example.com",
+            password="correct horse battery",
+            account="ab12",
+            address="1 Analytical Way",
+            dc09_key="KeyTypedByStaff!",
+            dc09_key_format="ascii",
+        )
+        panel = await connection.fetchrow("SELECT * FROM panels WHERE id = $1", enrolled.panel_id)
+        user = await connection.fetchrow("SELECT * FROM users WHERE id = $1", enrolled.user_id)
+        site = await connection.fetchrow("SELECT * FROM sites WHERE id = $1", enrolled.site_id)
+    assert enrolled.account == "AB12"
+    assert panel["account"] == "AB12" and panel["dc09_key"] == b"KeyTypedByStaff!"
+    assert panel["dc09_key_format"] == "ascii"
+    assert user["role"] == "owner" and user["customer_id"] == enrolled.customer_id
+    assert verify_password(user["password_hash"], "correct horse battery")
+    assert not verify_password(user["password_hash"], "wrong")
+    assert site["address"] == "1 Analytical Way" and site["customer_id"] == enrolled.customer_id
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"account": "12"}, "account"),
+        ({"account": "XYZ1"}, "account"),
+        ({"email": "not-an-email"}, "email"),
+        ({"password": "short"}, "password"),
+        ({"dc09_key": "00" * 15, "dc09_key_format": "hex"}, "dc09_key"),
+        ({"name": "  "}, "name"),
+    ],
+)
+async def test_bad_input_names_the_field(db: asyncpg.Pool, changes: dict[str, str], field: str) -> None:
+    values = {"name": "N", "email": "n@example.com", "password": "long enough password", "account": "1234"}
+    async with db.acquire() as connection:
+        with pytest.raises(DomainError) as caught:
+            await create_customer(connection, **{**values, **changes})  # type: ignore[arg-type]
+        assert await connection.fetchval("SELECT count(*) FROM customers") == 0
+    assert caught.value.field == field
+
+
+async def test_an_account_or_email_is_enrolled_once(db: asyncpg.Pool) -> None:
+    async with db.acquire() as connection:
+        await create_customer(connection, name="A", email="a@example.com", password="long enough pw", account="1234")
+        with pytest.raises(Conflict):
+            await create_customer(
+                connection, name="B", email="b@example.com", password="long enough pw", account="1234"
+            )
+        with pytest.raises(Conflict):
+            await create_customer(
+                connection, name="B", email="A@example.com", password="long enough pw", account="5555"
+            )
+        assert await connection.fetchval("SELECT count(*) FROM customers") == 1
+
+
+async def test_staff_users(db: asyncpg.Pool) -> None:
+    async with db.acquire() as connection:
+        user_id = await create_staff_user(
+            connection, email="d@example.com", password="dispatch-pass-1", role="dispatcher"
+        )
+        row = await connection.fetchrow("SELECT role, customer_id FROM users WHERE id = $1", user_id)
+        with pytest.raises(DomainError):
+            await create_staff_user(connection, email="x@example.com", password="dispatch-pass-1", role="owner")
+    assert row["role"] == "dispatcher" and row["customer_id"] is None
+
+
+async def test_demo_data_is_idempotent(db: asyncpg.Pool) -> None:
+    async with db.acquire() as connection:
+        first = await load_demo_data(connection)
+        second = await load_demo_data(connection)
+        customers = await connection.fetchval("SELECT count(*) FROM customers")
+        keyed = await connection.fetchval("SELECT count(*) FROM panels WHERE dc09_key IS NOT NULL")
+    assert first == second
+    assert customers == 3 and keyed == 2
