@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, default=Path("config.toml"), help="default: ./config.toml")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("run", help="everything in one process tree (embedded services when none configured)")
+    commands.add_parser("receiver", help="the DC-09 receiver alone (TCP and UDP)")
     commands.add_parser("portal", help="the web portal alone")
     commands.add_parser("migrate", help="apply pending database migrations")
     admin.add_parsers(commands)
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
             return run.run_all(config)
         if args.command == "portal":
             return run.run_portal(config)
+        if args.command == "receiver":
+            return run.run_receiver(config)
         url = resolve_database_url(config)
         if args.command == "migrate":
             applied = asyncio.run(migrate_database(url))

@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack
 from alarmhub.admin import print_logins
 from alarmhub.context import describe_database, migrate_database, short_lived_pool
 from alarmhub.services import portal_service
+from receiver.service import receiver_service
 from shared.config import Config
 from shared.db import resolve_database_url
 from shared.demo import has_any_customer, load_demo_data
@@ -31,9 +32,11 @@ async def _run_all(config: Config, database_url: str) -> None:
     async with short_lived_pool(database_url) as pool, pool.acquire() as connection:
         logins = await load_demo_data(connection) if not await has_any_customer(connection) else []
     async with AsyncExitStack() as services:
+        receiver = await services.enter_async_context(receiver_service(config, database_url))
         portal_url = await services.enter_async_context(portal_service(config, database_url))
         print("alarmhub is running")
         print(f"  portal:    {portal_url}")
+        print(f"  receiver:  DC-09 {_transports(receiver.udp_address)} on {_address(receiver.tcp_address)}")
         print(
             f"  database:  {describe_database(config)}" + (f" (applied {len(applied)} migrations)" if applied else "")
         )
@@ -46,6 +49,21 @@ async def _run_all(config: Config, database_url: str) -> None:
     log.info("stopped")
 
 
+def _address(address: tuple[str, int]) -> str:
+    return f"{address[0]}:{address[1]}"
+
+
+def _transports(udp_address: tuple[str, int] | None) -> str:
+    return "TCP and UDP" if udp_address else "TCP"
+
+
+async def _run_receiver(config: Config, database_url: str) -> None:
+    stop = _stop_on_signals()
+    async with receiver_service(config, database_url) as receiver:
+        log.info("receiver started", tcp=_address(receiver.tcp_address), udp=receiver.udp_address is not None)
+        await stop.wait()
+
+
 async def _run_portal(config: Config, database_url: str) -> None:
     stop = _stop_on_signals()
     async with portal_service(config, database_url) as portal_url:
@@ -56,6 +74,11 @@ async def _run_portal(config: Config, database_url: str) -> None:
 def run_all(config: Config) -> int:
     database_url = resolve_database_url(config)
     asyncio.run(_run_all(config, database_url))
+    return 0
+
+
+def run_receiver(config: Config) -> int:
+    asyncio.run(_run_receiver(config, resolve_database_url(config)))
     return 0
 
 

@@ -1,0 +1,179 @@
+"""Group commit: signals from every connection written in one statement per batch, announced, then released.
+
+A submission's future resolves only after the batch holding it has committed, so the caller acknowledges the
+panel strictly after the signal is durable. Each batch is a single autocommitted statement: INSERT … SELECT
+FROM unnest(…) ON CONFLICT DO NOTHING (a retransmission is stored once), and one pg_notify for the whole
+batch (per-row NOTIFY serialises concurrent commits on the notification queue lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from receiver import metrics
+from receiver.signal_rows import EXTENDED_SEPARATOR, SIGNAL_COLUMNS, SignalRow
+from shared.logs import get_logger
+
+log = get_logger(__name__)
+
+SIGNALS_CHANNEL = "signals"
+_NAMES = ", ".join(name for name, _ in SIGNAL_COLUMNS)
+_SELECTED = ", ".join(
+    f"string_to_array({name}, E'\\x1f')" if name == "extended" else name for name, _ in SIGNAL_COLUMNS
+)
+assert EXTENDED_SEPARATOR == "\x1f"
+INSERT_BATCH = f"""
+WITH incoming AS (
+    SELECT * FROM unnest({", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(SIGNAL_COLUMNS, 1))})
+        AS t({_NAMES})
+), inserted AS (
+    INSERT INTO signals ({_NAMES})
+    SELECT {_SELECTED} FROM incoming
+    ON CONFLICT (account, receiver, line, sequence, panel_time, event_index) DO NOTHING
+    RETURNING id
+), summary AS (
+    SELECT count(*) AS stored, min(id) AS first_id, max(id) AS last_id FROM inserted
+)
+SELECT stored,
+       CASE WHEN stored > 0 THEN pg_notify('{SIGNALS_CHANNEL}',
+            json_build_object('first_id', first_id, 'last_id', last_id, 'count', stored)::text) END
+  FROM summary
+"""
+
+
+class StorageUnavailable(Exception):
+    """The database cannot take signals now; the frame is not acknowledged and the panel will retransmit."""
+
+
+@dataclass(slots=True)
+class _Submission:
+    rows: Sequence[SignalRow]
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class BatchWriter:
+    """Collects rows from all connections; `writers` connections commit batches in turn."""
+
+    def __init__(
+        self, database_url: str, *, max_batch_rows: int = 2000, max_pending_rows: int = 100_000, writers: int = 2
+    ) -> None:
+        self._database_url = database_url
+        self._max_batch_rows = max_batch_rows
+        self._max_pending_rows = max_pending_rows
+        self._writers = writers
+        self._pending: list[_Submission] = []
+        self._pending_rows = 0
+        self._wakeup = asyncio.Event()
+        self._connected = 0
+
+    @property
+    def available(self) -> bool:
+        return self._connected > 0
+
+    @property
+    def pending_rows(self) -> int:
+        return self._pending_rows
+
+    def submit(self, rows: Sequence[SignalRow]) -> asyncio.Future[None]:
+        """Queue rows; the future resolves after they commit, or fails with StorageUnavailable."""
+        submission = _Submission(rows)
+        if not self.available:
+            submission.done.set_exception(StorageUnavailable("database unavailable"))
+        elif self._pending_rows + len(rows) > self._max_pending_rows:
+            submission.done.set_exception(StorageUnavailable("too many signals waiting for the database"))
+        else:
+            self._pending.append(submission)
+            self._pending_rows += len(rows)
+            self._wakeup.set()
+        return submission.done
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        """Run the writer connections until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            for number in range(self._writers):
+                tasks.create_task(self._writer(number, ready))
+
+    def _take_batch(self) -> list[_Submission]:
+        taken, rows = 0, 0
+        for submission in self._pending:
+            if rows and rows + len(submission.rows) > self._max_batch_rows:
+                break
+            rows += len(submission.rows)
+            taken += 1
+        batch, self._pending = self._pending[:taken], self._pending[taken:]
+        self._pending_rows -= rows
+        if not self._pending:
+            self._wakeup.clear()
+        return batch
+
+    async def _writer(self, number: int, ready: asyncio.Event | None) -> None:
+        backoff = 0.2
+        while True:
+            connection: asyncpg.Connection | None = None
+            try:
+                connection = await asyncpg.connect(self._database_url)
+                statement = await connection.prepare(INSERT_BATCH)
+                self._connected += 1
+                backoff = 0.2
+                if ready is not None:
+                    ready.set()
+                log.info("batch writer connected", writer=number)
+                try:
+                    while True:
+                        await self._wakeup.wait()
+                        batch = self._take_batch()
+                        if batch:
+                            await self._write(statement, batch)
+                finally:
+                    self._connected -= 1
+                    if not self.available:
+                        self._fail_pending("database unavailable")
+            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.PostgresError) as error:
+                log.warning("batch writer lost the database", writer=number, error=str(error), retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await connection.close(timeout=1)
+
+    async def _write(self, statement: asyncpg.prepared_stmt.PreparedStatement, batch: list[_Submission]) -> None:
+        rows = [row for submission in batch for row in submission.rows]
+        try:
+            await statement.fetchrow(*zip(*rows, strict=True))
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
+            # One bad row must not keep the others from being stored: write them one message at a time.
+            log.error("batch refused by the database; isolating", error=str(error), rows=len(rows))
+            for submission in batch:
+                await self._write_alone(statement, submission)
+            return
+        except BaseException as error:
+            for submission in batch:
+                if not submission.done.done():
+                    submission.done.set_exception(StorageUnavailable(str(error)))
+            raise
+        metrics.BATCH_ROWS.observe(len(rows))
+        for submission in batch:
+            if not submission.done.done():
+                submission.done.set_result(None)
+
+    async def _write_alone(self, statement: asyncpg.prepared_stmt.PreparedStatement, submission: _Submission) -> None:
+        try:
+            await statement.fetchrow(*zip(*submission.rows, strict=True))
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
+            log.error("signal refused by the database", error=str(error))
+            submission.done.set_exception(StorageUnavailable(f"refused by the database: {error}"))
+        else:
+            submission.done.set_result(None)
+
+    def _fail_pending(self, reason: str) -> None:
+        pending, self._pending, self._pending_rows = self._pending, [], 0
+        self._wakeup.clear()
+        for submission in pending:
+            if not submission.done.done():
+                submission.done.set_exception(StorageUnavailable(reason))

@@ -1,0 +1,96 @@
+"""The receiver's low-volume writes: rejected frames (bounded table) and panels' last-seen times, flushed in bulk."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from datetime import UTC, datetime
+
+import asyncpg
+
+from receiver import metrics
+from receiver.dc09 import Rejection
+from shared.logs import get_logger
+
+log = get_logger(__name__)
+
+FIRST_BYTES_KEPT = 256
+_INSERT_REJECTED = """
+INSERT INTO rejected_frames (received_at, transport, remote_addr, reason, detail, account, first_bytes)
+SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[])
+"""
+_TRIM_REJECTED = "DELETE FROM rejected_frames WHERE id <= (SELECT max(id) FROM rejected_frames) - $1"
+# Sorted ids: two receivers updating the same panels lock them in the same order and cannot deadlock.
+_TOUCH_PANELS = """
+UPDATE panels p SET last_seen_at = greatest(p.last_seen_at, t.seen)
+  FROM unnest($1::bigint[], $2::timestamptz[]) AS t(id, seen)
+ WHERE p.id = t.id
+"""
+
+
+class Housekeeping:
+    """Buffers rejections and link activity in memory (bounded) and writes them every `interval` seconds."""
+
+    def __init__(
+        self, database_url: str, *, rejected_kept: int, interval: float = 1.0, buffer_limit: int = 10_000
+    ) -> None:
+        self._database_url = database_url
+        self._rejected_kept = rejected_kept
+        self._interval = interval
+        self._rejections: deque[tuple[object, ...]] = deque(maxlen=buffer_limit)
+        self._last_seen: dict[int, datetime] = {}
+
+    def record_rejection(
+        self, transport: str, remote_addr: str, rejection: Rejection, account: str | None = None
+    ) -> None:
+        metrics.REJECTED.labels(rejection.reason.value).inc()
+        self._rejections.append(
+            (
+                datetime.now(UTC),
+                transport,
+                remote_addr,
+                rejection.reason.value,
+                rejection.detail[:500],
+                account,
+                rejection.raw[:FIRST_BYTES_KEPT],
+            )
+        )
+
+    def touch(self, panel_id: int, when: datetime) -> None:
+        self._last_seen[panel_id] = when
+
+    async def run(self) -> None:
+        """Flush forever; on database trouble keep the buffers (bounded) and try again."""
+        connection: asyncpg.Connection | None = None
+        try:
+            while True:
+                await asyncio.sleep(self._interval)
+                try:
+                    if connection is None or connection.is_closed():
+                        connection = await asyncpg.connect(self._database_url)
+                    await self.flush(connection)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                    log.warning("housekeeping write failed; will retry", error=str(error))
+                    if connection is not None:
+                        connection.terminate()
+                    connection = None
+        finally:
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    await self.flush(connection)
+                    await connection.close(timeout=1)
+
+    async def flush(self, connection: asyncpg.Connection) -> None:
+        rejections = list(self._rejections)
+        seen = sorted(self._last_seen.items())
+        if rejections:
+            await connection.execute(_INSERT_REJECTED, *zip(*rejections, strict=True))
+            await connection.execute(_TRIM_REJECTED, self._rejected_kept)
+            for _ in rejections:
+                self._rejections.popleft()
+        if seen:
+            await connection.execute(_TOUCH_PANELS, [panel for panel, _ in seen], [when for _, when in seen])
+            for panel, when in seen:
+                if self._last_seen.get(panel) == when:
+                    del self._last_seen[panel]

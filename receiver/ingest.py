@@ -1,0 +1,165 @@
+"""The pipeline every transport feeds: frame → decode → account check → batch writer → the one answer policy.
+
+`Ingestor.receive` is synchronous up to the database: decoding and the account lookup never wait. A frame that
+needs storing comes back as a `PendingAnswer` whose answer exists only once its batch has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from receiver import metrics
+from receiver.accounts import AccountDirectory, PanelInfo
+from receiver.batch_writer import BatchWriter
+from receiver.dc09 import Envelope, Message, Rejection, ack, duh, nak, open_message, parse_envelope
+from receiver.housekeeping import Housekeeping
+from receiver.signal_rows import message_rows
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """Committed (or a link test, which has nothing to commit): the panel gets an ACK."""
+
+    envelope: Envelope
+    key: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The codec or the account policy said no: NAK or DUH as DC-09 prescribes, or silence for garbage."""
+
+    rejection: Rejection
+    envelope: Envelope | None
+
+
+@dataclass(frozen=True, slots=True)
+class NotStored:
+    """The database could not take the signal: no answer, so the panel retransmits."""
+
+
+Outcome = Accepted | Refused | NotStored
+
+
+def choose_answer(outcome: Outcome, now: datetime) -> bytes | None:
+    """The one place that decides between ACK, NAK, DUH and silence."""
+    if isinstance(outcome, Accepted):
+        return ack(outcome.envelope, outcome.key, now)
+    if isinstance(outcome, Refused):
+        kind = outcome.rejection.reason.answer
+        if kind == "duh" and outcome.envelope is not None:
+            return duh(outcome.envelope)
+        if kind is not None:
+            crc_binary = outcome.envelope.crc_binary if outcome.envelope is not None else False
+            return nak(now, crc_binary=crc_binary)
+    return None
+
+
+class PendingAnswer:
+    """A frame whose signals wait for their batch to commit; `answer()` is valid once `future` is done."""
+
+    __slots__ = ("_ingestor", "envelope", "future", "key", "rows", "started", "transport", "unknown")
+
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        envelope: Envelope,
+        key: bytes | None,
+        future: asyncio.Future[None],
+        transport: str,
+        rows: int,
+        unknown: bool,
+        started: float,
+    ) -> None:
+        self._ingestor = ingestor
+        self.envelope = envelope
+        self.key = key
+        self.future = future
+        self.transport = transport
+        self.rows = rows
+        self.unknown = unknown
+        self.started = started
+
+    def answer(self) -> bytes | None:
+        if self.future.exception() is not None:
+            metrics.NOT_STORED.inc()
+            return self._ingestor.finish(NotStored(), self.transport, self.started)
+        metrics.SIGNALS_STORED.labels(self.transport).inc(self.rows)
+        if self.unknown:
+            metrics.UNKNOWN_ACCOUNT.inc(self.rows)
+        return self._ingestor.finish(Accepted(self.envelope, self.key), self.transport, self.started)
+
+
+class Ingestor:
+    """Shared by the TCP, UDP and MQTT transports: one pipeline, one answer policy."""
+
+    def __init__(
+        self,
+        directory: AccountDirectory,
+        writer: BatchWriter,
+        housekeeping: Housekeeping,
+        *,
+        enforce_plain_timestamps: bool,
+        clock: Clock = _utc_now,
+    ) -> None:
+        self._directory = directory
+        self._writer = writer
+        self._housekeeping = housekeeping
+        self._enforce_plain = enforce_plain_timestamps
+        self._clock = clock
+
+    def receive(self, frame: bytes | Rejection, transport: str, peer: str) -> bytes | PendingAnswer | None:
+        """Decode and check one frame; an immediate answer (or None), or a PendingAnswer for stored signals."""
+        started = time.perf_counter()
+        if isinstance(frame, Rejection):
+            return self._refuse(frame, None, transport, peer, started)
+        envelope = parse_envelope(frame)
+        if isinstance(envelope, Rejection):
+            return self._refuse(envelope, None, transport, peer, started)
+        panel = self._directory.lookup(envelope.account)
+        key = panel.key if panel is not None else None
+        now = self._clock()
+        message = open_message(envelope, key, now, enforce_window=self._enforce_plain)
+        if isinstance(message, Rejection):
+            return self._refuse(message, envelope, transport, peer, started)
+        if panel is not None:
+            self._housekeeping.touch(panel.panel_id, now)
+        if not message.events:  # NULL: a link test, nothing to store
+            return self.finish(Accepted(envelope, key), transport, started)
+        owner = self._owner(message, panel)
+        account = owner.account if owner is not None else envelope.account.upper()
+        rows = message_rows(message, owner, account, transport, peer, now)
+        future = self._writer.submit(rows)
+        return PendingAnswer(self, envelope, key, future, transport, len(rows), owner is None, started)
+
+    def _owner(self, message: Message, panel: PanelInfo | None) -> PanelInfo | None:
+        """The panel the events belong to: the data block's account when it is enrolled (a communicator relaying
+        several panels, Pima), otherwise the header's."""
+        if message.data_account and message.data_account.upper() != message.envelope.account.upper():
+            relayed = self._directory.lookup(message.data_account)
+            if relayed is not None:
+                return relayed
+        return panel
+
+    def _refuse(
+        self, rejection: Rejection, envelope: Envelope | None, transport: str, peer: str, started: float
+    ) -> bytes | None:
+        self._housekeeping.record_rejection(transport, peer, rejection, envelope.account if envelope else None)
+        return self.finish(Refused(rejection, envelope), transport, started)
+
+    def finish(self, outcome: Outcome, transport: str, started: float) -> bytes | None:
+        answer = choose_answer(outcome, self._clock())
+        kind = "none" if answer is None else type(outcome).__name__.lower()
+        metrics.FRAMES.labels(transport, kind).inc()
+        if isinstance(outcome, Accepted):
+            metrics.ACK_LATENCY.observe(time.perf_counter() - started)
+        return answer

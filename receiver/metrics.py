@@ -1,0 +1,27 @@
+"""The receiver's Prometheus metrics (SPEC X3): frames by outcome, rejections by reason, batches, ACK latency."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+FRAMES = Counter("alarmhub_receiver_frames_total", "Frames received, by transport and answer.", ["transport", "answer"])
+SIGNALS_STORED = Counter("alarmhub_receiver_signals_total", "Signals (events) committed, by transport.", ["transport"])
+UNKNOWN_ACCOUNT = Counter(
+    "alarmhub_receiver_unknown_account_signals_total", "Signals stored from accounts that are not enrolled."
+)
+REJECTED = Counter("alarmhub_receiver_rejected_frames_total", "Rejected input, by reason.", ["reason"])
+NOT_STORED = Counter(
+    "alarmhub_receiver_unstored_frames_total", "Frames left unacknowledged because the database could not take them."
+)
+BATCH_ROWS = Histogram(
+    "alarmhub_receiver_batch_rows",
+    "Signals per committed batch.",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000),
+)
+ACK_LATENCY = Histogram(
+    "alarmhub_receiver_ack_latency_seconds",
+    "From a frame's arrival to its ACK.",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+CONNECTIONS = Gauge("alarmhub_receiver_tcp_connections", "Open DC-09 TCP connections.")
+PENDING = Gauge("alarmhub_receiver_pending_signals", "Signals waiting for the database.")

@@ -1,0 +1,91 @@
+"""The receiver as one async context manager: account directory, batch writer, housekeeping, TCP and UDP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from receiver.accounts import AccountDirectory
+from receiver.batch_writer import BatchWriter
+from receiver.housekeeping import Housekeeping
+from receiver.ingest import Ingestor
+from receiver.transports.tcp import TcpLimits, start_tcp_server
+from receiver.transports.udp import start_udp_endpoint
+from shared.config import Config
+from shared.logs import get_logger
+
+log = get_logger(__name__)
+STARTUP_WAIT = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunningReceiver:
+    """What a started receiver offers: its addresses, and the ingest pipeline for other transports (MQTT)."""
+
+    tcp_address: tuple[str, int]
+    udp_address: tuple[str, int] | None
+    ingestor: Ingestor
+    directory: AccountDirectory
+    writer: BatchWriter
+
+
+@asynccontextmanager
+async def receiver_pipeline(
+    config: Config, database_url: str
+) -> AsyncIterator[tuple[Ingestor, AccountDirectory, BatchWriter]]:
+    """The transport-independent part: background tasks created, yielded, cancelled and awaited."""
+    directory = AccountDirectory()
+    writer = BatchWriter(database_url, max_batch_rows=config["receiver.batch_max_size"])
+    housekeeping = Housekeeping(database_url, rejected_kept=config["receiver.rejected_frames_kept"])
+    ingestor = Ingestor(
+        directory, writer, housekeeping, enforce_plain_timestamps=config["receiver.enforce_plain_timestamps"]
+    )
+    writer_ready = asyncio.Event()
+    tasks = [
+        asyncio.create_task(writer.run(writer_ready), name="batch-writer"),
+        asyncio.create_task(directory.follow_changes(database_url), name="account-directory"),
+        asyncio.create_task(housekeeping.run(), name="housekeeping"),
+    ]
+    try:
+        try:
+            async with asyncio.timeout(STARTUP_WAIT):
+                await writer_ready.wait()
+                await directory.loaded.wait()
+        except TimeoutError:
+            log.warning("database not reachable yet; frames go unacknowledged until it is")
+        yield ingestor, directory, writer
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+@asynccontextmanager
+async def receiver_service(config: Config, database_url: str) -> AsyncIterator[RunningReceiver]:
+    """Serve DC-09 over TCP (and UDP) until the block exits."""
+    host, port = config["receiver.dc09_host"], config["receiver.dc09_port"]
+    limits = TcpLimits(
+        max_frame_length=config["receiver.max_frame_length"],
+        max_connections=config["receiver.max_connections"],
+        idle_timeout=config["receiver.idle_timeout"],
+        write_timeout=config["receiver.write_timeout"],
+    )
+    async with receiver_pipeline(config, database_url) as (ingestor, directory, writer):
+        server = await start_tcp_server(ingestor, host, port, limits)
+        tcp_address = server.address
+        udp = None
+        if config["receiver.udp_enabled"]:
+            udp = await start_udp_endpoint(ingestor, host, tcp_address[1], limits.max_frame_length)
+        try:
+            yield RunningReceiver(
+                tcp_address, udp.get_extra_info("sockname")[:2] if udp else None, ingestor, directory, writer
+            )
+        finally:
+            if udp is not None:
+                udp.close()
+            await server.close()
