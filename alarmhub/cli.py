@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 
 from alarmhub import admin, run
 from alarmhub.context import migrate_database
+from alarmhub.loop import run_async
 from shared.config import ConfigError, load_config
 from shared.db import resolve_database_url
 from shared.errors import DomainError
@@ -27,6 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("portal", help="the web portal alone")
     commands.add_parser("migrate", help="apply pending database migrations")
     admin.add_parsers(commands)
+    simulate = commands.add_parser("simulate", help="virtual panels sending realistic traffic to a receiver")
+    simulate.add_argument("--panels", type=int, default=10, help="number of virtual panels (default 10)")
+    simulate.add_argument("--rate", type=float, default=10.0, help="total messages/s; 0: as fast as answered")
+    simulate.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
+    simulate.add_argument("--transport", choices=("tcp", "udp"), default="tcp")
+    simulate.add_argument("--encrypted", action="store_true", help="AES-128 with a key per panel")
+    simulate.add_argument("--host", help="receiver address (default: receiver.dc09_host)")
+    simulate.add_argument("--port", type=int, help="receiver port (default: receiver.dc09_port)")
     return parser
 
 
@@ -47,13 +55,15 @@ def main(argv: list[str] | None = None) -> int:
             return run.run_receiver(config)
         url = resolve_database_url(config)
         if args.command == "migrate":
-            applied = asyncio.run(migrate_database(url))
+            applied = run_async(migrate_database(url))
             print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "schema up to date")
             return 0
         if args.command == "demo-data":
-            return asyncio.run(admin.demo_data_command(url))
+            return run_async(admin.demo_data_command(url))
+        if args.command == "simulate":
+            return run.run_simulation(config, args, url)
         if args.command == "admin":
-            return asyncio.run(admin.admin_command(args, url))
+            return run_async(admin.admin_command(args, url))
     except DomainError as error:
         where = f"{error.field}: " if error.field else ""
         print(f"alarmhub: {where}{error.message}", file=sys.stderr)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import signal
 from contextlib import AsyncExitStack
 
 from alarmhub.admin import print_logins
 from alarmhub.context import describe_database, migrate_database, short_lived_pool
+from alarmhub.loop import run_async
 from alarmhub.services import portal_service
 from receiver.service import receiver_service
+from receiver.simulator.run import SimulationPlan, simulate
 from shared.config import Config
 from shared.db import resolve_database_url
 from shared.demo import has_any_customer, load_demo_data
@@ -73,15 +76,38 @@ async def _run_portal(config: Config, database_url: str) -> None:
 
 def run_all(config: Config) -> int:
     database_url = resolve_database_url(config)
-    asyncio.run(_run_all(config, database_url))
+    run_async(_run_all(config, database_url))
     return 0
 
 
 def run_receiver(config: Config) -> int:
-    asyncio.run(_run_receiver(config, resolve_database_url(config)))
+    run_async(_run_receiver(config, resolve_database_url(config)))
     return 0
 
 
 def run_portal(config: Config) -> int:
-    asyncio.run(_run_portal(config, resolve_database_url(config)))
+    run_async(_run_portal(config, resolve_database_url(config)))
     return 0
+
+
+def run_simulation(config: Config, args: argparse.Namespace, database_url: str) -> int:
+    """Drive virtual panels and print what came back; exit 1 if any frame went unacknowledged."""
+    plan = SimulationPlan(
+        panels=args.panels,
+        rate=args.rate,
+        duration=args.duration,
+        transport=args.transport,
+        encrypted=args.encrypted,
+        host=args.host or config["receiver.dc09_host"],
+        port=args.port or config["receiver.dc09_port"],
+    )
+    kind = "AES-128" if plan.encrypted else "plain"
+    print(
+        f"simulating {plan.panels} {kind} panels over {plan.transport} to {plan.host}:{plan.port} "
+        f"for {plan.duration:g} s at {plan.rate:g} msg/s"
+        if plan.rate
+        else "as fast as answered"
+    )
+    tally = run_async(simulate(plan, database_url))
+    print(tally.summary(plan.duration))
+    return 0 if tally.acked and tally.acked == tally.sent else 1

@@ -7,13 +7,14 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from portal.app import create_app
 from shared.config import Config
 
 
 @asynccontextmanager
 async def portal_service(config: Config, database_url: str) -> AsyncIterator[str]:
     """Serve the portal until the block exits; yields its address."""
+    from portal.app import create_app  # here, so that `alarmhub receiver` never loads the portal
+
     runner = web.AppRunner(create_app(config, database_url), access_log=None, handle_signals=False)
     await runner.setup()
     host, port = config["portal.host"], config["portal.port"]

@@ -60,7 +60,7 @@ class BatchWriter:
     """Collects rows from all connections; `writers` connections commit batches in turn."""
 
     def __init__(
-        self, database_url: str, *, max_batch_rows: int = 2000, max_pending_rows: int = 100_000, writers: int = 2
+        self, database_url: str, *, max_batch_rows: int = 2000, max_pending_rows: int = 100_000, writers: int = 1
     ) -> None:
         self._database_url = database_url
         self._max_batch_rows = max_batch_rows

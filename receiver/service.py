@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -30,6 +31,13 @@ class RunningReceiver:
     ingestor: Ingestor
     directory: AccountDirectory
     writer: BatchWriter
+
+
+def raise_open_file_limit() -> None:
+    """Each panel connection is a file descriptor: use all the operating system allows this process."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 @asynccontextmanager
@@ -68,6 +76,7 @@ async def receiver_pipeline(
 @asynccontextmanager
 async def receiver_service(config: Config, database_url: str) -> AsyncIterator[RunningReceiver]:
     """Serve DC-09 over TCP (and UDP) until the block exits."""
+    raise_open_file_limit()
     host, port = config["receiver.dc09_host"], config["receiver.dc09_port"]
     limits = TcpLimits(
         max_frame_length=config["receiver.max_frame_length"],

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from receiver.dc09 import cid_data, encode_frame, parse_answer, sia_data
+from receiver.dc09 import cid_data, encode_frame, parse_answer
 from receiver.service import RunningReceiver
 from tests.receiver.conftest import AES_ACCOUNT, AES_KEY, PLAIN_ACCOUNT, Panel, now
 

@@ -1,0 +1,234 @@
+"""Ingest benchmark: committed-and-acknowledged signals/s and ACK latency, TCP (1-1000 connections) and UDP.
+
+Each scenario starts a real `alarmhub receiver` process on a fresh database, drives virtual panels that send a
+frame and wait for its answer before the next (as panels do), then checks that the table holds exactly one row
+per acknowledged frame. Results go to bench/RESULTS.md.
+
+    python -m bench.ingest [--duration 10] [--quick] [--scenario tcp-plain-100 …]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from receiver.simulator.client import Tally, run_panels
+from receiver.simulator.enrol import enrol_simulated_panels
+from receiver.simulator.run import virtual_panels
+from shared.migrations import migrate
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "RESULTS.md"
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    transport: str
+    connections: int
+    encrypted: bool
+
+
+SCENARIOS = [
+    Scenario(f"{transport}-{'aes128' if encrypted else 'plain'}-{connections}", transport, connections, encrypted)
+    for transport, encrypted, connections in [
+        ("tcp", False, 1),
+        ("tcp", False, 10),
+        ("tcp", False, 100),
+        ("tcp", False, 1000),
+        ("tcp", True, 1),
+        ("tcp", True, 10),
+        ("tcp", True, 100),
+        ("tcp", True, 1000),
+        ("udp", False, 100),
+        ("udp", True, 100),
+    ]
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    scenario: Scenario
+    seconds: float
+    tally: Tally
+    rows: int
+
+    @property
+    def rate(self) -> float:
+        return self.tally.acked / self.seconds
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def server_url() -> tuple[str, object | None]:
+    """A PostgreSQL server to create the bench database on: configured, or an embedded one."""
+    url = os.environ.get("ALARMHUB_BENCH_DATABASE_URL") or os.environ.get("ALARMHUB_TEST_DATABASE_URL")
+    if url:
+        return url, None
+    import pgserver
+
+    directory = tempfile.mkdtemp(prefix="alarmhub-bench-")
+    server = pgserver.get_server(Path(directory) / "pgdata", cleanup_mode="delete")  # type: ignore[attr-defined]
+    return server.get_uri(), server
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+async def wait_for_port(port: int, process: subprocess.Popen[bytes], limit: float = 30) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the receiver exited during start-up")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.2)
+    raise RuntimeError("the receiver did not start listening")
+
+
+async def run_scenario(scenario: Scenario, database_url: str, duration: float) -> Result:
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute("TRUNCATE signals, rejected_frames")
+        panels = virtual_panels(scenario.connections, scenario.encrypted)
+        await enrol_simulated_panels(connection, {p.account: p.key for p in panels})
+    finally:
+        await connection.close()
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ALARMHUB_")},
+        "ALARMHUB_DATABASE_URL": database_url,
+        "ALARMHUB_RECEIVER_DC09_PORT": str(port),
+        "ALARMHUB_LOG_LEVEL": "warning",
+    }
+    receiver = subprocess.Popen([sys.executable, "-m", "alarmhub", "receiver"], cwd=REPO, env=env)
+    try:
+        await wait_for_port(port, receiver)
+        await run_panels(panels, "127.0.0.1", port, transport=scenario.transport, duration=1.0)  # warm-up
+        connection = await asyncpg.connect(database_url)
+        await connection.execute("TRUNCATE signals")
+        started = time.perf_counter()
+        tally = await run_panels(panels, "127.0.0.1", port, transport=scenario.transport, duration=duration)
+        seconds = time.perf_counter() - started
+        rows = await connection.fetchval("SELECT count(*) FROM signals")
+        await connection.close()
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=15)
+    return Result(scenario, seconds, tally, rows)
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = next(
+        (line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), "?"
+    )
+    return f"{os.cpu_count()} cores ({cpu}), {int(memory) // 1024 // 1024} GiB, Python {platform.python_version()}"
+
+
+def table(results: list[Result]) -> str:
+    lines = [
+        "| scenario | transport | connections | encryption | signals/s | p50 ACK | p99 ACK | acked | rows "
+        "| rows = acked |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        s = r.scenario
+        lines.append(
+            f"| {s.name} | {s.transport} | {s.connections} | {'AES-128' if s.encrypted else 'plain'} | "
+            f"{r.rate:,.0f} | {r.tally.percentile(0.5) * 1000:.1f} ms | {r.tally.percentile(0.99) * 1000:.1f} ms | "
+            f"{r.tally.acked:,} | {r.rows:,} | {'yes' if r.rows == r.tally.acked else 'NO'} |"
+        )
+    return "\n".join(lines)
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--quick", action="store_true", help="3 s per scenario, 100 connections only")
+    parser.add_argument("--scenario", action="append", help="run only these (e.g. tcp-plain-100)")
+    parser.add_argument("--write", action="store_true", help="replace the results table in bench/RESULTS.md")
+    args = parser.parse_args(argv)
+    chosen = [
+        s
+        for s in SCENARIOS
+        if (not args.scenario or s.name in args.scenario) and (not args.quick or s.connections == 100)
+    ]
+    duration = 3.0 if args.quick else args.duration
+    url, embedded = server_url()
+    name = f"alarmhub_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    database_url = with_database(url, name)
+    results: list[Result] = []
+    try:
+        connection = await asyncpg.connect(database_url)
+        await migrate(connection)
+        version = await connection.fetchval("SHOW server_version")
+        await connection.close()
+        for scenario in chosen:
+            result = await run_scenario(scenario, database_url, duration)
+            results.append(result)
+            print(f"{scenario.name:<18} {result.tally.summary(result.seconds)} rows={result.rows}", flush=True)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+        if embedded is not None:
+            embedded.cleanup()  # type: ignore[attr-defined]
+    report = (
+        f"Machine: {machine()}; PostgreSQL {version} "
+        f"({'embedded' if embedded else 'server at ' + urlsplit(url).netloc}).\n"
+        f"Command: `python -m bench.ingest{' --quick' if args.quick else ''}` ({duration:g} s per scenario after "
+        f"a 1 s warm-up; receiver and load client in separate processes on the same machine).\n\n{table(results)}\n"
+    )
+    print("\n" + report)
+    if args.write:
+        write_results(report)
+    return 0 if all(r.rows == r.tally.acked for r in results) else 1
+
+
+def write_results(report: str) -> None:
+    start, end = "<!-- ingest:start -->", "<!-- ingest:end -->"
+    text = RESULTS.read_text() if RESULTS.exists() else f"# Benchmark results\n\n{start}\n{end}\n"
+    before, _, rest = text.partition(start)
+    _, _, after = rest.partition(end)
+    RESULTS.write_text(f"{before}{start}\n{report}{end}{after}")
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    with runner:
+        sys.exit(runner.run(main()))
