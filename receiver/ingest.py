@@ -7,6 +7,7 @@ needs storing comes back as a `PendingAnswer` whose answer exists only once its 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,13 +91,20 @@ class PendingAnswer:
         self.started = started
 
     def answer(self) -> bytes | None:
-        if self.future.exception() is not None:
-            metrics.NOT_STORED.inc()
+        if not _count_stored(self.transport, self.rows, self.unknown, self.future):
             return self._ingestor.finish(NotStored(), self.transport, self.started)
-        metrics.SIGNALS_STORED.labels(self.transport).inc(self.rows)
-        if self.unknown:
-            metrics.UNKNOWN_ACCOUNT.inc(self.rows)
         return self._ingestor.finish(Accepted(self.envelope, self.key), self.transport, self.started)
+
+
+def _count_stored(transport: str, rows: int, unknown: bool, future: asyncio.Future[None]) -> bool:
+    """Count a finished submission in the metrics; whether it was stored."""
+    if future.cancelled() or future.exception() is not None:
+        metrics.NOT_STORED.inc()
+        return False
+    metrics.signals_stored(transport).inc(rows)
+    if unknown:
+        metrics.UNKNOWN_ACCOUNT.inc(rows)
+    return True
 
 
 class Ingestor:
@@ -135,11 +143,34 @@ class Ingestor:
             self._housekeeping.touch(panel.panel_id, now)
         if not message.events:  # NULL: a link test, nothing to store
             return self.finish(Accepted(envelope, key), transport, started)
+        future, rows, unknown = self._submit(message, panel, transport, peer, now)
+        return PendingAnswer(self, envelope, key, future, transport, rows, unknown, started)
+
+    def submit_message(self, message: Message, transport: str, peer: str) -> asyncio.Future[None]:
+        """Store an already-decoded message (an MQTT JSON event); the future resolves once it has committed.
+
+        The caller answers in its own format; this pipeline still decides what is stored and how.
+        """
+        panel = self._directory.lookup(message.envelope.account)
+        now = self._clock()
+        if panel is not None:
+            self._housekeeping.touch(panel.panel_id, now)
+        future, rows, unknown = self._submit(message, panel, transport, peer, now)
+        future.add_done_callback(functools.partial(_count_stored, transport, rows, unknown))
+        return future
+
+    def record_rejection(self, rejection: Rejection, transport: str, peer: str, account: str | None = None) -> None:
+        """Record input refused outside the DC-09 codec (an MQTT payload that is not a valid event)."""
+        self._housekeeping.record_rejection(transport, peer, rejection, account)
+        metrics.frames(transport, "nak").inc()
+
+    def _submit(
+        self, message: Message, panel: PanelInfo | None, transport: str, peer: str, now: datetime
+    ) -> tuple[asyncio.Future[None], int, bool]:
         owner = self._owner(message, panel)
-        account = owner.account if owner is not None else envelope.account.upper()
+        account = owner.account if owner is not None else message.envelope.account.upper()
         rows = message_rows(message, owner, account, transport, peer, now)
-        future = self._writer.submit(rows)
-        return PendingAnswer(self, envelope, key, future, transport, len(rows), owner is None, started)
+        return self._writer.submit(rows), len(rows), owner is None
 
     def _owner(self, message: Message, panel: PanelInfo | None) -> PanelInfo | None:
         """The panel the events belong to: the data block's account when it is enrolled (a communicator relaying
@@ -158,8 +189,15 @@ class Ingestor:
 
     def finish(self, outcome: Outcome, transport: str, started: float) -> bytes | None:
         answer = choose_answer(outcome, self._clock())
-        kind = "none" if answer is None else type(outcome).__name__.lower()
-        metrics.FRAMES.labels(transport, kind).inc()
+        metrics.frames(transport, _answer_kind(outcome, answer)).inc()
         if isinstance(outcome, Accepted):
             metrics.ACK_LATENCY.observe(time.perf_counter() - started)
         return answer
+
+
+def _answer_kind(outcome: Outcome, answer: bytes | None) -> str:
+    if answer is None:
+        return "none"
+    if isinstance(outcome, Refused):
+        return outcome.rejection.reason.answer or "none"
+    return "ack"

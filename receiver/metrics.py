@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import Counter, Gauge, Histogram
 
 FRAMES = Counter("alarmhub_receiver_frames_total", "Frames received, by transport and answer.", ["transport", "answer"])
@@ -25,3 +27,14 @@ ACK_LATENCY = Histogram(
 )
 CONNECTIONS = Gauge("alarmhub_receiver_tcp_connections", "Open DC-09 TCP connections.")
 PENDING = Gauge("alarmhub_receiver_pending_signals", "Signals waiting for the database.")
+
+
+@functools.cache
+def frames(transport: str, answer: str) -> Counter:
+    """The labelled child for one transport and answer, looked up once (labels() costs a lock and a dict)."""
+    return FRAMES.labels(transport, answer)
+
+
+@functools.cache
+def signals_stored(transport: str) -> Counter:
+    return SIGNALS_STORED.labels(transport)

@@ -47,6 +47,7 @@ class DC09Connection(asyncio.Protocol):
         self._peer = ""
         self._loop = asyncio.get_running_loop()
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._last_activity = 0.0
         self._write_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -109,9 +110,18 @@ class DC09Connection(asyncio.Protocol):
             self._write_timer = None
 
     def _reset_idle_timer(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-        self._idle_timer = self._loop.call_later(self._limits.idle_timeout, self._cut, "idle")
+        # Re-arming a timer on every read costs more than the read; note the time and check when the timer fires.
+        self._last_activity = self._loop.time()
+        if self._idle_timer is None:
+            self._idle_timer = self._loop.call_later(self._limits.idle_timeout, self._check_idle)
+
+    def _check_idle(self) -> None:
+        silent_for = self._loop.time() - self._last_activity
+        if silent_for >= self._limits.idle_timeout:
+            self._idle_timer = None
+            self._cut("idle")
+        else:
+            self._idle_timer = self._loop.call_later(self._limits.idle_timeout - silent_for, self._check_idle)
 
     def _cut(self, reason: str) -> None:
         if self._transport is not None:
