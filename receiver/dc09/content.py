@@ -1,0 +1,115 @@
+"""Decoders for the data block of ADM-CID (Contact ID) and SIA-DCS messages into events."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from receiver.dc09.message import Event
+
+# Contact ID inside DC-09, after the optional "#acct|" has been split off: "QEEE GG CCC".
+# Panels differ in spacing (none, one, several), so spaces are optional between fields.
+_CID = re.compile(
+    r"""
+    \s*
+    (?P<qualifier>[136])    # Q: 1 new event / opening, 3 restore / closing, 6 previously reported
+    \s*
+    (?P<code>[0-9]{3})      # EEE: event code, e.g. 130 burglary
+    \s*
+    (?P<partition>[0-9]{2}) # GG: partition (group) number
+    \s*
+    (?P<address>[0-9]{3})   # CCC: zone, or user number for open/close and duress codes
+    \s*
+    """,
+    re.VERBOSE,
+)
+
+_CID_QUALIFIERS = {"1": "event", "3": "restore", "6": "status"}
+
+# One token of a SIA-DCS event block such as "ri1/id3/BA015^Hall^" or "ri1CL0001^user^".
+# Modifiers are lower case and events upper case, so blocks without '/' still tokenise.
+_SIA_TOKEN = re.compile(
+    r"""
+      (?P<modifier>[a-z]{2})(?P<value>[0-9:.\-]*)  # modifier and its value: ri01, id0007, ti12:30
+    | (?P<code>[A-Z]{2})(?P<address>[0-9]*)        # event code and its zone/user/point digits
+    | \^(?P<text>[^^]*)\^?                          # ^text^ naming the item before it
+    | [/\s]+                                        # separators between items
+    | (?P<other>.)                                  # anything else: skipped
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+# A block opening with "N" (new event) that is followed by a modifier, a '/' or a two-letter
+# code; "NA001" alone stays the SIA code NA (no activity), "NNA001" is N + NA001.
+_NEW_EVENT_PREFIX = re.compile(r"N(?=[a-z]{2}|/|[A-Z]{2})")
+
+
+def split_account(data: str) -> tuple[str | None, str]:
+    """Split ``"#acct|rest"`` (or ``"|rest"``) into the data block's account and the rest."""
+    if data.startswith("#"):
+        bar = data.find("|")
+        if bar < 0:
+            return data[1:] or None, ""
+        return data[1:bar] or None, data[bar + 1 :]
+    if data.startswith("|"):
+        return None, data[1:]
+    return None, data
+
+
+def decode_cid(data: str) -> Event | None:
+    """The Contact ID event in ``data`` (account already split off), or None."""
+    match = _CID.fullmatch(data)
+    if match is None:
+        return None
+    return Event(
+        format="ADM-CID",
+        code=match["code"],
+        qualifier=_CID_QUALIFIERS[match["qualifier"]],
+        zone_or_user=match["address"],
+        partition=match["partition"],
+    )
+
+
+def decode_sia(data: str) -> tuple[Event, ...]:
+    """The SIA-DCS events in ``data`` (account already split off); modifiers carry forward."""
+    events: list[Event] = []
+    partition: str | None = None
+    user: str | None = None
+    block_start = 0
+    for index, block in enumerate(data.split("|")):
+        if index and block.startswith("A"):
+            # "|A..." text block: names the events of the block before it that have no text.
+            text = block[1:].strip() or None
+            for position in range(block_start, len(events)):
+                if events[position].text is None:
+                    events[position] = replace(events[position], text=text)
+            continue
+        block_start = len(events)
+        items = block[1:] if _NEW_EVENT_PREFIX.match(block) else block
+        last_was_event = False
+        for token in _SIA_TOKEN.finditer(items):
+            if token["code"] is not None:
+                events.append(
+                    Event(
+                        format="SIA-DCS",
+                        code=token["code"],
+                        qualifier="event",
+                        zone_or_user=token["address"] or None,
+                        partition=partition,
+                        user=user,
+                    )
+                )
+                last_was_event = True
+            elif token["modifier"] is not None:
+                name, value = token["modifier"], token["value"] or None
+                if name == "ri":
+                    partition = value
+                elif name == "id":
+                    user = value
+                last_was_event = False
+            elif token["text"] is not None:
+                # ^text^ after an event names it; after a modifier (e.g. an area name) it is dropped.
+                if last_was_event and len(events) > block_start:
+                    events[-1] = replace(events[-1], text=token["text"].strip() or None)
+                last_was_event = False
+    return tuple(events)
