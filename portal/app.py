@@ -1,15 +1,48 @@
-"""The portal's application factory: resources in cleanup contexts, routes from each feature module."""
+"""The portal's application factory: resources in cleanup contexts, middleware in order, routes from each feature."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp_session import session_middleware
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from portal import health
-from portal.keys import config_key, database_url_key, pool_key
+from portal.accounts import routes as accounts
+from portal.accounts.ownership import OwnershipProofs
+from portal.admin import routes as admin
+from portal.auth.access import access_middleware, check_routes_declare_access
+from portal.auth.csrf import csrf_middleware
+from portal.auth.session_key import session_key
+from portal.auth.sessions import viewer_middleware
+from portal.dashboard import routes as dashboard
+from portal.dashboard.tabs import DashboardTabs
+from portal.keys import (
+    config_key,
+    dashboard_tabs_key,
+    database_url_key,
+    grantable_permissions_key,
+    navigation_key,
+    ownership_proofs_key,
+    pool_key,
+    templates_key,
+)
+from portal.middleware import error_middleware, security_headers_middleware
+from portal.navigation import Navigation
+from portal.render import STATIC, create_templates
+from portal.staff import routes as staff
+from portal.users import routes as users
 from shared.config import Config
 from shared.db import pool_from_config
+
+# aiohttp-session still keys the request with strings; the warning is about its code, not ours.
+warnings.filterwarnings("ignore", category=web.NotAppKeyWarning, module="aiohttp_session")
+
+SESSION_COOKIE = "alarmhub_session"
+MAX_FORM_BYTES = 256 * 1024
 
 
 async def database_pool(app: web.Application) -> AsyncIterator[None]:
@@ -19,10 +52,47 @@ async def database_pool(app: web.Application) -> AsyncIterator[None]:
     await pool.close()
 
 
+def served_over_tls(config: Config) -> bool:
+    """Behind a TLS-terminating proxy the request itself is plain HTTP: the public address tells."""
+    url: str = config["portal.public_url"]
+    return urlsplit(url).scheme == "https"
+
+
+def session_storage(config: Config) -> EncryptedCookieStorage:
+    return EncryptedCookieStorage(
+        session_key(config),
+        cookie_name=SESSION_COOKIE,
+        httponly=True,
+        secure=served_over_tls(config),
+        samesite="Lax",
+        max_age=None,  # a browser-session cookie; the server-side row decides how long a login lasts
+    )
+
+
 def create_app(config: Config, database_url: str) -> web.Application:
-    app = web.Application()
+    https = served_over_tls(config)
+    app = web.Application(
+        client_max_size=MAX_FORM_BYTES,
+        middlewares=[
+            security_headers_middleware(https=https),
+            session_middleware(session_storage(config)),
+            error_middleware,
+            viewer_middleware,
+            csrf_middleware,
+            access_middleware,
+        ],
+    )
     app[config_key] = config
     app[database_url_key] = database_url
+    app[templates_key] = create_templates(config)
+    app[navigation_key] = Navigation()
+    app[ownership_proofs_key] = OwnershipProofs()
+    app[dashboard_tabs_key] = DashboardTabs()
+    app[grantable_permissions_key] = {}
     app.cleanup_ctx.append(database_pool)
     health.add_routes(app)
+    for feature in (accounts, dashboard, users, staff, admin):
+        feature.setup(app)
+    app.router.add_static("/static", STATIC, name="static", append_version=True)
+    check_routes_declare_access(app)
     return app

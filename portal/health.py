@@ -7,11 +7,13 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
+from portal.auth.access import Access, access
 from portal.keys import pool_key
 
 HEALTH_QUERY_TIMEOUT = 2.0
 
 
+@access(Access.PUBLIC)
 async def healthz(request: web.Request) -> web.Response:
     pool = request.app[pool_key]
     try:

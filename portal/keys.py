@@ -1,12 +1,26 @@
-"""Every application-scoped object of the portal, declared once as a typed AppKey."""
+"""Every application- and request-scoped object of the portal, declared once as a typed key."""
 
 from __future__ import annotations
 
 import asyncpg
+import jinja2
 from aiohttp import web
 
+from portal.accounts.ownership import OwnershipProofs
+from portal.auth.model import Permission, Viewer
+from portal.dashboard.tabs import DashboardTabs
+from portal.navigation import Navigation
 from shared.config import Config
 
 config_key = web.AppKey("config", Config)
 database_url_key = web.AppKey("database_url", str)
 pool_key = web.AppKey("pool", asyncpg.Pool)
+templates_key = web.AppKey("templates", jinja2.Environment)
+navigation_key = web.AppKey("navigation", Navigation)
+ownership_proofs_key = web.AppKey("ownership_proofs", OwnershipProofs)
+dashboard_tabs_key = web.AppKey("dashboard_tabs", DashboardTabs)
+# The permissions an owner can grant secondary users, with their labels; each feature adds its own.
+grantable_permissions_key = web.AppKey("grantable_permissions", dict[Permission, str])
+
+# Set by the session middleware when the request carries a live login; absent for visitors.
+viewer_key = web.RequestKey("viewer", Viewer)

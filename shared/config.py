@@ -123,6 +123,32 @@ def _host_port(value: object) -> tuple[str, int]:
     return host.strip("[]"), _integer(1, 65535)(port)
 
 
+def _timezone(value: object) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    text = _string(value)
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"expected an IANA time zone such as UTC or Europe/Berlin, got {text!r}") from None
+    return text
+
+
+def _session_key(value: object) -> str:
+    import base64
+    import binascii
+
+    text = _string(value).strip()
+    if text:
+        try:
+            raw = base64.urlsafe_b64decode(text.encode("ascii"))
+        except (binascii.Error, UnicodeEncodeError):
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError("expected 32 bytes in url-safe base64 (44 characters), e.g. from Fernet.generate_key()")
+    return text
+
+
 _PORT = _integer(1, 65535)
 
 SETTINGS: tuple[Setting, ...] = (
@@ -150,7 +176,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "portal",
         "session_key",
-        _string,
+        _session_key,
         "",
         "32-byte url-safe base64 key that encrypts session cookies; empty generates one into `var/`.",
         secret=True,
@@ -171,6 +197,43 @@ SETTINGS: tuple[Setting, ...] = (
         "White-label: the company's postal address.",
     ),
     Setting("portal", "logo_text", _string, "Sentinel", "White-label: the short name shown as the logo."),
+    Setting("portal", "timezone", _timezone, "UTC", "IANA time zone the portal shows times in, e.g. America/Chicago."),
+    Setting("portal", "session_hours", _number(0.1, 720), 12.0, "Hours a login lasts before the user logs in again."),
+    Setting(
+        "portal",
+        "reset_link_minutes",
+        _integer(5, 1440),
+        60,
+        "Minutes a password-reset link stays valid (it works once).",
+    ),
+    Setting(
+        "portal",
+        "invitation_days",
+        _integer(1, 60),
+        7,
+        "Days an invitation link (secondary users) and an e-mail confirmation link stay valid.",
+    ),
+    Setting(
+        "portal",
+        "throttle_minutes",
+        _integer(1, 1440),
+        15,
+        "Window for login throttling: failures older than this no longer count.",
+    ),
+    Setting(
+        "portal",
+        "account_max_failures",
+        _integer(1, 1000),
+        5,
+        "Failed logins (or registrations) for one account within the window before attempts are refused.",
+    ),
+    Setting(
+        "portal",
+        "address_max_failures",
+        _integer(1, 10000),
+        20,
+        "Failed attempts from one network address within the window before its attempts are refused.",
+    ),
     # receiver
     Setting("receiver", "dc09_host", _string, "127.0.0.1", "Address the DC-09 receiver listens on (TCP and UDP)."),
     Setting("receiver", "dc09_port", _PORT, 12000, "Port of the DC-09 receiver (TCP and UDP)."),
@@ -237,6 +300,22 @@ SETTINGS: tuple[Setting, ...] = (
         "Fixed MQTT client id (persistent session); give each receiver its own.",
     ),
     Setting("mqtt", "ca_file", _string, "", "CA bundle for mqtts:// brokers; empty uses the system's."),
+    Setting(
+        "mqtt",
+        "shared_group",
+        _string,
+        "alarmhub",
+        "Shared-subscription group (`$share/GROUP/...`) so several receivers split the load; empty subscribes "
+        "plainly (one receiver, or a broker without shared subscriptions). Not used with the embedded broker.",
+    ),
+    Setting(
+        "mqtt",
+        "protocol",
+        _choice("5", "3.1.1"),
+        "5",
+        "MQTT version spoken to the broker; 5 lets the receiver hold thousands of messages awaiting their commit, "
+        "3.1.1 leaves that window to the broker (Mosquitto: 20). The embedded broker always uses 3.1.1.",
+    ),
     # email
     Setting(
         "email",
@@ -251,6 +330,13 @@ SETTINGS: tuple[Setting, ...] = (
         _string,
         "Sentinel Monitoring <noreply@example.com>",
         "Sender of every e-mail.",
+    ),
+    Setting(
+        "email",
+        "poll_interval",
+        _number(0.1, 3600),
+        5.0,
+        "Seconds between the worker's looks at the outbox when no new-mail notice arrives.",
     ),
     # log
     Setting("log", "level", _choice("debug", "info", "warning", "error"), "info", "Lowest level logged."),

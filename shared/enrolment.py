@@ -8,13 +8,15 @@ from dataclasses import dataclass
 import asyncpg
 
 from shared.dc09_keys import InvalidKeyError, parse_dc09_key
-from shared.errors import Conflict, DomainError
+from shared.errors import Conflict, DomainError, NotFound
 from shared.passwords import hash_password
 
 _ACCOUNT = re.compile(r"^[0-9A-Fa-f]{3,16}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 STAFF_ROLES = ("dispatcher", "admin")
 MIN_PASSWORD_LENGTH = 10
+MIN_TEST_INTERVAL_HOURS = 1 / 60
+MAX_TEST_INTERVAL_HOURS = 31 * 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ async def create_customer(
     dc09_key_format: str | None = None,
     test_interval_hours: float = 24,
     security_code: str = "",
+    phone: str = "",
 ) -> EnrolledCustomer:
     """One transaction: the customer, its owner login, its monitored site and the panel with its account."""
     if not name.strip():
@@ -77,6 +80,7 @@ async def create_customer(
     email = normalise_email(email)
     account = normalise_account(account)
     key, key_format = _key(dc09_key, dc09_key_format)
+    check_test_interval(test_interval_hours)
     if password is not None:
         check_password_strength(password)
     password_hash = hash_password(password) if password is not None else None
@@ -92,6 +96,7 @@ async def create_customer(
             key_format,
             test_interval_hours,
             security_code,
+            phone.strip(),
         )
     except asyncpg.UniqueViolationError:  # a concurrent enrolment won the race for the account or e-mail
         raise Conflict(f"account {account} or {email} is already enrolled", field="account") from None
@@ -108,6 +113,7 @@ async def _insert_customer(
     key_format: str | None,
     test_interval_hours: float,
     security_code: str,
+    phone: str = "",
 ) -> EnrolledCustomer:
     async with connection.transaction():
         if await connection.fetchval("SELECT 1 FROM panels WHERE account = $1", account):
@@ -115,10 +121,11 @@ async def _insert_customer(
         if await connection.fetchval("SELECT 1 FROM users WHERE lower(email) = lower($1)", email):
             raise Conflict(f"{email} already has a login", field="email")
         customer_id = await connection.fetchval(
-            "INSERT INTO customers (name, email, security_code) VALUES ($1, $2, $3) RETURNING id",
+            "INSERT INTO customers (name, email, security_code, phone) VALUES ($1, $2, $3, $4) RETURNING id",
             name,
             email,
             security_code,
+            phone,
         )
         user_id = await connection.fetchval(
             "INSERT INTO users (customer_id, email, name, role, password_hash) "
@@ -128,19 +135,79 @@ async def _insert_customer(
             name,
             password_hash,
         )
-        site_id = await connection.fetchval(
-            "INSERT INTO sites (customer_id, address) VALUES ($1, $2) RETURNING id", customer_id, address
-        )
-        panel_id = await connection.fetchval(
-            "INSERT INTO panels (site_id, account, dc09_key, dc09_key_format, test_interval) "
-            "VALUES ($1, $2, $3, $4, make_interval(secs => $5)) RETURNING id",
-            site_id,
-            account,
-            key,
-            key_format,
-            test_interval_hours * 3600.0,
-        )
+        site_id = await _insert_site(connection, customer_id, "Premises", address)
+        panel_id = await _insert_panel(connection, site_id, account, key, key_format, test_interval_hours)
     return EnrolledCustomer(customer_id, user_id, site_id, panel_id, account)
+
+
+async def _insert_site(connection: asyncpg.Connection, customer_id: int, name: str, address: str) -> int:
+    site_id: int = await connection.fetchval(
+        "INSERT INTO sites (customer_id, name, address) VALUES ($1, $2, $3) RETURNING id", customer_id, name, address
+    )
+    return site_id
+
+
+async def _insert_panel(
+    connection: asyncpg.Connection,
+    site_id: int,
+    account: str,
+    key: bytes | None,
+    key_format: str | None,
+    test_interval_hours: float,
+) -> int:
+    panel_id: int = await connection.fetchval(
+        "INSERT INTO panels (site_id, account, dc09_key, dc09_key_format, test_interval) "
+        "VALUES ($1, $2, $3, $4, make_interval(secs => $5)) RETURNING id",
+        site_id,
+        account,
+        key,
+        key_format,
+        test_interval_hours * 3600.0,
+    )
+    return panel_id
+
+
+def check_test_interval(hours: float) -> float:
+    """A panel's periodic test comes every few minutes to once a month."""
+    if not MIN_TEST_INTERVAL_HOURS <= hours <= MAX_TEST_INTERVAL_HOURS:
+        raise DomainError(
+            f"the test interval is from {MIN_TEST_INTERVAL_HOURS * 60:g} minutes to {MAX_TEST_INTERVAL_HOURS:g} hours",
+            field="test_interval_hours",
+        )
+    return hours
+
+
+async def add_site(connection: asyncpg.Connection, *, customer_id: int, name: str, address: str) -> int:
+    """Another monitored premises for an enrolled customer."""
+    if not address.strip():
+        raise DomainError("enter the premises' address", field="address")
+    if not await connection.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id):
+        raise NotFound("there is no such customer")
+    return await _insert_site(connection, customer_id, name.strip() or "Premises", address.strip())
+
+
+async def add_panel(
+    connection: asyncpg.Connection,
+    *,
+    site_id: int,
+    account: str,
+    dc09_key: str | None = None,
+    dc09_key_format: str | None = None,
+    test_interval_hours: float = 24,
+) -> int:
+    """Another alarm panel (its own account number) at an enrolled site."""
+    account = normalise_account(account)
+    key, key_format = _key(dc09_key, dc09_key_format)
+    check_test_interval(test_interval_hours)
+    async with connection.transaction():
+        if not await connection.fetchval("SELECT 1 FROM sites WHERE id = $1", site_id):
+            raise NotFound("there is no such premises")
+        if await connection.fetchval("SELECT 1 FROM panels WHERE account = $1", account):
+            raise Conflict(f"account {account} is already enrolled", field="account")
+        try:
+            return await _insert_panel(connection, site_id, account, key, key_format, test_interval_hours)
+        except asyncpg.UniqueViolationError:
+            raise Conflict(f"account {account} is already enrolled", field="account") from None
 
 
 async def create_staff_user(connection: asyncpg.Connection, *, email: str, password: str, role: str) -> int:

@@ -1,0 +1,1 @@
+"""Accounts: register, confirm the e-mail address, log in and out, change or reset the password."""

@@ -1,0 +1,85 @@
+"""Logging in and out, and the front door that sends each user to their home page."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp_session import get_session
+
+from portal.accounts import queries
+from portal.accounts.passwords import hash_in_thread, verify_in_thread
+from portal.accounts.throttle import Throttle
+from portal.auth.access import Access, access, viewer_of
+from portal.auth.model import CUSTOMER_ROLES, Role, Viewer
+from portal.auth.sessions import end_session, flash, start_session
+from portal.forms import Form, form_view, redirect
+from portal.keys import config_key, pool_key, viewer_key
+from portal.render import render
+from shared.errors import DomainError
+from shared.passwords import needs_rehash
+
+routes = web.RouteTableDef()
+
+
+def home_of(role: Role | str) -> str:
+    return "/dashboard" if role in CUSTOMER_ROLES else "/staff"
+
+
+def safe_next(target: str, viewer_role: Role | str) -> str:
+    """Only a path on this site (never //host or a scheme) — an open redirect would help phishing."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target and target != "/":
+        return target
+    return home_of(viewer_role)
+
+
+def client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+@routes.get("/", name="home")
+@access(Access.PUBLIC)
+async def home(request: web.Request) -> web.StreamResponse:
+    viewer = request.get(viewer_key)
+    raise redirect(home_of(viewer.role) if viewer else "/login")
+
+
+@routes.get("/login", name="login")
+@access(Access.PUBLIC)
+async def login_page(request: web.Request) -> web.StreamResponse:
+    viewer = request.get(viewer_key)
+    if viewer is not None:
+        raise redirect(home_of(viewer.role))
+    return await render(request, "accounts/login.html", {"form": {"next": request.query.get("next", "")}})
+
+
+@routes.post("/login", name="login.submit")
+@access(Access.PUBLIC)
+@form_view("accounts/login.html")
+async def login(request: web.Request, form: Form) -> web.StreamResponse:
+    email, password = form.get("email"), form.raw("password")
+    if not email or not password:
+        raise DomainError("enter your e-mail address and your password", field="form")
+    throttle = Throttle.from_config("login", request.app[config_key])
+    address = client_address(request)
+    pool = request.app[pool_key]
+    async with pool.acquire() as connection:
+        await throttle.check(connection, account=email, address=address)
+        user = await queries.login_by_email(connection, email)
+        if not await verify_in_thread(user["password_hash"] if user else None, password) or user is None:
+            await throttle.record_failure(connection, account=email, address=address)
+            raise DomainError("the e-mail address or the password is wrong", field="form")
+        async with connection.transaction():
+            await throttle.forgive_account(connection, email)
+            if needs_rehash(user["password_hash"]):
+                await queries.set_password(connection, user["id"], await hash_in_thread(password))
+            await start_session(request, connection, user["id"])
+    raise redirect(safe_next(form.get("next"), user["role"]))
+
+
+@routes.post("/logout", name="logout")
+@access(Access.USER)
+async def logout(request: web.Request) -> web.StreamResponse:
+    viewer: Viewer = viewer_of(request)
+    async with request.app[pool_key].acquire() as connection:
+        await end_session(request, connection, viewer)
+    flash(await get_session(request), "You are logged out.")
+    raise redirect("/login")

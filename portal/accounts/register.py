@@ -1,0 +1,144 @@
+"""Registering a customer's login (account number plus a proof of ownership) and confirming the e-mail address."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from aiohttp_session import get_session
+
+from portal.accounts import queries
+from portal.accounts.login import client_address, home_of
+from portal.accounts.passwords import check_new_password, hash_in_thread
+from portal.accounts.throttle import Throttle
+from portal.accounts.tokens import Purpose, issue_token, peek_token, use_token
+from portal.auth.access import Access, access, viewer_of
+from portal.auth.sessions import flash, start_session
+from portal.forms import Form, InvalidForm, form_view, redirect
+from portal.keys import config_key, ownership_proofs_key, pool_key, viewer_key
+from portal.mail.messages import send_confirmation
+from portal.render import render
+from shared.enrolment import normalise_account, normalise_email
+from shared.errors import DomainError
+
+routes = web.RouteTableDef()
+DAY = 86400.0
+
+
+async def register_context(request: web.Request) -> dict[str, Any]:
+    return {"proofs": request.app[ownership_proofs_key].proofs}
+
+
+@routes.get("/register", name="register")
+@access(Access.PUBLIC)
+async def register_page(request: web.Request) -> web.StreamResponse:
+    return await render(request, "accounts/register.html", await register_context(request))
+
+
+def _read_registration(request: web.Request, form: Form) -> dict[str, str]:
+    """Every field checked at once, so the form shows all that needs fixing."""
+    errors: dict[str, str] = {}
+    values: dict[str, str] = {}
+    for name, check in (("account", normalise_account), ("email", normalise_email)):
+        try:
+            values[name] = check(form.get(name))
+        except DomainError as error:
+            errors[name] = error.message
+    values["name"] = form.get("name")
+    if not values["name"]:
+        errors["name"] = "enter your name"
+    proofs = request.app[ownership_proofs_key]
+    method = form.get("proof_method") or proofs.proofs[0].method
+    if proofs.get(method) is None:
+        errors["proof_method"] = "choose how you prove the account is yours"
+    values["proof_method"] = method
+    values["proof"] = form.get("proof")
+    if not values["proof"]:
+        errors["proof"] = "enter it exactly as printed"
+    try:
+        check_new_password(form.raw("password"), form.raw("password_confirm"), email=values.get("email", ""))
+    except InvalidForm as error:
+        errors.update(error.errors)
+    if errors:
+        raise InvalidForm(errors)
+    return values
+
+
+@routes.post("/register", name="register.submit")
+@access(Access.PUBLIC)
+@form_view("accounts/register.html", register_context)
+async def register(request: web.Request, form: Form) -> web.StreamResponse:
+    values = _read_registration(request, form)
+    proof = request.app[ownership_proofs_key].get(values["proof_method"])
+    assert proof is not None
+    throttle = Throttle.from_config("register", request.app[config_key])
+    address = client_address(request)
+    async with request.app[pool_key].acquire() as connection:
+        # Four-digit codes are guessable: failed proofs count per account number and per address.
+        await throttle.check(connection, account=values["account"], address=address)
+        customer_id = await queries.customer_of_account(connection, values["account"])
+        if customer_id is None or not await proof.verify(connection, customer_id, values["proof"]):
+            await throttle.record_failure(connection, account=values["account"], address=address)
+            raise DomainError(
+                f"the account number and the {proof.label.lower()} do not match our records", field="proof"
+            )
+        password_hash = await hash_in_thread(form.raw("password"))
+        async with connection.transaction():
+            user_id = await queries.claim_owner_login(
+                connection,
+                customer_id=customer_id,
+                name=values["name"],
+                email=values["email"],
+                password_hash=password_hash,
+            )
+            token = await issue_token(
+                connection, user_id, Purpose.CONFIRM_EMAIL, request.app[config_key]["portal.invitation_days"] * DAY
+            )
+            await send_confirmation(
+                request.app, connection, recipient=values["email"], name=values["name"], token=token
+            )
+            await start_session(request, connection, user_id)
+    flash(
+        await get_session(request),
+        f"Welcome! Your login is ready. We sent a confirmation e-mail to {values['email']}.",
+    )
+    raise redirect("/dashboard")
+
+
+@routes.get("/confirm/{token}", name="confirm")
+@access(Access.PUBLIC)
+async def confirm_page(request: web.Request) -> web.StreamResponse:
+    # A GET only shows the page: mail scanners that open links must not use them up.
+    async with request.app[pool_key].acquire() as connection:
+        holder = await peek_token(connection, request.match_info["token"], Purpose.CONFIRM_EMAIL)
+    return await render(request, "accounts/confirm.html", {"email": holder.email})
+
+
+@routes.post("/confirm/{token}", name="confirm.submit")
+@access(Access.PUBLIC)
+async def confirm(request: web.Request) -> web.StreamResponse:
+    async with request.app[pool_key].acquire() as connection, connection.transaction():
+        holder = await use_token(connection, request.match_info["token"], Purpose.CONFIRM_EMAIL)
+        await queries.mark_email_confirmed(connection, holder.user_id)
+    flash(await get_session(request), f"Thank you: {holder.email} is confirmed.")
+    viewer = request.get(viewer_key)
+    raise redirect(home_of(viewer.role) if viewer else "/login")
+
+
+@routes.post("/account/confirmation", name="account.resend_confirmation")
+@access(Access.USER)
+async def resend_confirmation(request: web.Request) -> web.StreamResponse:
+    viewer = viewer_of(request)
+    if not viewer.email_confirmed:
+        async with request.app[pool_key].acquire() as connection, connection.transaction():
+            token = await issue_token(
+                connection,
+                viewer.user_id,
+                Purpose.CONFIRM_EMAIL,
+                request.app[config_key]["portal.invitation_days"] * DAY,
+            )
+            await send_confirmation(
+                request.app, connection, recipient=viewer.email, name=viewer.display_name, token=token
+            )
+        flash(await get_session(request), f"We sent a new confirmation link to {viewer.email}.")
+    raise redirect("/account")

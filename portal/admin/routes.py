@@ -1,0 +1,21 @@
+"""Wiring of the admin pages: routes and the admin menu entries."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from portal.admin import outbox, views
+from portal.keys import navigation_key
+from portal.navigation import NavItem
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_routes(views.routes)
+    app.router.add_routes(outbox.routes)
+    navigation = app[navigation_key]
+    for label, route, order in (
+        ("New customer", "admin.customer_new", 20),
+        ("Staff users", "admin.staff", 30),
+        ("E-mail outbox", "admin.outbox", 40),
+    ):
+        navigation.add(NavItem(label, route, "side", lambda v: v.is_admin, section=route, order=order))

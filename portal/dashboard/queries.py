@@ -1,0 +1,56 @@
+"""SQL of the dashboard: the customer's account, premises and panels, and latest signals — all by CustomerScope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from portal.auth.model import CustomerScope
+
+
+@dataclass(frozen=True, slots=True)
+class Premises:
+    id: int
+    name: str
+    address: str
+    panels: list[asyncpg.Record] = field(default_factory=list)
+
+
+async def account_summary(connection: asyncpg.Connection, scope: CustomerScope) -> asyncpg.Record:
+    row: asyncpg.Record = await connection.fetchrow(
+        "SELECT id, name, email, phone, created_at FROM customers WHERE id = $1", scope.customer_id
+    )
+    return row
+
+
+async def premises_with_panels(connection: asyncpg.Connection, scope: CustomerScope) -> list[Premises]:
+    rows = await connection.fetch(
+        """SELECT s.id AS site_id, s.name AS site_name, s.address, p.account, p.description,
+                  p.dc09_key IS NOT NULL AS encrypted, extract(epoch FROM p.test_interval) / 3600 AS test_hours,
+                  (SELECT max(g.received_at) FROM signals g
+                    WHERE g.customer_id = s.customer_id AND g.account = p.account) AS last_signal_at
+             FROM sites s LEFT JOIN panels p ON p.site_id = s.id
+            WHERE s.customer_id = $1
+            ORDER BY s.id, p.account""",
+        scope.customer_id,
+    )
+    premises: dict[int, Premises] = {}
+    for row in rows:
+        site = premises.setdefault(row["site_id"], Premises(row["site_id"], row["site_name"], row["address"]))
+        if row["account"] is not None:
+            site.panels.append(row)
+    return list(premises.values())
+
+
+async def recent_signals(connection: asyncpg.Connection, scope: CustomerScope, limit: int = 10) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await connection.fetch(
+        """SELECT id, received_at, account, category, qualifier, description, zone, partition, user_number
+             FROM signals
+            WHERE customer_id = $1
+            ORDER BY received_at DESC, id DESC
+            LIMIT $2""",
+        scope.customer_id,
+        limit,
+    )
+    return rows

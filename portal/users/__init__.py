@@ -1,0 +1,1 @@
+"""Users (C8): an owner's secondary users — invitations, permissions, removal."""

@@ -1,0 +1,163 @@
+"""The Users page (C8): the owner invites secondary users by e-mail, sets what they may do, and removes them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from aiohttp_session import get_session
+
+from portal.accounts.passwords import check_new_password, hash_in_thread
+from portal.accounts.tokens import Purpose, issue_token, peek_token, use_token
+from portal.auth.access import Access, access, scope_of, viewer_of
+from portal.auth.model import CustomerScope, Permission, Viewer
+from portal.auth.sessions import flash, start_session
+from portal.forms import Form, InvalidForm, form_view, redirect
+from portal.keys import config_key, grantable_permissions_key, pool_key
+from portal.mail.messages import send_invitation
+from portal.render import render
+from portal.users import queries
+from shared.enrolment import normalise_email
+from shared.errors import DomainError, Forbidden
+
+routes = web.RouteTableDef()
+DAY = 86400.0
+
+
+def _user_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["user_id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+
+
+def _granted(request: web.Request, form: Form, viewer: Viewer) -> frozenset[Permission]:
+    """The permissions ticked on the form that this feature set offers and the viewer holds themself."""
+    offered = request.app[grantable_permissions_key]
+    chosen = {p for p in offered if p.value in form.all("permissions")}
+    if any(not viewer.may(p) for p in chosen):
+        raise Forbidden("you can only give others permissions that you have")
+    return frozenset(chosen)
+
+
+async def users_context(request: web.Request) -> dict[str, Any]:
+    scope = scope_of(request)
+    async with request.app[pool_key].acquire() as connection:
+        users = await queries.customer_users(connection, scope)
+    return {"users": users, "grantable": request.app[grantable_permissions_key]}
+
+
+@routes.get("/users", name="users")
+@access(Access.CUSTOMER, Permission.MANAGE_USERS)
+async def users_page(request: web.Request) -> web.StreamResponse:
+    return await render(request, "users/index.html", await users_context(request))
+
+
+async def _invite(
+    request: web.Request, connection: Any, scope: CustomerScope, viewer: Viewer, user_id: int, email: str, name: str
+) -> None:
+    token = await issue_token(
+        connection, user_id, Purpose.INVITATION, request.app[config_key]["portal.invitation_days"] * DAY
+    )
+    await send_invitation(
+        request.app,
+        connection,
+        recipient=email,
+        name=name or email,
+        inviter=viewer.display_name,
+        customer_name=await queries.customer_name(connection, scope),
+        token=token,
+    )
+
+
+@routes.post("/users/invite", name="users.invite")
+@access(Access.CUSTOMER, Permission.MANAGE_USERS)
+@form_view("users/index.html", users_context)
+async def invite(request: web.Request, form: Form) -> web.StreamResponse:
+    scope, viewer = scope_of(request), viewer_of(request)
+    name = form.get("name")
+    if not name:
+        raise DomainError("enter the person's name", field="name")
+    email = normalise_email(form.get("email"))
+    permissions = _granted(request, form, viewer)
+    async with request.app[pool_key].acquire() as connection, connection.transaction():
+        user_id = await queries.add_secondary_user(connection, scope, email=email, name=name, permissions=permissions)
+        await _invite(request, connection, scope, viewer, user_id, email, name)
+    flash(await get_session(request), f"We sent {name} an invitation at {email}.")
+    raise redirect("/users")
+
+
+@routes.post("/users/{user_id}/resend", name="users.resend")
+@access(Access.CUSTOMER, Permission.MANAGE_USERS)
+async def resend_invitation(request: web.Request) -> web.StreamResponse:
+    scope, viewer = scope_of(request), viewer_of(request)
+    async with request.app[pool_key].acquire() as connection, connection.transaction():
+        user = await queries.secondary_user(connection, scope, _user_id(request))
+        if user["active"]:
+            raise DomainError(f"{user['email']} has already accepted the invitation")
+        await _invite(request, connection, scope, viewer, user["id"], user["email"], user["name"])
+    flash(await get_session(request), f"We sent a new invitation to {user['email']}.")
+    raise redirect("/users")
+
+
+@routes.post("/users/{user_id}/permissions", name="users.permissions")
+@access(Access.CUSTOMER, Permission.MANAGE_USERS)
+async def change_permissions(request: web.Request) -> web.StreamResponse:
+    scope, viewer = scope_of(request), viewer_of(request)
+    permissions = _granted(request, Form(await request.post()), viewer)
+    async with request.app[pool_key].acquire() as connection, connection.transaction():
+        user = await queries.secondary_user(connection, scope, _user_id(request))
+        await queries.set_permissions(connection, scope, user["id"], permissions)
+    flash(await get_session(request), f"Saved what {user['name'] or user['email']} may do.")
+    raise redirect("/users")
+
+
+@routes.post("/users/{user_id}/remove", name="users.remove")
+@access(Access.CUSTOMER, Permission.MANAGE_USERS)
+async def remove(request: web.Request) -> web.StreamResponse:
+    scope = scope_of(request)
+    async with request.app[pool_key].acquire() as connection, connection.transaction():
+        user = await queries.secondary_user(connection, scope, _user_id(request))
+        if user["id"] == scope.user_id:
+            raise DomainError("you cannot remove yourself; ask the account owner")
+        await queries.remove_user(connection, scope, user["id"])
+    flash(await get_session(request), f"{user['name'] or user['email']} no longer has access to this account.")
+    raise redirect("/users")
+
+
+async def invitation_context(request: web.Request) -> dict[str, Any]:
+    async with request.app[pool_key].acquire() as connection:
+        holder = await peek_token(connection, request.match_info["token"], Purpose.INVITATION)
+    return {"holder": holder}
+
+
+@routes.get("/invitation/{token}", name="invitation")
+@access(Access.PUBLIC)
+async def invitation_page(request: web.Request) -> web.StreamResponse:
+    context = await invitation_context(request)
+    return await render(request, "users/invitation.html", {**context, "form": {"name": context["holder"].name}})
+
+
+@routes.post("/invitation/{token}", name="invitation.accept")
+@access(Access.PUBLIC)
+@form_view("users/invitation.html", invitation_context)
+async def accept_invitation(request: web.Request, form: Form) -> web.StreamResponse:
+    token = request.match_info["token"]
+    async with request.app[pool_key].acquire() as connection:
+        holder = (await invitation_context(request))["holder"]
+        errors: dict[str, str] = {}
+        if not form.get("name"):
+            errors["name"] = "enter your name"
+        try:
+            check_new_password(form.raw("password"), form.raw("password_confirm"), email=holder.email)
+        except InvalidForm as error:
+            errors.update(error.errors)
+        if errors:
+            raise InvalidForm(errors)
+        password_hash = await hash_in_thread(form.raw("password"))
+        async with connection.transaction():
+            holder = await use_token(connection, token, Purpose.INVITATION)
+            await queries.accept_invitation(connection, holder.user_id, form.get("name"), password_hash)
+            await start_session(request, connection, holder.user_id)
+    flash(await get_session(request), "Welcome! Your password is set and you are logged in.")
+    raise redirect("/dashboard")

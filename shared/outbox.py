@@ -1,0 +1,165 @@
+"""The e-mail outbox: mail queued in the caller's transaction, delivered by workers at least once, never lost."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import asyncpg
+
+from shared.logs import get_logger
+from shared.mail import MailError, MailTransport, build_message, sender_domain
+
+OUTBOX_CHANNEL = "outbox"
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    recipient: str
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff between attempts: base, 2 * base, 4 * base ... capped at max_delay."""
+
+    base_delay: float = 30.0
+    max_delay: float = 3600.0
+
+    def delay(self, attempts: int) -> float:
+        return float(min(self.base_delay * 2 ** max(attempts - 1, 0), self.max_delay))
+
+
+async def enqueue_mail(connection: asyncpg.Connection, mail: Mail) -> int:
+    """Queue `mail`; call it inside the transaction of the event that causes the mail, so both commit or neither."""
+    outbox_id: int = await connection.fetchval(
+        "INSERT INTO outbox (recipient, subject, body) VALUES ($1, $2, $3) RETURNING id",
+        mail.recipient,
+        mail.subject,
+        mail.body,
+    )
+    # Delivered with the commit (NOTIFY is transactional), so a worker never wakes for a mail it cannot see yet.
+    await connection.execute("SELECT pg_notify($1, $2)", OUTBOX_CHANNEL, str(outbox_id))
+    log.info("mail queued", outbox_id=outbox_id, recipient=mail.recipient, subject=mail.subject)
+    return outbox_id
+
+
+_CLAIM_DUE = """
+    SELECT id, created_at, recipient, subject, body, attempts
+      FROM outbox
+     WHERE status = 'pending' AND next_attempt_at <= now()
+     ORDER BY next_attempt_at, id
+     LIMIT 1
+       FOR UPDATE SKIP LOCKED
+"""
+
+
+class OutboxSender:
+    """Delivers due outbox rows one at a time, each under its row lock, so concurrent senders never share a row."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, transport: MailTransport, *, sender: str, retry: RetryPolicy | None = None
+    ) -> None:
+        self.pool = pool
+        self.transport = transport
+        self.sender = sender
+        self.retry = retry or RetryPolicy()
+        self._domain = sender_domain(sender)
+
+    async def deliver_one(self) -> bool:
+        """Try the next due mail; False when none is due."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            row = await connection.fetchrow(_CLAIM_DUE)
+            if row is None:
+                return False
+            message = build_message(
+                sender=self.sender,
+                recipient=row["recipient"],
+                subject=row["subject"],
+                body=row["body"],
+                message_id=f"<outbox-{row['id']}.{int(row['created_at'].timestamp())}@{self._domain}>",
+            )
+            attempts = row["attempts"] + 1
+            try:
+                await self.transport.send(message)
+            except MailError as error:
+                await self._record_failure(connection, row["id"], attempts, error)
+                log.warning(
+                    "mail not delivered",
+                    outbox_id=row["id"],
+                    recipient=row["recipient"],
+                    attempts=attempts,
+                    reason=error.reason,
+                    final=error.permanent,
+                )
+                return True
+            # The body may hold a single-use link: once delivered, the outbox keeps only who and what.
+            await connection.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = now(), attempts = $2, body = '', last_error = '' "
+                "WHERE id = $1",
+                row["id"],
+                attempts,
+            )
+        log.info("mail sent", outbox_id=row["id"], recipient=row["recipient"], subject=row["subject"])
+        return True
+
+    async def _record_failure(
+        self, connection: asyncpg.Connection, outbox_id: int, attempts: int, error: MailError
+    ) -> None:
+        await connection.execute(
+            "UPDATE outbox SET attempts = $2, last_error = $3, status = $4, "
+            "next_attempt_at = now() + make_interval(secs => $5) WHERE id = $1",
+            outbox_id,
+            attempts,
+            error.reason[:500],
+            "failed" if error.permanent else "pending",
+            self.retry.delay(attempts),
+        )
+
+    async def deliver_due(self, limit: int = 100) -> int:
+        """Deliver (or reschedule) up to `limit` due mails; how many were tried."""
+        tried = 0
+        while tried < limit and await self.deliver_one():
+            tried += 1
+        return tried
+
+    async def run(self, *, poll_interval: float) -> None:
+        """Deliver forever: at once when a mail is queued (LISTEN), and every `poll_interval` for retries."""
+        wake = asyncio.Event()
+        listener: asyncpg.Connection | None = None
+        try:
+            while True:
+                if listener is None or listener.is_closed():
+                    if listener is not None:  # the database went away: hand the dead connection back
+                        await self.pool.release(listener)
+                    listener = await self._listen(wake)
+                try:
+                    await self.deliver_due()
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                    log.warning("outbox unavailable", error=f"{type(error).__name__}: {error}")
+                wake.clear()
+                try:
+                    async with asyncio.timeout(poll_interval):
+                        await wake.wait()
+                except TimeoutError:
+                    pass
+        finally:
+            if listener is not None and not listener.is_closed():
+                await self.pool.release(listener)
+
+    async def _listen(self, wake: asyncio.Event) -> asyncpg.Connection | None:
+        """A pool connection that LISTENs for new mail; None while the database is away (polling covers it)."""
+        try:
+            connection: asyncpg.Connection = await self.pool.acquire()
+            await connection.add_listener(OUTBOX_CHANNEL, lambda *_: wake.set())
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            log.warning("cannot listen for new mail", error=f"{type(error).__name__}: {error}")
+            return None
+        return connection
+
+
+async def pending_count(connection: asyncpg.Connection) -> int:
+    count: int = await connection.fetchval("SELECT count(*) FROM outbox WHERE status = 'pending'")
+    return count
