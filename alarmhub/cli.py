@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="everything in one process tree (embedded services when none configured)")
     commands.add_parser("receiver", help="the DC-09 receiver alone (TCP and UDP)")
     commands.add_parser("portal", help="the web portal alone")
+    commands.add_parser("worker", help="the background worker alone (sends the e-mail outbox)")
     commands.add_parser("migrate", help="apply pending database migrations")
     admin.add_parsers(commands)
     simulate = commands.add_parser("simulate", help="virtual panels sending realistic traffic to a receiver")
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
             return run.run_portal(config)
         if args.command == "receiver":
             return run.run_receiver(config)
+        if args.command == "worker":
+            return run.run_worker(config)
         url = resolve_database_url(config)
         if args.command == "migrate":
             applied = run_async(migrate_database(url))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -67,6 +69,7 @@ class OutboxSender:
         self.sender = sender
         self.retry = retry or RetryPolicy()
         self._domain = sender_domain(sender)
+        self._callback: Callable[..., None] = lambda *_: None
 
     async def deliver_one(self) -> bool:
         """Try the next due mail; False when none is due."""
@@ -132,8 +135,7 @@ class OutboxSender:
         try:
             while True:
                 if listener is None or listener.is_closed():
-                    if listener is not None:  # the database went away: hand the dead connection back
-                        await self.pool.release(listener)
+                    await self._unlisten(listener, wake)  # the database went away: hand the dead one back
                     listener = await self._listen(wake)
                 try:
                     await self.deliver_due()
@@ -146,18 +148,34 @@ class OutboxSender:
                 except TimeoutError:
                     pass
         finally:
-            if listener is not None and not listener.is_closed():
-                await self.pool.release(listener)
+            await self._unlisten(listener, wake)
+
+    def _on_notice(self, wake: asyncio.Event) -> Callable[..., None]:
+        return lambda *_: wake.set()
 
     async def _listen(self, wake: asyncio.Event) -> asyncpg.Connection | None:
         """A pool connection that LISTENs for new mail; None while the database is away (polling covers it)."""
         try:
             connection: asyncpg.Connection = await self.pool.acquire()
-            await connection.add_listener(OUTBOX_CHANNEL, lambda *_: wake.set())
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             log.warning("cannot listen for new mail", error=f"{type(error).__name__}: {error}")
             return None
+        self._callback = self._on_notice(wake)
+        try:
+            await connection.add_listener(OUTBOX_CHANNEL, self._callback)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            log.warning("cannot listen for new mail", error=f"{type(error).__name__}: {error}")
+            await self.pool.release(connection)
+            return None
         return connection
+
+    async def _unlisten(self, connection: asyncpg.Connection | None, wake: asyncio.Event) -> None:
+        if connection is None:
+            return
+        if not connection.is_closed():
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await connection.remove_listener(OUTBOX_CHANNEL, self._callback)
+        await self.pool.release(connection)
 
 
 async def pending_count(connection: asyncpg.Connection) -> int:

@@ -15,7 +15,10 @@ Loader = Callable[[asyncpg.Connection, CustomerScope], Awaitable[dict[str, Any]]
 
 @dataclass(frozen=True, slots=True)
 class DashboardTab:
-    """One tab: its label, the template that shows it, and the scoped query that fills it."""
+    """One tab: its label, the template that shows it, and the scoped query that fills it.
+
+    The template is included in the dashboard and sees what `load` returned as `tab_context`.
+    """
 
     key: str
     label: str

@@ -1,0 +1,59 @@
+"""The dashboard: account, premises and panels, recent signals with the catalogue's words; tabs only when they exist."""
+
+from __future__ import annotations
+
+import asyncpg
+import jinja2
+from aiohttp.test_utils import TestClient, TestServer
+
+from portal.app import create_app
+from portal.dashboard.tabs import DashboardTab
+from portal.keys import dashboard_tabs_key, templates_key
+from shared.config import Config
+from tests.portal.conftest import Customer, Portal, add_signal
+
+
+async def test_the_dashboard_shows_account_premises_panels_and_recent_signals(
+    portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+    async with db.acquire() as connection:
+        await add_signal(connection, alpha, description="AC power loss", category="power", code="301", sequence="7")
+        await add_signal(
+            connection, alpha, description="Periodic test report", category="test", zone=None, code="602", sequence="8"
+        )
+    await portal.login(alpha.secondary_email)
+    text = await (await portal.get("/dashboard")).text()
+    assert "Customer alpha" in text and "A1A1" in text and "alpha Street 1" in text
+    assert "Burglary alarm at Alpha" in text and "Alarms and emergencies" in text
+    assert "AC power loss" in text and "Power loss" in text and "Tests" in text
+    assert text.index("Periodic test report") < text.index("Burglary alarm at Alpha")  # newest first
+    assert 'aria-current="page">Dashboard' in text
+    # No features without their issue: no dead links, no empty tabs.
+    for absent in ("Billing Center", "Service Center", "Payment methods", "Invoices due", "Make a payment"):
+        assert absent not in text
+    assert 'class="tabs__list"' not in text
+
+
+async def test_a_feature_adds_a_tab_that_loads_with_the_customer_scope(
+    config: Config, database_url: str, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+    seen = []
+
+    async def load(connection, scope):
+        seen.append(scope.customer_id)
+        return {"calls": 3}
+
+    app = create_app(config, database_url)
+    templates = app[templates_key]
+    templates.loader = jinja2.ChoiceLoader(
+        [jinja2.DictLoader({"test/tab.html": "<p>{{ tab_context.calls }} calls</p>"}), templates.loader]
+    )
+    app[dashboard_tabs_key].add(DashboardTab("calls", "Call list", "test/tab.html", load))
+    async with TestClient(TestServer(app)) as client:
+        portal = Portal(client)
+        await portal.login(alpha.owner_email)
+        text = await (await portal.get("/dashboard?tab=calls")).text()
+    assert 'class="tabs__list"' in text and "Call list" in text and "<p>3 calls</p>" in text
+    assert set(seen) == {alpha.customer_id}

@@ -1,0 +1,125 @@
+"""The e-mail outbox against a real SMTP server: delivery, retry with backoff, refusal, concurrent senders."""
+
+from __future__ import annotations
+
+import asyncio
+from email.message import EmailMessage
+
+import asyncpg
+
+from shared.mail import MailError, SmtpSettings, SmtpTransport
+from shared.outbox import Mail, OutboxSender, RetryPolicy, enqueue_mail
+from tests.conftest import free_port
+from tests.portal.smtp import Inbox, body_of, smtp_server
+
+SENDER = "Sentinel Monitoring <noreply@example.com>"
+
+
+async def queue(db: asyncpg.Pool, *mails: Mail) -> None:
+    async with db.acquire() as connection, connection.transaction():
+        for mail in mails:
+            await enqueue_mail(connection, mail)
+
+
+async def test_mail_is_written_with_its_transaction_and_delivered_over_smtp(db: asyncpg.Pool) -> None:
+    await queue(db, Mail("ann@example.com", "Hello Ann", "Line one\nhttps://x.example/confirm/abc"))
+    try:
+        async with db.acquire() as connection, connection.transaction():
+            await enqueue_mail(connection, Mail("ghost@example.com", "Never", "rolled back"))
+            raise RuntimeError("the event failed")
+    except RuntimeError:
+        pass
+    port = free_port()
+    with smtp_server(port) as inbox:
+        sender = OutboxSender(db, SmtpTransport(f"smtp://127.0.0.1:{port}"), sender=SENDER)
+        assert await sender.deliver_due() == 1
+        assert await sender.deliver_due() == 0
+    [message] = inbox.messages
+    assert message["To"] == "ann@example.com" and message["Subject"] == "Hello Ann" and message["From"] == SENDER
+    assert "https://x.example/confirm/abc" in body_of(message)
+    row = await db.fetchrow("SELECT * FROM outbox")
+    assert row["status"] == "sent" and row["attempts"] == 1 and row["sent_at"] is not None
+    assert row["body"] == ""  # the link no longer lives in the database
+    assert message["Message-ID"].startswith(f"<outbox-{row['id']}.")
+
+
+async def test_with_the_smtp_server_down_mail_waits_and_goes_out_when_it_returns(db: asyncpg.Pool) -> None:
+    await queue(db, Mail("bob@example.com", "Reset", "link"))
+    port = free_port()
+    sender = OutboxSender(
+        db, SmtpTransport(f"smtp://127.0.0.1:{port}", timeout=2), sender=SENDER, retry=RetryPolicy(0.2, 1.0)
+    )
+    assert await sender.deliver_due() == 1  # tried, refused at the TCP level
+    row = await db.fetchrow("SELECT status, attempts, last_error, next_attempt_at > now() AS later FROM outbox")
+    assert row["status"] == "pending" and row["attempts"] == 1 and row["later"] and row["last_error"]
+    assert await sender.deliver_due() == 0  # backing off: not due yet
+    with smtp_server(port) as inbox:
+        await asyncio.sleep(0.25)
+        assert await sender.deliver_due() == 1
+    assert [m["To"] for m in inbox.messages] == ["bob@example.com"]
+    assert await db.fetchval("SELECT status FROM outbox") == "sent"
+
+
+async def test_a_refused_recipient_is_final_and_other_mail_still_goes(db: asyncpg.Pool) -> None:
+    await queue(db, Mail("gone@example.com", "One", "x"), Mail("here@example.com", "Two", "y"))
+    port = free_port()
+    with smtp_server(port, Inbox(refuse=frozenset({"gone@example.com"}))) as inbox:
+        sender = OutboxSender(db, SmtpTransport(f"smtp://127.0.0.1:{port}"), sender=SENDER)
+        assert await sender.deliver_due() == 2
+        assert await sender.deliver_due() == 0
+    assert [m["To"] for m in inbox.messages] == ["here@example.com"]
+    rows = {r["recipient"]: r for r in await db.fetch("SELECT * FROM outbox")}
+    assert rows["gone@example.com"]["status"] == "failed" and "550" in rows["gone@example.com"]["last_error"]
+    assert rows["gone@example.com"]["body"] == "x"  # kept for the admins to see what was not delivered
+
+
+class SlowTransport:
+    """Takes a while per message, so concurrent senders overlap; records each delivery."""
+
+    def __init__(self) -> None:
+        self.delivered: list[str] = []
+
+    async def send(self, message: EmailMessage) -> None:
+        await asyncio.sleep(0.01)
+        self.delivered.append(message["Message-ID"])
+
+
+async def test_concurrent_senders_deliver_each_mail_exactly_once(database_url: str) -> None:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=8)
+    try:
+        await queue(pool, *(Mail(f"r{n}@example.com", f"Mail {n}", "body") for n in range(30)))
+        transport = SlowTransport()
+        senders = [OutboxSender(pool, transport, sender=SENDER) for _ in range(4)]
+        tried = await asyncio.gather(*(s.deliver_due() for s in senders))
+        assert sum(tried) == 30 and sum(1 for t in tried if t) > 1  # the work was shared
+        assert len(transport.delivered) == len(set(transport.delivered)) == 30
+    finally:
+        await pool.close()
+
+
+async def test_the_sender_wakes_on_new_mail_without_waiting_for_its_poll(db: asyncpg.Pool) -> None:
+    port = free_port()
+    with smtp_server(port) as inbox:
+        sender = OutboxSender(db, SmtpTransport(f"smtp://127.0.0.1:{port}"), sender=SENDER)
+        task = asyncio.create_task(sender.run(poll_interval=60))
+        try:
+            await asyncio.sleep(0.2)
+            await queue(db, Mail("cy@example.com", "Prompt", "z"))
+            await inbox.wait_for(1, timeout=5)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def test_smtp_urls() -> None:
+    plain = SmtpSettings.from_url("smtp://mailer:p%40ss@mail.example.com:587")
+    assert (plain.hostname, plain.port, plain.username, plain.password, plain.implicit_tls) == (
+        "mail.example.com",
+        587,
+        "mailer",
+        "p@ss",
+        False,
+    )
+    assert SmtpSettings.from_url("smtps://mail.example.com").port == 465
+    assert SmtpSettings.from_url("smtp://mail.example.com").username is None
+    assert MailError("x").permanent is False
