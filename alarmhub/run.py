@@ -11,6 +11,7 @@ from alarmhub.admin import print_logins
 from alarmhub.context import describe_database, migrate_database, short_lived_pool
 from alarmhub.loop import run_async
 from alarmhub.services import portal_service
+from alarmhub.worker import describe_mail, worker_service
 from receiver.service import receiver_service
 from receiver.simulator.run import SimulationPlan, simulate
 from shared.config import Config
@@ -37,9 +38,11 @@ async def _run_all(config: Config, database_url: str) -> None:
     async with AsyncExitStack() as services:
         receiver = await services.enter_async_context(receiver_service(config, database_url))
         portal_url = await services.enter_async_context(portal_service(config, database_url))
+        await services.enter_async_context(worker_service(config, database_url))
         print("alarmhub is running")
         print(f"  portal:    {portal_url}")
         print(f"  receiver:  DC-09 {_transports(receiver.udp_address)} on {_address(receiver.tcp_address)}")
+        print(f"  e-mail:    {describe_mail(config)}")
         print(
             f"  database:  {describe_database(config)}" + (f" (applied {len(applied)} migrations)" if applied else "")
         )
@@ -72,6 +75,18 @@ async def _run_portal(config: Config, database_url: str) -> None:
     async with portal_service(config, database_url) as portal_url:
         log.info("portal started", url=portal_url)
         await stop.wait()
+
+
+async def _run_worker(config: Config, database_url: str) -> None:
+    stop = _stop_on_signals()
+    async with worker_service(config, database_url):
+        log.info("worker started", mail=describe_mail(config))
+        await stop.wait()
+
+
+def run_worker(config: Config) -> int:
+    run_async(_run_worker(config, resolve_database_url(config)))
+    return 0
 
 
 def run_all(config: Config) -> int:
