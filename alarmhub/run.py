@@ -10,10 +10,11 @@ from contextlib import AsyncExitStack
 from alarmhub.admin import print_logins
 from alarmhub.context import describe_database, migrate_database, short_lived_pool
 from alarmhub.loop import run_async
-from alarmhub.services import portal_service
+from alarmhub.services import mqtt_broker, portal_service
 from alarmhub.worker import describe_mail, worker_service
 from receiver.service import receiver_service
 from receiver.simulator.run import SimulationPlan, simulate
+from receiver.transports.mqtt import mqtt_settings
 from shared.config import Config
 from shared.db import resolve_database_url
 from shared.demo import has_any_customer, load_demo_data
@@ -36,12 +37,17 @@ async def _run_all(config: Config, database_url: str) -> None:
     async with short_lived_pool(database_url) as pool, pool.acquire() as connection:
         logins = await load_demo_data(connection) if not await has_any_customer(connection) else []
     async with AsyncExitStack() as services:
-        receiver = await services.enter_async_context(receiver_service(config, database_url))
+        broker_url = await services.enter_async_context(mqtt_broker(config))
+        mqtt = mqtt_settings(config, broker_url)
+        receiver = await services.enter_async_context(receiver_service(config, database_url, mqtt))
         portal_url = await services.enter_async_context(portal_service(config, database_url))
         await services.enter_async_context(worker_service(config, database_url))
         print("alarmhub is running")
         print(f"  portal:    {portal_url}")
         print(f"  receiver:  DC-09 {_transports(receiver.udp_address)} on {_address(receiver.tcp_address)}")
+        if mqtt is not None:
+            kind = "embedded amqtt broker" if config["mqtt.url"] == "embedded" else "broker"
+            print(f"  mqtt:      {kind} {mqtt.address}, topics alarmhub/panels/<account>/dc09|events")
         print(f"  e-mail:    {describe_mail(config)}")
         print(
             f"  database:  {describe_database(config)}" + (f" (applied {len(applied)} migrations)" if applied else "")
@@ -65,8 +71,17 @@ def _transports(udp_address: tuple[str, int] | None) -> str:
 
 async def _run_receiver(config: Config, database_url: str) -> None:
     stop = _stop_on_signals()
-    async with receiver_service(config, database_url) as receiver:
-        log.info("receiver started", tcp=_address(receiver.tcp_address), udp=receiver.udp_address is not None)
+    url = config["mqtt.url"]
+    if url == "embedded":
+        log.info("MQTT off: the embedded broker runs inside `alarmhub run`; set mqtt.url to a broker's URL")
+    mqtt = mqtt_settings(config, None if url == "embedded" else url)
+    async with receiver_service(config, database_url, mqtt) as receiver:
+        log.info(
+            "receiver started",
+            tcp=_address(receiver.tcp_address),
+            udp=receiver.udp_address is not None,
+            mqtt=mqtt.address if mqtt else None,
+        )
         await stop.wait()
 
 

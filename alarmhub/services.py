@@ -24,3 +24,18 @@ async def portal_service(config: Config, database_url: str) -> AsyncIterator[str
         yield config["portal.public_url"] or f"http://{host}:{port}/"
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def mqtt_broker(config: Config) -> AsyncIterator[str | None]:
+    """The broker the receiver connects to: an embedded amqtt started here when ``mqtt.url = "embedded"`` (before
+    the receiver, which connects to it), the configured URL otherwise, or None when MQTT is off."""
+    url = config["mqtt.url"]
+    if url != "embedded":
+        yield url or None
+        return
+    from shared.embedded_mqtt import embedded_broker
+
+    host, port = config["mqtt.embedded_listen"]
+    async with embedded_broker(host, port) as broker_url:
+        yield broker_url

@@ -13,6 +13,7 @@ from receiver.accounts import AccountDirectory
 from receiver.batch_writer import BatchWriter
 from receiver.housekeeping import Housekeeping
 from receiver.ingest import Ingestor
+from receiver.transports.mqtt import MqttSettings, MqttTransport
 from receiver.transports.tcp import TcpLimits, start_tcp_server
 from receiver.transports.udp import start_udp_endpoint
 from shared.config import Config
@@ -31,6 +32,7 @@ class RunningReceiver:
     ingestor: Ingestor
     directory: AccountDirectory
     writer: BatchWriter
+    mqtt: MqttTransport | None = None
 
 
 def raise_open_file_limit() -> None:
@@ -74,8 +76,10 @@ async def receiver_pipeline(
 
 
 @asynccontextmanager
-async def receiver_service(config: Config, database_url: str) -> AsyncIterator[RunningReceiver]:
-    """Serve DC-09 over TCP (and UDP) until the block exits."""
+async def receiver_service(
+    config: Config, database_url: str, mqtt: MqttSettings | None = None
+) -> AsyncIterator[RunningReceiver]:
+    """Serve DC-09 over TCP (and UDP), and MQTT when `mqtt` names a broker, until the block exits."""
     raise_open_file_limit()
     host, port = config["receiver.dc09_host"], config["receiver.dc09_port"]
     limits = TcpLimits(
@@ -90,11 +94,22 @@ async def receiver_service(config: Config, database_url: str) -> AsyncIterator[R
         udp = None
         if config["receiver.udp_enabled"]:
             udp = await start_udp_endpoint(ingestor, host, tcp_address[1], limits.max_frame_length)
+        mqtt_transport = MqttTransport(ingestor, mqtt) if mqtt is not None else None
+        mqtt_task = asyncio.create_task(mqtt_transport.run(), name="mqtt") if mqtt_transport is not None else None
         try:
             yield RunningReceiver(
-                tcp_address, udp.get_extra_info("sockname")[:2] if udp else None, ingestor, directory, writer
+                tcp_address,
+                udp.get_extra_info("sockname")[:2] if udp else None,
+                ingestor,
+                directory,
+                writer,
+                mqtt_transport,
             )
         finally:
+            if mqtt_task is not None:  # first: its unacknowledged messages go back to the broker, not to a dead writer
+                mqtt_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await mqtt_task
             if udp is not None:
                 udp.close()
             await server.close()

@@ -316,6 +316,22 @@ SETTINGS: tuple[Setting, ...] = (
         "MQTT version spoken to the broker; 5 lets the receiver hold thousands of messages awaiting their commit, "
         "3.1.1 leaves that window to the broker (Mosquitto: 20). The embedded broker always uses 3.1.1.",
     ),
+    Setting(
+        "mqtt",
+        "shared_group",
+        _string,
+        "alarmhub",
+        "Shared-subscription group (`$share/GROUP/...`) so several receivers split the load; empty subscribes "
+        "plainly (one receiver, or a broker without shared subscriptions). Not used with the embedded broker.",
+    ),
+    Setting(
+        "mqtt",
+        "protocol",
+        _choice("5", "3.1.1"),
+        "5",
+        "MQTT version spoken to the broker; 5 lets the receiver hold thousands of messages awaiting their commit, "
+        "3.1.1 leaves that window to the broker (Mosquitto: 20). The embedded broker always uses 3.1.1.",
+    ),
     # email
     Setting(
         "email",
