@@ -1,4 +1,4 @@
-"""The background worker: delivers the e-mail outbox; later background jobs join it as their features land."""
+"""The background worker: delivers the e-mail outbox and prunes old login records; later jobs join it."""
 
 from __future__ import annotations
 
@@ -6,13 +6,29 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
+
 from shared.config import Config
 from shared.db import pool_from_config
 from shared.logs import get_logger
 from shared.mail import SmtpSettings, SmtpTransport
 from shared.outbox import OutboxSender, pending_count
+from shared.users import prune_login_records
 
 log = get_logger(__name__)
+HOUSEKEEPING_INTERVAL = 3600.0
+
+
+async def _housekeeping(pool: asyncpg.Pool, interval: float) -> None:
+    """Prune the login tables now and then; several workers doing it at once only find less to delete."""
+    while True:
+        try:
+            async with pool.acquire() as connection:
+                deleted = await prune_login_records(connection)
+            log.info("login records pruned", **deleted)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            log.warning("housekeeping skipped", error=f"{type(error).__name__}: {error}")
+        await asyncio.sleep(interval)
 
 
 def describe_mail(config: Config) -> str:
@@ -28,20 +44,19 @@ def describe_mail(config: Config) -> str:
 async def worker_service(config: Config, database_url: str) -> AsyncIterator[None]:
     """Run the background jobs until the block exits."""
     pool = await pool_from_config(config, database_url)
+    tasks = [asyncio.create_task(_housekeeping(pool, HOUSEKEEPING_INTERVAL), name="housekeeping")]
     try:
         smtp_url: str = config["email.smtp_url"]
-        if not smtp_url:
+        if smtp_url:
+            sender = OutboxSender(pool, SmtpTransport(smtp_url), sender=config["email.from_address"])
+            tasks.append(asyncio.create_task(sender.run(poll_interval=config["email.poll_interval"]), name="outbox"))
+        else:
             async with pool.acquire() as connection:
                 waiting = await pending_count(connection)
             log.info("email.smtp_url is empty: mail stays in the outbox", waiting=waiting)
-            yield
-            return
-        sender = OutboxSender(pool, SmtpTransport(smtp_url), sender=config["email.from_address"])
-        task = asyncio.create_task(sender.run(poll_interval=config["email.poll_interval"]), name="outbox")
-        try:
-            yield
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        yield
     finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await pool.close()

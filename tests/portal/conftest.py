@@ -101,11 +101,14 @@ async def add_signal(
     code: str = "130",
     zone: str | None = "001",
     sequence: str = "0001",
+    user_number: str | None = None,
+    minutes_ago: float = 0,
 ) -> None:
     await connection.execute(
         "INSERT INTO signals (account, panel_id, site_id, customer_id, transport, sequence, format, code, qualifier, "
-        "zone, category, priority, description, raw_frame) "
-        "VALUES ($1, $2, $3, $4, 'tcp', $5, 'ADM-CID', $6, 'event', $7, $8, 2, $9, '\\x00')",
+        "zone, category, priority, description, raw_frame, user_number, received_at) "
+        "VALUES ($1, $2, $3, $4, 'tcp', $5, 'ADM-CID', $6, 'event', $7, $8, 2, $9, '\\x00', $10, "
+        "now() - make_interval(secs => $11))",
         customer.account,
         customer.panel_id,
         customer.site_id,
@@ -115,6 +118,8 @@ async def add_signal(
         zone,
         category,
         description,
+        user_number,
+        minutes_ago * 60.0,
     )
 
 

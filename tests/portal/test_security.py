@@ -132,3 +132,11 @@ async def test_the_generated_session_key_is_kept_in_var_and_reused(tmp_path) -> 
     first = session_key(config)
     assert first == session_key(config)
     assert (tmp_path / "var" / "session_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_an_invalid_session_key_is_a_configuration_error_naming_the_key() -> None:
+    from shared.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, environ={"ALARMHUB_PORTAL_SESSION_KEY": "too-short"})
+    assert caught.value.key == "portal.session_key" and "32 bytes" in caught.value.reason
