@@ -32,10 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--panels", type=int, default=10, help="number of virtual panels (default 10)")
     simulate.add_argument("--rate", type=float, default=10.0, help="total messages/s; 0: as fast as answered")
     simulate.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
-    simulate.add_argument("--transport", choices=("tcp", "udp"), default="tcp")
+    simulate.add_argument("--transport", choices=("tcp", "udp", "mqtt"), default="tcp")
     simulate.add_argument("--encrypted", action="store_true", help="AES-128 with a key per panel")
-    simulate.add_argument("--host", help="receiver address (default: receiver.dc09_host)")
-    simulate.add_argument("--port", type=int, help="receiver port (default: receiver.dc09_port)")
+    simulate.add_argument("--host", help="receiver address (default: receiver.dc09_host; mqtt: the broker's)")
+    simulate.add_argument("--port", type=int, help="receiver port (default: receiver.dc09_port; mqtt: the broker's)")
     return parser
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 from contextlib import AsyncExitStack
+from dataclasses import replace
 
 from alarmhub.admin import print_logins
 from alarmhub.context import describe_database, migrate_database, short_lived_pool
@@ -122,6 +124,8 @@ def run_portal(config: Config) -> int:
 
 def run_simulation(config: Config, args: argparse.Namespace, database_url: str) -> int:
     """Drive virtual panels and print what came back; exit 1 if any frame went unacknowledged."""
+    if args.transport == "mqtt":
+        return _simulate_mqtt(config, args, database_url)
     plan = SimulationPlan(
         panels=args.panels,
         rate=args.rate,
@@ -140,4 +144,27 @@ def run_simulation(config: Config, args: argparse.Namespace, database_url: str) 
     )
     tally = run_async(simulate(plan, database_url))
     print(tally.summary(plan.duration))
+    return 0 if tally.acked and tally.acked == tally.sent else 1
+
+
+def _simulate_mqtt(config: Config, args: argparse.Namespace, database_url: str) -> int:
+    from receiver.simulator.mqtt import simulate_mqtt
+
+    url = config["mqtt.url"]
+    if url == "embedded":
+        host, port = config["mqtt.embedded_listen"]
+        url = f"mqtt://{host}:{port}"
+    settings = mqtt_settings(config, url)
+    if settings is None:
+        print("alarmhub: mqtt.url is empty: MQTT is off", file=sys.stderr)
+        return 2
+    settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
+    kind = "AES-128" if args.encrypted else "plain"
+    pace = f"at {args.rate:g} msg/s" if args.rate else "as fast as answered"
+    print(
+        f"simulating {args.panels} {kind} panels over MQTT (DC-09 frames and JSON events, QoS 1) to "
+        f"{settings.address} for {args.duration:g} s {pace}"
+    )
+    tally = run_async(simulate_mqtt(args.panels, args.rate, args.duration, args.encrypted, settings, database_url))
+    print(tally.summary(args.duration))
     return 0 if tally.acked and tally.acked == tally.sent else 1

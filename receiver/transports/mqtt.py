@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -110,6 +111,12 @@ def paho_client(client: aiomqtt.Client) -> paho.Client:
     return inner
 
 
+def on_each_message(client: aiomqtt.Client, on_message: Callable[[paho.MQTTMessage], None]) -> None:
+    """Hand every message to `on_message` on the event loop thread instead of aiomqtt's queue (no task per
+    message); paho still acknowledges on receipt. For panel-side clients (the simulator, the benchmark)."""
+    paho_client(client).on_message = lambda _client, _userdata, message: on_message(message)
+
+
 def take_over_delivery(client: aiomqtt.Client, on_message: Callable[[paho.MQTTMessage], None]) -> paho.Client:
     """Before connecting: acknowledge by hand, hand each message to `on_message` on the event loop thread (no
     per-message task, no queue), and publish no more QoS 1 answers at once than the broker's Receive Maximum."""
@@ -155,6 +162,8 @@ def connect_client(settings: MqttSettings, *, client_id: str | None = None, clea
         clean_start=clean if settings.mqtt5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
         properties=properties,
         tls_params=tls,
+        # paho leaves Nagle on: a small answer or PUBACK would wait for the peer's delayed ACK (40 ms on Linux)
+        socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
         keepalive=30,
         timeout=10,
     )
@@ -196,6 +205,7 @@ class _Connection:
         self.open = True
 
     def on_message(self, message: paho.MQTTMessage) -> None:
+        self._transport.received += 1
         delivery = _Delivery(message)
         self._queue.append(delivery)
         self._process(delivery)
@@ -313,6 +323,7 @@ class MqttTransport:
         self.settings = settings
         self.connected = asyncio.Event()
         self.connections = 0
+        self.received = 0  # messages taken from the broker, redeliveries included
         self._connection: _Connection | None = None
         self._last_warning = 0.0
 
