@@ -39,7 +39,7 @@ class Throttle:
     async def check(self, connection: asyncpg.Connection, *, account: str, address: str) -> None:
         """Raise TooManyAttempts while either limit is reached, saying when to try again."""
         rows = await connection.fetch(
-            """SELECT scope, count(*) AS failures, min(failed_at) AS oldest,
+            """SELECT scope, count(*) AS failures,
                       extract(epoch FROM min(failed_at) + make_interval(secs => $4) - now()) AS wait
                  FROM auth_failures
                 WHERE action = $1 AND failed_at > now() - make_interval(secs => $4)
