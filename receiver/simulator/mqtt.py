@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import time
 from contextlib import AsyncExitStack
@@ -74,10 +75,27 @@ def mqtt_answer_kind(answer: bytes) -> str:
     return answer_kind(answer)
 
 
+_SEQUENCE = re.compile(rb'"\*?[A-Za-z0-9-]{1,16}"([0-9]{4})|"seq":\s*([0-9]+)')
+
+
+def _sequence(payload: bytes) -> int | None:
+    """The sequence number of a DC-09 frame or answer, or the seq of a JSON event or answer."""
+    match = _SEQUENCE.search(payload)
+    if match is None:
+        return None
+    return int(match[1] or match[2])
+
+
 class _MqttSession(PanelSession):
     def answered(self, answer: bytes) -> None:
         if self.outstanding is None:
             return
+        if answer is not _BARE_ANSWER:
+            # A late answer (to a message retransmitted after a timeout, or redelivered) must not answer the
+            # next message; a DC-09 NAK names no sequence (0000) and answers whatever is outstanding.
+            number = _sequence(answer)
+            if number not in (0, _sequence(self.outstanding)):
+                return
         if self.timer is not None:
             self.timer.cancel()
         self.tally.answered(mqtt_answer_kind(answer), time.perf_counter() - self.sent_at, self.outstanding)

@@ -41,6 +41,11 @@ TRANSPORT = "mqtt"
 TOPIC_ROOT = "alarmhub/panels"
 TOPIC_FILTERS = (f"{TOPIC_ROOT}/+/dc09", f"{TOPIC_ROOT}/+/events")
 _TOPIC = re.compile(r"alarmhub/panels/(?P<account>[^/]*)/(?P<kind>dc09|events)")
+# The account in a DC-09 header (clear text even when the message is encrypted), read without the CRC check that
+# the pipeline does anyway: ID token, sequence, optional receiver, line, then #account before the data block.
+_FRAME_ACCOUNT = re.compile(
+    rb'"\*?[A-Za-z0-9-]{1,16}"[0-9]{4}(?:R[0-9A-Fa-f]{1,6})?L[0-9A-Fa-f]{0,6}?#([0-9A-Fa-f]{3,16})\['
+)
 # Messages the broker may send before the first PUBACK (MQTT 5 Receive Maximum). It bounds the memory held for
 # uncommitted messages and must cover a few batches' worth of commit latency, or the broker becomes the brake.
 RECEIVE_MAXIMUM = 4096
@@ -244,14 +249,20 @@ class _Connection:
         items = split_datagram(payload, self._max_frame) or [Rejection(RejectReason.GARBAGE, "empty payload", b"")]
         results: list[bytes | PendingAnswer | None] = []
         for item in items:
-            envelope = parse_envelope(item) if isinstance(item, bytes) else None
-            if isinstance(envelope, Envelope) and envelope.account.upper() != delivery.account.upper():
-                detail = f"account {envelope.account} does not match the topic's {delivery.account[:40]}"
-                rejection = Rejection(RejectReason.MALFORMED, detail, item if isinstance(item, bytes) else b"")
-                self._ingestor.record_rejection(rejection, TRANSPORT, peer, envelope.account)
-                results.append(nak(datetime.now(UTC), crc_binary=envelope.crc_binary))
-            else:
-                results.append(self._ingestor.receive(item, TRANSPORT, peer))
+            header = _FRAME_ACCOUNT.search(item) if isinstance(item, bytes) else None
+            if (
+                isinstance(item, bytes)
+                and header is not None
+                and header[1].decode().upper() != delivery.account.upper()
+            ):
+                envelope = parse_envelope(item)  # cold path: the full check, so a corrupt frame gets its own reason
+                if isinstance(envelope, Envelope) and envelope.account.upper() != delivery.account.upper():
+                    detail = f"account {envelope.account} does not match the topic's {delivery.account[:40]}"
+                    rejection = Rejection(RejectReason.MALFORMED, detail, envelope.raw)
+                    self._ingestor.record_rejection(rejection, TRANSPORT, peer, envelope.account)
+                    results.append(nak(datetime.now(UTC), crc_binary=envelope.crc_binary))
+                    continue
+            results.append(self._ingestor.receive(item, TRANSPORT, peer))
         pending = [result for result in results if isinstance(result, PendingAnswer)]
         if not pending:
             self._finish(delivery, [result for result in results if isinstance(result, bytes)])

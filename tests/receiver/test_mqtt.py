@@ -213,7 +213,11 @@ async def test_a_redelivered_event_is_answered_again_and_stored_once(
         assert json.loads(raw) == {"seq": 18, "status": "ack"}
     sia = event(account, 19, format="SIA-DCS", code="BA", zone="3")
     await panel.publish(account, "events", sia)
-    assert json.loads((await panel.answer())[1]) == {"seq": 19, "status": "ack"}
+    # Answers are QoS 1, at least once: a panel must take a repeated answer in its stride, and so does this test.
+    answers = [json.loads((await panel.answer())[1])]
+    while answers[-1]["seq"] == 18:
+        answers.append(json.loads((await panel.answer())[1]))
+    assert answers[-1] == {"seq": 19, "status": "ack"} and len(answers) <= 2
     rows = await db.fetch("SELECT * FROM signals WHERE account = $1 ORDER BY id", account)
     assert [(r["code"], r["qualifier"], r["category"]) for r in rows] == [
         ("301", "restore", "power"),
