@@ -32,6 +32,8 @@ from shared.migrations import migrate
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "RESULTS.md"
+MAX_EXPECTED_RATE = 40_000  # frames/s for all panels together: how many frames to build before a run
+MAX_RATE_PER_PANEL = 3_000  # one connection that waits for each answer cannot go faster on this hardware
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,7 @@ class Scenario:
     transport: str
     connections: int
     encrypted: bool
+    receivers: int = 1  # receiver processes sharing the port (SO_REUSEPORT), as several receivers would
 
 
 SCENARIOS = [
@@ -56,6 +59,9 @@ SCENARIOS = [
         ("udp", False, 100),
         ("udp", True, 100),
     ]
+] + [
+    Scenario(f"tcp-{'aes128' if encrypted else 'plain'}-100-2rx", "tcp", 100, encrypted, receivers=2)
+    for encrypted in (False, True)
 ]
 
 
@@ -65,10 +71,49 @@ class Result:
     seconds: float
     tally: Tally
     rows: int
+    cpu: dict[str, float]  # CPU seconds spent during the timed run: receiver, client, postgres
+
+    def cpu_per_signal(self, part: str) -> float:
+        """Microseconds of CPU per acknowledged signal."""
+        return self.cpu[part] / max(self.tally.acked, 1) * 1e6
 
     @property
     def rate(self) -> float:
         return self.tally.acked / self.seconds
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL process on the machine (the bench's server does the work during a run)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                name = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            if name.startswith("postgres"):
+                total += cpu_seconds(int(entry.name))
+    return total
+
+
+def cpu_snapshot(receiver_pids: list[int]) -> dict[str, float]:
+    return {
+        "receiver": sum(cpu_seconds(pid) for pid in receiver_pids),
+        "client": cpu_seconds(os.getpid()),
+        "postgres": postgres_cpu_seconds(),
+    }
 
 
 def free_port() -> int:
@@ -122,21 +167,32 @@ async def run_scenario(scenario: Scenario, database_url: str, duration: float) -
         "ALARMHUB_RECEIVER_DC09_PORT": str(port),
         "ALARMHUB_LOG_LEVEL": "warning",
     }
-    receiver = subprocess.Popen([sys.executable, "-m", "alarmhub", "receiver"], cwd=REPO, env=env)
+    receivers = [
+        subprocess.Popen([sys.executable, "-m", "alarmhub", "receiver"], cwd=REPO, env=env)
+        for _ in range(scenario.receivers)
+    ]
     try:
-        await wait_for_port(port, receiver)
+        for receiver in receivers:
+            await wait_for_port(port, receiver)
         await run_panels(panels, "127.0.0.1", port, transport=scenario.transport, duration=1.0)  # warm-up
         connection = await asyncpg.connect(database_url)
         await connection.execute("TRUNCATE signals")
-        started = time.perf_counter()
+        # Frames are built before the clock starts, so that the client measures the receiver, not its own encoder.
+        per_panel = min(int(MAX_EXPECTED_RATE * duration / len(panels)) + 10, int(MAX_RATE_PER_PANEL * duration))
+        for panel in panels:
+            panel.prepare(per_panel)
+        pids = [receiver.pid for receiver in receivers]
+        started, cpu_before = time.perf_counter(), cpu_snapshot(pids)
         tally = await run_panels(panels, "127.0.0.1", port, transport=scenario.transport, duration=duration)
-        seconds = time.perf_counter() - started
+        seconds, cpu_after = time.perf_counter() - started, cpu_snapshot(pids)
+        cpu = {part: cpu_after[part] - cpu_before[part] for part in cpu_before}
         rows = await connection.fetchval("SELECT count(*) FROM signals")
         await connection.close()
     finally:
-        receiver.terminate()
-        receiver.wait(timeout=15)
-    return Result(scenario, seconds, tally, rows)
+        for receiver in receivers:
+            receiver.terminate()
+            receiver.wait(timeout=15)
+    return Result(scenario, seconds, tally, rows, cpu)
 
 
 def machine() -> str:
@@ -156,16 +212,18 @@ def machine() -> str:
 
 def table(results: list[Result]) -> str:
     lines = [
-        "| scenario | transport | connections | encryption | signals/s | p50 ACK | p99 ACK | acked | rows "
-        "| rows = acked |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| scenario | signals/s | p50 ACK | p99 ACK | acked | rows = acked "
+        "| CPU µs/signal: receiver | client | PostgreSQL |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         s = r.scenario
         lines.append(
-            f"| {s.name} | {s.transport} | {s.connections} | {'AES-128' if s.encrypted else 'plain'} | "
-            f"{r.rate:,.0f} | {r.tally.percentile(0.5) * 1000:.1f} ms | {r.tally.percentile(0.99) * 1000:.1f} ms | "
-            f"{r.tally.acked:,} | {r.rows:,} | {'yes' if r.rows == r.tally.acked else 'NO'} |"
+            f"| {s.name} | {r.rate:,.0f} | {r.tally.percentile(0.5) * 1000:.1f} ms | "
+            f"{r.tally.percentile(0.99) * 1000:.1f} ms | {r.tally.acked:,} | "
+            f"{'yes' if r.rows == r.tally.acked else f'NO ({r.rows:,} rows)'} | "
+            f"{r.cpu_per_signal('receiver'):.0f} | {r.cpu_per_signal('client'):.0f} | "
+            f"{r.cpu_per_signal('postgres'):.0f} |"
         )
     return "\n".join(lines)
 
@@ -197,7 +255,11 @@ async def main(argv: list[str] | None = None) -> int:
         for scenario in chosen:
             result = await run_scenario(scenario, database_url, duration)
             results.append(result)
-            print(f"{scenario.name:<18} {result.tally.summary(result.seconds)} rows={result.rows}", flush=True)
+            cpu = " ".join(f"{part}={result.cpu_per_signal(part):.0f}us" for part in result.cpu)
+            print(
+                f"{scenario.name:<18} {result.tally.summary(result.seconds)} rows={result.rows} cpu/signal: {cpu}",
+                flush=True,
+            )
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()

@@ -83,7 +83,7 @@ class AccountDirectory:
                         continue
                     await self.reload_account(connection, account)
                     log.info("panel changed", account=account, enrolled=account in self._panels)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except Exception as error:  # any database or driver failure: reconnect, never let the task die
                 log.warning("account directory lost its database connection", error=str(error), retry_in=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)

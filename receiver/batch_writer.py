@@ -11,29 +11,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import asyncpg
 
 from receiver import metrics
-from receiver.signal_rows import EXTENDED_SEPARATOR, SIGNAL_COLUMNS, SignalRow
+from receiver.signal_rows import FIELD_SEPARATOR, LIST_SEPARATOR, SIGNAL_COLUMNS
 from shared.logs import get_logger
 
 log = get_logger(__name__)
 
 SIGNALS_CHANNEL = "signals"
-_NAMES = ", ".join(name for name, _ in SIGNAL_COLUMNS)
-_SELECTED = ", ".join(
-    f"string_to_array({name}, E'\\x1f')" if name == "extended" else name for name, _ in SIGNAL_COLUMNS
+
+
+def _field(position: int, name: str, kind: str, nullable: bool) -> str:
+    value = f"f[{position}]"
+    if kind == "text[]":
+        return f"CASE WHEN {value} = '' THEN '{{}}'::text[] ELSE string_to_array({value}, E'\\x1e') END"
+    if kind == "bytea":
+        return f"decode({value}, 'hex')"
+    if nullable:
+        value = f"NULLIF({value}, '')"
+    return value if kind == "text" else f"{value}::{kind}"
+
+
+_NAMES = ", ".join(name for name, _, _ in SIGNAL_COLUMNS)
+_FIELDS = ",\n           ".join(
+    _field(position, name, kind, nullable) for position, (name, kind, nullable) in enumerate(SIGNAL_COLUMNS, 1)
 )
-assert EXTENDED_SEPARATOR == "\x1f"
+assert FIELD_SEPARATOR == "\x1f" and LIST_SEPARATOR == "\x1e"
 INSERT_BATCH = f"""
-WITH incoming AS (
-    SELECT * FROM unnest({", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(SIGNAL_COLUMNS, 1))})
-        AS t({_NAMES})
-), inserted AS (
+WITH inserted AS (
     INSERT INTO signals ({_NAMES})
-    SELECT {_SELECTED} FROM incoming
+    SELECT {_FIELDS}
+      FROM unnest($1::text[]) AS row_text, string_to_array(row_text, E'\\x1f') AS f
     ON CONFLICT (account, receiver, line, sequence, panel_time, event_index) DO NOTHING
     RETURNING id
 ), summary AS (
@@ -50,10 +60,14 @@ class StorageUnavailable(Exception):
     """The database cannot take signals now; the frame is not acknowledged and the panel will retransmit."""
 
 
-@dataclass(slots=True)
 class _Submission:
-    rows: Sequence[SignalRow]
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    """Rows from one message and the future that resolves once they have committed."""
+
+    __slots__ = ("done", "rows")
+
+    def __init__(self, rows: Sequence[str], done: asyncio.Future[None]) -> None:
+        self.rows = rows
+        self.done = done
 
 
 class BatchWriter:
@@ -70,6 +84,7 @@ class BatchWriter:
         self._pending_rows = 0
         self._wakeup = asyncio.Event()
         self._connected = 0
+        self._loop = asyncio.get_running_loop()
 
     @property
     def available(self) -> bool:
@@ -79,9 +94,10 @@ class BatchWriter:
     def pending_rows(self) -> int:
         return self._pending_rows
 
-    def submit(self, rows: Sequence[SignalRow]) -> asyncio.Future[None]:
-        """Queue rows; the future resolves after they commit, or fails with StorageUnavailable."""
-        submission = _Submission(rows)
+    def submit(self, rows: Sequence[str]) -> asyncio.Future[None]:
+        """Queue encoded rows (signal_rows); the future resolves after they commit, or fails with
+        StorageUnavailable."""
+        submission = _Submission(rows, self._loop.create_future())
         if not self.available:
             submission.done.set_exception(StorageUnavailable("database unavailable"))
         elif self._pending_rows + len(rows) > self._max_pending_rows:
@@ -117,7 +133,9 @@ class BatchWriter:
             connection: asyncpg.Connection | None = None
             try:
                 connection = await asyncpg.connect(self._database_url)
-                statement = await connection.prepare(INSERT_BATCH)
+                # Not connection.prepare(): asyncpg ends a prepare with Flush, not Sync, so an idle writer would
+                # hold RowExclusiveLock on signals and block every migration until its next batch. fetchrow()
+                # prepares through the statement cache and syncs in the same round trip.
                 self._connected += 1
                 backoff = 0.2
                 if ready is not None:
@@ -128,12 +146,12 @@ class BatchWriter:
                         await self._wakeup.wait()
                         batch = self._take_batch()
                         if batch:
-                            await self._write(statement, batch)
+                            await self._write(connection, batch)
                 finally:
                     self._connected -= 1
                     if not self.available:
                         self._fail_pending("database unavailable")
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.PostgresError) as error:
+            except Exception as error:  # any database or driver failure: reconnect, never let the task die
                 log.warning("batch writer lost the database", writer=number, error=str(error), retry_in=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -142,15 +160,16 @@ class BatchWriter:
                     with contextlib.suppress(Exception):
                         await connection.close(timeout=1)
 
-    async def _write(self, statement: asyncpg.prepared_stmt.PreparedStatement, batch: list[_Submission]) -> None:
+    async def _write(self, connection: asyncpg.Connection, batch: list[_Submission]) -> None:
         rows = [row for submission in batch for row in submission.rows]
+
         try:
-            await statement.fetchrow(*zip(*rows, strict=True))
+            await connection.fetchrow(INSERT_BATCH, rows)
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
             # One bad row must not keep the others from being stored: write them one message at a time.
             log.error("batch refused by the database; isolating", error=str(error), rows=len(rows))
             for submission in batch:
-                await self._write_alone(statement, submission)
+                await self._write_alone(connection, submission)
             return
         except BaseException as error:
             for submission in batch:
@@ -158,13 +177,14 @@ class BatchWriter:
                     submission.done.set_exception(StorageUnavailable(str(error)))
             raise
         metrics.BATCH_ROWS.observe(len(rows))
+
         for submission in batch:
             if not submission.done.done():
                 submission.done.set_result(None)
 
-    async def _write_alone(self, statement: asyncpg.prepared_stmt.PreparedStatement, submission: _Submission) -> None:
+    async def _write_alone(self, connection: asyncpg.Connection, submission: _Submission) -> None:
         try:
-            await statement.fetchrow(*zip(*submission.rows, strict=True))
+            await connection.fetchrow(INSERT_BATCH, submission.rows)
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
             log.error("signal refused by the database", error=str(error))
             submission.done.set_exception(StorageUnavailable(f"refused by the database: {error}"))

@@ -70,7 +70,7 @@ class Housekeeping:
                     if connection is None or connection.is_closed():
                         connection = await asyncpg.connect(self._database_url)
                     await self.flush(connection)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                except Exception as error:  # any database or driver failure: reconnect, never let the task die
                     log.warning("housekeeping write failed; will retry", error=str(error))
                     if connection is not None:
                         connection.terminate()

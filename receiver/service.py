@@ -48,7 +48,9 @@ async def receiver_pipeline(
 ) -> AsyncIterator[tuple[Ingestor, AccountDirectory, BatchWriter]]:
     """The transport-independent part: background tasks created, yielded, cancelled and awaited."""
     directory = AccountDirectory()
-    writer = BatchWriter(database_url, max_batch_rows=config["receiver.batch_max_size"])
+    writer = BatchWriter(
+        database_url, max_batch_rows=config["receiver.batch_max_size"], writers=config["receiver.batch_writers"]
+    )
     housekeeping = Housekeeping(database_url, rejected_kept=config["receiver.rejected_frames_kept"])
     ingestor = Ingestor(
         directory, writer, housekeeping, enforce_plain_timestamps=config["receiver.enforce_plain_timestamps"]

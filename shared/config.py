@@ -277,6 +277,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("receiver", "batch_max_size", _integer(1, 100000), 2000, "Most signals written in one transaction."),
     Setting(
         "receiver",
+        "batch_writers",
+        _integer(1, 16),
+        2,
+        "Database connections writing batches; while one waits for its commit, the next batch is written.",
+    ),
+    Setting(
+        "receiver",
         "rejected_frames_kept",
         _integer(100, 100_000_000),
         100000,
@@ -300,22 +307,6 @@ SETTINGS: tuple[Setting, ...] = (
         "Fixed MQTT client id (persistent session); give each receiver its own.",
     ),
     Setting("mqtt", "ca_file", _string, "", "CA bundle for mqtts:// brokers; empty uses the system's."),
-    Setting(
-        "mqtt",
-        "shared_group",
-        _string,
-        "alarmhub",
-        "Shared-subscription group (`$share/GROUP/...`) so several receivers split the load; empty subscribes "
-        "plainly (one receiver, or a broker without shared subscriptions). Not used with the embedded broker.",
-    ),
-    Setting(
-        "mqtt",
-        "protocol",
-        _choice("5", "3.1.1"),
-        "5",
-        "MQTT version spoken to the broker; 5 lets the receiver hold thousands of messages awaiting their commit, "
-        "3.1.1 leaves that window to the broker (Mosquitto: 20). The embedded broker always uses 3.1.1.",
-    ),
     Setting(
         "mqtt",
         "shared_group",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from receiver.dc09 import cid_data, encode_frame, sia_data
 
@@ -41,9 +42,22 @@ class VirtualPanel:
     line: str = "1"
     sequence: int = 1
     rng: random.Random = field(default_factory=random.Random)
+    prepared: deque[bytes] = field(default_factory=deque)
+
+    def prepare(self, count: int, now: datetime | None = None) -> None:
+        """Build the next `count` frames ahead of time, so that a benchmark's client spends its time on I/O.
+
+        Sequence numbers wrap after 9999; each wrap moves the timestamp on by a second, so that every prepared
+        frame is a distinct message (account, sequence and timestamp form the receiver's idempotency key).
+        """
+        start = now or datetime.now(UTC)
+        for index in range(count):
+            self.prepared.append(self.next_frame(start + timedelta(seconds=index // 9999)))
 
     def next_frame(self, now: datetime | None = None) -> bytes:
         """The next message of this panel's traffic, with a fresh sequence number (1-9999)."""
+        if self.prepared and now is None:
+            return self.prepared.popleft()
         _, fmt, code, qualifier = self.rng.choices(TRAFFIC_MIX, _WEIGHTS)[0]
         zone = self.rng.randint(1, 32)
         if fmt == "ADM-CID":

@@ -157,6 +157,11 @@ async def start_tcp_server(ingestor: Ingestor, host: str, port: int, limits: Tcp
     registry = _Connections()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: DC09Connection(ingestor, limits, registry), host, port, reuse_address=True, backlog=1024
+        lambda: DC09Connection(ingestor, limits, registry),
+        host,
+        port,
+        reuse_address=True,
+        reuse_port=True,
+        backlog=1024,
     )
     return TcpReceiver(server, registry)

@@ -95,6 +95,18 @@ async def test_kill_9_under_load_then_restart_loses_nothing_acknowledged(databas
     await assert_every_ack_stored_once(database_url, tally)
 
 
+async def start_again(server: object) -> None:
+    """Start the stopped server; pg_ctl now and then refuses while the old postmaster's files linger."""
+    for attempt in range(10):
+        try:
+            await asyncio.to_thread(server.ensure_postgres_running)  # type: ignore[attr-defined]
+            return
+        except (subprocess.CalledProcessError, FileNotFoundError):
+            if attempt == 9:
+                raise
+            await asyncio.sleep(0.5)
+
+
 async def test_postgresql_stopped_and_started_mid_stream(tmp_path: Path) -> None:
     import pgserver
     from pgserver._commands import pg_ctl
@@ -126,7 +138,7 @@ async def test_postgresql_stopped_and_started_mid_stream(tmp_path: Path) -> None
             acked_at_stop = tally.acked
             await asyncio.sleep(2.0)
             acked_while_down = tally.acked - acked_at_stop
-            await asyncio.to_thread(server.ensure_postgres_running)
+            await start_again(server)
             acked_at_restart = tally.acked
             await load
             assert running.writer.available, "the writer reconnected by itself"

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from receiver.dc09.crc import crc16_arc
+from receiver.dc09.crc import crc16_arc, crc16_arc_python
 
 
 def bitwise_crc16_arc(data: bytes) -> int:
@@ -38,3 +38,13 @@ def test_real_frames_carry_their_crc() -> None:
 @given(st.binary(max_size=300))
 def test_table_matches_bitwise_definition(data: bytes) -> None:
     assert crc16_arc(data) == bitwise_crc16_arc(data)
+
+
+@given(st.binary(max_size=300))
+def test_the_pure_python_fallback_matches_too(data: bytes) -> None:
+    assert crc16_arc_python(data) == bitwise_crc16_arc(data)
+
+
+def test_the_compiled_crc_is_in_use() -> None:
+    # fastcrc is a declared dependency; falling back to the pure-Python table would cost the receiver ~20x.
+    assert crc16_arc is not crc16_arc_python
