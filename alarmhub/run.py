@@ -136,11 +136,10 @@ def run_simulation(config: Config, args: argparse.Namespace, database_url: str) 
         port=args.port or config["receiver.dc09_port"],
     )
     kind = "AES-128" if plan.encrypted else "plain"
+    pace = f"at {plan.rate:g} msg/s" if plan.rate else "as fast as answered"
     print(
         f"simulating {plan.panels} {kind} panels over {plan.transport} to {plan.host}:{plan.port} "
-        f"for {plan.duration:g} s at {plan.rate:g} msg/s"
-        if plan.rate
-        else "as fast as answered"
+        f"for {plan.duration:g} s {pace}"
     )
     tally = run_async(simulate(plan, database_url))
     print(tally.summary(plan.duration))
