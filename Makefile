@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench bench-mqtt clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,14 @@ format: $(INSTALLED)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Benchmarks write their tables into bench/RESULTS.md. They use ALARMHUB_BENCH_DATABASE_URL (or
+# ALARMHUB_TEST_DATABASE_URL) when set, otherwise an embedded PostgreSQL.
 bench: $(INSTALLED)
-	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.ingest --write
+
+# Needs a broker with shared subscriptions, e.g. Mosquitto on 127.0.0.1:1883 (--broker URL to change it).
+bench-mqtt: $(INSTALLED)
+	$(BIN)/python -m bench.ingest_mqtt --write
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

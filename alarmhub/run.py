@@ -14,6 +14,7 @@ from alarmhub.context import describe_database, migrate_database, short_lived_po
 from alarmhub.loop import run_async
 from alarmhub.services import mqtt_broker, portal_service
 from alarmhub.worker import describe_mail, worker_service
+from receiver.metrics import metrics_server
 from receiver.service import receiver_service
 from receiver.simulator.run import SimulationPlan, simulate
 from receiver.transports.mqtt import mqtt_settings
@@ -77,12 +78,16 @@ async def _run_receiver(config: Config, database_url: str) -> None:
     if url == "embedded":
         log.info("MQTT off: the embedded broker runs inside `alarmhub run`; set mqtt.url to a broker's URL")
     mqtt = mqtt_settings(config, None if url == "embedded" else url)
-    async with receiver_service(config, database_url, mqtt) as receiver:
+    async with (
+        receiver_service(config, database_url, mqtt) as receiver,
+        metrics_server(config["receiver.metrics_listen"]) as metrics_url,
+    ):
         log.info(
             "receiver started",
             tcp=_address(receiver.tcp_address),
             udp=receiver.udp_address is not None,
             mqtt=mqtt.address if mqtt else None,
+            metrics=metrics_url,
         )
         await stop.wait()
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp_session import session_middleware
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
-from portal import health
+from portal import health, metrics
 from portal.accounts import routes as accounts
 from portal.accounts.ownership import OwnershipProofs
 from portal.admin import routes as admin
@@ -74,6 +74,7 @@ def create_app(config: Config, database_url: str) -> web.Application:
     app = web.Application(
         client_max_size=MAX_FORM_BYTES,
         middlewares=[
+            metrics.latency_middleware,
             security_headers_middleware(https=https),
             session_middleware(session_storage(config)),
             error_middleware,
@@ -91,6 +92,7 @@ def create_app(config: Config, database_url: str) -> web.Application:
     app[grantable_permissions_key] = {}
     app.cleanup_ctx.append(database_pool)
     health.add_routes(app)
+    metrics.add_routes(app)
     for feature in (accounts, dashboard, users, staff, admin):
         feature.setup(app)
     app.router.add_static("/static", STATIC, name="static", append_version=True)

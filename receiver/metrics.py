@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from prometheus_client import Counter, Gauge, Histogram
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
 FRAMES = Counter("alarmhub_receiver_frames_total", "Frames received, by transport and answer.", ["transport", "answer"])
 SIGNALS_STORED = Counter("alarmhub_receiver_signals_total", "Signals (events) committed, by transport.", ["transport"])
@@ -38,3 +41,26 @@ def frames(transport: str, answer: str) -> Counter:
 @functools.cache
 def signals_stored(transport: str) -> Counter:
     return SIGNALS_STORED.labels(transport)
+
+
+@asynccontextmanager
+async def metrics_server(listen: tuple[str, int] | None) -> AsyncIterator[str | None]:
+    """Serve GET /metrics for a standalone receiver on `listen` (HOST, PORT); yields its URL, or None when off."""
+    if listen is None:
+        yield None
+        return
+
+    async def metrics(_: web.Request) -> web.Response:
+        response = web.Response(body=generate_latest(REGISTRY))
+        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+        return response
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, *listen).start()
+        yield f"http://{listen[0]}:{listen[1]}/metrics"
+    finally:
+        await runner.cleanup()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -115,6 +116,18 @@ def _url(*schemes: str, empty: bool = True, extra: tuple[str, ...] = ()) -> Pars
     return parse
 
 
+def _networks(value: object) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    text = _string(value)
+    try:
+        return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
+    except ValueError as error:
+        raise ValueError(f"expected comma-separated addresses or networks (CIDR), got {text!r}: {error}") from None
+
+
+def _optional_host_port(value: object) -> tuple[str, int] | None:
+    return None if value == "" else _host_port(value)
+
+
 def _host_port(value: object) -> tuple[str, int]:
     text = _string(value)
     host, sep, port = text.rpartition(":")
@@ -166,6 +179,13 @@ SETTINGS: tuple[Setting, ...] = (
     # portal
     Setting("portal", "host", _string, "127.0.0.1", "Address the portal listens on."),
     Setting("portal", "port", _PORT, 8080, "TCP port of the portal."),
+    Setting(
+        "portal",
+        "metrics_allow",
+        _networks,
+        "127.0.0.0/8,::1",
+        "Addresses or networks (CIDR, comma-separated) allowed to read /metrics; others get 404.",
+    ),
     Setting(
         "portal",
         "public_url",
@@ -284,6 +304,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "receiver",
+        "metrics_listen",
+        _optional_host_port,
+        "",
+        "HOST:PORT where a standalone `alarmhub receiver` serves /metrics; empty: off (inside `alarmhub run` the "
+        "portal's /metrics shows the receiver too).",
+    ),
+    Setting(
+        "receiver",
         "rejected_frames_kept",
         _integer(100, 100_000_000),
         100000,
@@ -298,7 +326,7 @@ SETTINGS: tuple[Setting, ...] = (
         "`embedded` starts an amqtt broker inside `alarmhub run`; a mqtt:// or mqtts:// URL connects to a "
         "broker (user:password@ allowed); empty turns MQTT off.",
     ),
-    Setting("mqtt", "embedded_listen", _host_port, ("127.0.0.1", 11883), "HOST:PORT of the embedded broker."),
+    Setting("mqtt", "embedded_listen", _host_port, "127.0.0.1:11883", "HOST:PORT of the embedded broker."),
     Setting(
         "mqtt",
         "client_id",
@@ -402,7 +430,7 @@ def _parse(key: str, value: object) -> Any:
 def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Read `path` (if it exists), apply ALARMHUB_<SECTION>_<KEY> overrides, validate every value."""
     environ = os.environ if environ is None else environ
-    values: dict[str, Any] = {s.key: s.default for s in SETTINGS}
+    values: dict[str, Any] = {s.key: s.parse(s.default) for s in SETTINGS}  # defaults are written as in TOML
     if path is not None and path.exists():
         try:
             document = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -429,8 +457,7 @@ def settings_table() -> str:
     """The README's configuration table, generated from SETTINGS (`python -m shared.config`)."""
     lines = ["| key | default | environment variable | meaning |", "| --- | --- | --- | --- |"]
     for s in SETTINGS:
-        default = ":".join(map(str, s.default)) if isinstance(s.default, tuple) else s.default
-        text = str(default).lower() if isinstance(default, bool) else str(default)
+        text = str(s.default).lower() if isinstance(s.default, bool) else str(s.default)
         shown = "(generated)" if s.secret else f"`{text}`" if text else '`""`'
         lines.append(f"| `{s.key}` | {shown} | `{s.env_var}` | {s.doc} |")
     return "\n".join(lines)
