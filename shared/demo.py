@@ -1,4 +1,4 @@
-"""Demo data for a first `make run`: customers with panels (plain and encrypted) and staff logins; idempotent."""
+"""Demo data for a first `make run`: customers, panels (plain and encrypted), signals, staff logins; idempotent."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from shared.demo_signals import load_demo_signals
 from shared.enrolment import create_customer, create_staff_user
 
 
@@ -59,6 +60,7 @@ async def load_demo_data(connection: asyncpg.Connection) -> list[DemoLogin]:
                 dc09_key_format=key_format,
                 security_code=code,
             )
+        await load_demo_signals(connection, account, seed=int(account, 16))
         logins.append(DemoLogin("owner", email, DEMO_PASSWORD, account))
     for email, role in DEMO_STAFF:
         if not await connection.fetchval("SELECT 1 FROM users WHERE lower(email) = $1", email):

@@ -44,6 +44,6 @@ async def start_udp_endpoint(
 ) -> asyncio.DatagramTransport:
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_datagram_endpoint(
-        lambda: DC09Datagrams(ingestor, max_frame_length), local_addr=(host, port)
+        lambda: DC09Datagrams(ingestor, max_frame_length), local_addr=(host, port), reuse_port=True
     )
     return transport

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import urllib.request
 
+import asyncpg
+
 from receiver.metrics import metrics_server
 from receiver.service import receiver_service
 from tests.conftest import free_port
@@ -72,3 +74,22 @@ async def test_a_standalone_receiver_serves_its_metrics(database_url: str, enrol
         text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
     assert 'alarmhub_receiver_frames_total{answer="ack",transport="tcp"}' in text
     assert "alarmhub_receiver_ack_latency_seconds_bucket" in text
+
+
+async def test_two_receivers_share_one_port_and_store_everything_once(database_url: str, enrolled: object) -> None:
+    config = receiver_config()
+    async with receiver_service(config, database_url) as first, receiver_service(config, database_url) as second:
+        assert first.tcp_address == second.tcp_address
+        panels = [await Panel.connect(first.tcp_address) for _ in range(20)]
+        try:
+            answers = [await panel.exchange(cid(PLAIN_ACCOUNT, 100 + n, 1, 602, n)) for n, panel in enumerate(panels)]
+        finally:
+            for panel in panels:
+                await panel.close()
+    assert [answer.kind for answer in answers] == ["ack"] * 20
+    connection = await asyncpg.connect(database_url)
+    try:
+        assert await connection.fetchval("SELECT count(DISTINCT sequence) FROM signals") == 20
+        assert await connection.fetchval("SELECT count(*) FROM signals") == 20
+    finally:
+        await connection.close()

@@ -83,8 +83,14 @@ async def test_staff_users(db: asyncpg.Pool) -> None:
 async def test_demo_data_is_idempotent(db: asyncpg.Pool) -> None:
     async with db.acquire() as connection:
         first = await load_demo_data(connection)
+        signals = await connection.fetchval("SELECT count(*) FROM signals")
         second = await load_demo_data(connection)
         customers = await connection.fetchval("SELECT count(*) FROM customers")
         keyed = await connection.fetchval("SELECT count(*) FROM panels WHERE dc09_key IS NOT NULL")
+        categories = await connection.fetch(
+            "SELECT DISTINCT category FROM signals WHERE account = '1234' AND customer_id IS NOT NULL"
+        )
+        assert await connection.fetchval("SELECT count(*) FROM signals") == signals, "loaded once"
     assert first == second
     assert customers == 3 and keyed == 2
+    assert {row["category"] for row in categories} == {"alarm", "open_close", "power", "test"}
