@@ -127,6 +127,9 @@ def take_over_delivery(client: aiomqtt.Client, on_message: Callable[[paho.MQTTMe
     per-message task, no queue), and publish no more QoS 1 answers at once than the broker's Receive Maximum."""
     inner = paho_client(client)
     inner.manual_ack_set(True)
+    # aiomqtt hands paho a logger, and paho then formats a debug record for every packet it reads or writes
+    # (a few percent of the receiver's time at load); errors still surface through aiomqtt's own exceptions.
+    inner.disable_logger()
     inner.on_message = lambda _client, _userdata, message: on_message(message)
     aiomqtt_on_connect = inner.on_connect
     if aiomqtt_on_connect is None:
