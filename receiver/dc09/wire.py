@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 from receiver.dc09.crc import crc16_arc
 
@@ -93,16 +93,38 @@ def wrap(body: bytes, *, crc_binary: bool = False) -> bytes:
     return b"\n" + crc_field + b"0%03X" % len(body) + body + b"\r"
 
 
-@lru_cache(maxsize=1024)
-def _cipher(key: bytes) -> Cipher[modes.CBC]:
-    # Building the cipher costs as much as decrypting a frame; one per account key is kept.
-    return Cipher(algorithms.AES(key), modes.CBC(_ZERO_IV))
+@lru_cache(maxsize=4096)
+def _block_ciphers(key: bytes) -> tuple[CipherContext, CipherContext]:
+    """One AES block encryptor and decryptor per account key, kept for the process's life.
+
+    DC-09's CBC always starts from a zero IV, so a fresh CBC context would be needed per message, and building
+    one costs more than the AES itself. ECB contexts carry no state between whole blocks, so they are reused
+    and the CBC chaining is done here: P_i = D(C_i) xor C_(i-1), C_i = E(P_i xor C_(i-1)), C_(-1) = IV = 0.
+    """
+    cipher = Cipher(algorithms.AES(key), modes.ECB())  # noqa: S305 - ECB per block; the CBC chaining is below
+    return cipher.encryptor(), cipher.decryptor()
+
+
+def _xor(left: bytes, right: bytes) -> bytes:
+    return (int.from_bytes(left, "big") ^ int.from_bytes(right, "big")).to_bytes(len(left), "big")
+
+
+_PAD_POOL = bytearray()
+
+
+def _random_pad(length: int) -> bytes:
+    """Random pad characters from a pool refilled 4 KiB at a time (one getrandom call per ~270 answers)."""
+    if len(_PAD_POOL) < length:
+        _PAD_POOL.extend(os.urandom(4096).translate(_PAD_TABLE))
+    pad = bytes(_PAD_POOL[-length:])
+    del _PAD_POOL[-length:]
+    return pad
 
 
 def make_pad(length: int, pad: bytes | None = None) -> bytes:
     """``length`` pad bytes: ``pad``'s first bytes when given (tests), otherwise random."""
     if pad is None:
-        return os.urandom(length).translate(_PAD_TABLE)
+        return _random_pad(length)
     if len(pad) < length:
         raise ValueError(f"pad of {len(pad)} bytes given, {length} needed")
     if _FORBIDDEN_PAD.intersection(pad[:length]):
@@ -115,8 +137,12 @@ def encrypt_region(key: bytes, region: bytes, pad: bytes | None = None) -> bytes
     if len(key) not in KEY_SIZES:
         raise ValueError(f"AES key must be 16, 24 or 32 bytes, not {len(key)}")
     plaintext = make_pad(16 - (len(region) + 1) % 16, pad) + b"|" + region
-    encryptor = _cipher(key).encryptor()
-    return binascii.hexlify(encryptor.update(plaintext) + encryptor.finalize()).upper()
+    encrypt_block = _block_ciphers(key)[0].update
+    previous, blocks = _ZERO_IV, []
+    for start in range(0, len(plaintext), 16):
+        previous = encrypt_block(_xor(plaintext[start : start + 16], previous))
+        blocks.append(previous)
+    return binascii.hexlify(b"".join(blocks)).upper()
 
 
 def decrypt_region(key: bytes, region: bytes) -> bytes | None:
@@ -127,8 +153,7 @@ def decrypt_region(key: bytes, region: bytes) -> bytes | None:
         ciphertext = binascii.unhexlify(region)
     except (binascii.Error, ValueError):
         return None
-    decryptor = _cipher(key).decryptor()
-    return decryptor.update(ciphertext) + decryptor.finalize()
+    return _xor(_block_ciphers(key)[1].update(ciphertext), _ZERO_IV + ciphertext[:-16])
 
 
 def strip_pad(plaintext_data: bytes) -> bytes | None:
