@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 import asyncpg
@@ -70,7 +71,7 @@ class AccountDirectory:
         while True:
             connection: asyncpg.Connection | None = None
             try:
-                connection = await asyncpg.connect(database_url)
+                connection = await asyncpg.connect(database_url, command_timeout=30)
                 await connection.add_listener(PANELS_CHANGED_CHANNEL, on_change)
                 await self.load_all(connection)
                 backoff = 0.5
@@ -89,7 +90,8 @@ class AccountDirectory:
                 backoff = min(backoff * 2, 10.0)
             finally:
                 if connection is not None:
-                    await connection.close(timeout=1)
+                    with contextlib.suppress(Exception):  # a failed close must not end the watch for changes
+                        await connection.close(timeout=1)
 
 
 def _panel(row: asyncpg.Record) -> PanelInfo:

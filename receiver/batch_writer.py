@@ -56,6 +56,11 @@ SELECT stored,
 """
 
 
+# A batch that takes longer than this is abandoned (not acknowledged; the panel retransmits and the retry is
+# stored once): without it a half-open connection would hang the writer until the kernel gives up (~15 min).
+COMMAND_TIMEOUT = 30.0
+
+
 class StorageUnavailable(Exception):
     """The database cannot take signals now; the frame is not acknowledged and the panel will retransmit."""
 
@@ -68,6 +73,14 @@ class _Submission:
     def __init__(self, rows: Sequence[str], done: asyncio.Future[None]) -> None:
         self.rows = rows
         self.done = done
+
+
+def _resolve(submission: _Submission, error: Exception | None) -> None:
+    if not submission.done.done():
+        if error is None:
+            submission.done.set_result(None)
+        else:
+            submission.done.set_exception(error)
 
 
 class BatchWriter:
@@ -132,7 +145,7 @@ class BatchWriter:
         while True:
             connection: asyncpg.Connection | None = None
             try:
-                connection = await asyncpg.connect(self._database_url)
+                connection = await asyncpg.connect(self._database_url, command_timeout=COMMAND_TIMEOUT)
                 # Not connection.prepare(): asyncpg ends a prepare with Flush, not Sync, so an idle writer would
                 # hold RowExclusiveLock on signals and block every migration until its next batch. fetchrow()
                 # prepares through the statement cache and syncs in the same round trip.
@@ -161,35 +174,35 @@ class BatchWriter:
                         await connection.close(timeout=1)
 
     async def _write(self, connection: asyncpg.Connection, batch: list[_Submission]) -> None:
+        """Commit the batch and resolve every submission in it — stored, refused or failed — whatever happens."""
         rows = [row for submission in batch for row in submission.rows]
-
         try:
-            await connection.fetchrow(INSERT_BATCH, rows)
-        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
-            # One bad row must not keep the others from being stored: write them one message at a time.
-            log.error("batch refused by the database; isolating", error=str(error), rows=len(rows))
+            try:
+                await connection.fetchrow(INSERT_BATCH, rows)
+            except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
+                # One bad row must not keep the others from being stored: write them one message at a time.
+                log.error("batch refused by the database; isolating", error=str(error), rows=len(rows))
+                for submission in batch:
+                    await self._write_alone(connection, submission)
+                return
+            metrics.BATCH_ROWS.observe(len(rows))
             for submission in batch:
-                await self._write_alone(connection, submission)
-            return
+                _resolve(submission, None)
         except BaseException as error:
+            # The connection failed (or the task was cancelled) mid-batch: whatever is not settled yet is not
+            # stored, so it must not wait for an answer forever (a TCP connection answers in order behind it).
             for submission in batch:
-                if not submission.done.done():
-                    submission.done.set_exception(StorageUnavailable(str(error)))
+                _resolve(submission, StorageUnavailable(str(error) or type(error).__name__))
             raise
-        metrics.BATCH_ROWS.observe(len(rows))
-
-        for submission in batch:
-            if not submission.done.done():
-                submission.done.set_result(None)
 
     async def _write_alone(self, connection: asyncpg.Connection, submission: _Submission) -> None:
         try:
             await connection.fetchrow(INSERT_BATCH, submission.rows)
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
             log.error("signal refused by the database", error=str(error))
-            submission.done.set_exception(StorageUnavailable(f"refused by the database: {error}"))
+            _resolve(submission, StorageUnavailable(f"refused by the database: {error}"))
         else:
-            submission.done.set_result(None)
+            _resolve(submission, None)
 
     def _fail_pending(self, reason: str) -> None:
         pending, self._pending, self._pending_rows = self._pending, [], 0

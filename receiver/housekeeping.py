@@ -82,13 +82,19 @@ class Housekeeping:
                     await connection.close(timeout=1)
 
     async def flush(self, connection: asyncpg.Connection) -> None:
+        # Take the rejections out of the buffer first; put them back if the insert fails (the buffer may have
+        # moved on meanwhile, so counting what to remove afterwards would drop the wrong ones).
         rejections = list(self._rejections)
+        self._rejections.clear()
         seen = sorted(self._last_seen.items())
         if rejections:
-            await connection.execute(_INSERT_REJECTED, *zip(*rejections, strict=True))
-            await connection.execute(_TRIM_REJECTED, self._rejected_kept)
-            for _ in rejections:
-                self._rejections.popleft()
+            try:
+                async with connection.transaction():
+                    await connection.execute(_INSERT_REJECTED, *zip(*rejections, strict=True))
+                    await connection.execute(_TRIM_REJECTED, self._rejected_kept)
+            except BaseException:
+                self._rejections.extendleft(reversed(rejections))
+                raise
         if seen:
             await connection.execute(_TOUCH_PANELS, [panel for panel, _ in seen], [when for _, when in seen])
             for panel, when in seen:

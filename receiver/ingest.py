@@ -15,12 +15,26 @@ from datetime import UTC, datetime
 
 from receiver import metrics
 from receiver.accounts import AccountDirectory, PanelInfo
-from receiver.batch_writer import BatchWriter
-from receiver.dc09 import Envelope, Message, Rejection, ack, duh, nak, open_message, parse_envelope
+from receiver.batch_writer import BatchWriter, StorageUnavailable
+from receiver.dc09 import (
+    DEFAULT_FUTURE,
+    DEFAULT_PAST,
+    Envelope,
+    Message,
+    Rejection,
+    RejectReason,
+    ack,
+    duh,
+    nak,
+    open_message,
+    parse_envelope,
+)
 from receiver.housekeeping import Housekeeping
 from receiver.signal_rows import message_rows
 
 Clock = Callable[[], datetime]
+# A SIA block may carry several events; a frame of a kilobyte could otherwise become hundreds of rows.
+MAX_EVENTS_PER_MESSAGE = 64
 
 
 def _utc_now() -> datetime:
@@ -96,6 +110,10 @@ class PendingAnswer:
         return self._ingestor.finish(Accepted(self.envelope, self.key), self.transport, self.started)
 
 
+def _within_window(panel_time: datetime | None, now: datetime) -> bool:
+    return panel_time is not None and now - DEFAULT_PAST <= panel_time <= now + DEFAULT_FUTURE
+
+
 def _count_stored(transport: str, rows: int, unknown: bool, future: asyncio.Future[None]) -> bool:
     """Count a finished submission in the metrics; whether it was stored."""
     if future.cancelled() or future.exception() is not None:
@@ -133,6 +151,10 @@ class Ingestor:
         envelope = parse_envelope(frame)
         if isinstance(envelope, Rejection):
             return self._refuse(envelope, None, transport, peer, started)
+        if not self._directory.loaded.is_set():
+            # Without the accounts we cannot tell a keyed panel from an unknown one: store nothing, answer nothing,
+            # and the panel retransmits once the directory has loaded.
+            return PendingAnswer(self, envelope, None, self._not_ready(), transport, 0, False, started)
         panel = self._directory.lookup(envelope.account)
         key = panel.key if panel is not None else None
         now = self._clock()
@@ -143,20 +165,38 @@ class Ingestor:
             self._housekeeping.touch(panel.panel_id, now)
         if not message.events:  # NULL: a link test, nothing to store
             return self.finish(Accepted(envelope, key), transport, started)
-        future, rows, unknown = self._submit(message, panel, transport, peer, now)
+        if len(message.events) > MAX_EVENTS_PER_MESSAGE:
+            detail = f"{len(message.events)} events in one message; at most {MAX_EVENTS_PER_MESSAGE} are taken"
+            return self._refuse(
+                Rejection(RejectReason.BAD_DATA, detail, envelope.raw), envelope, transport, peer, started
+            )
+        future, rows, unknown = self._submit(message, panel, key, transport, peer, now)
         return PendingAnswer(self, envelope, key, future, transport, rows, unknown, started)
 
-    def submit_message(self, message: Message, transport: str, peer: str) -> asyncio.Future[None]:
+    def submit_message(self, message: Message, transport: str, peer: str) -> asyncio.Future[None] | Rejection:
         """Store an already-decoded message (an MQTT JSON event); the future resolves once it has committed.
 
-        The caller answers in its own format; this pipeline still decides what is stored and how.
+        The caller answers in its own format; this pipeline still decides what is stored and how. Such a message
+        is not encrypted, so an account with a DC-09 key refuses it (SPEC R2), as it refuses a plain frame.
         """
+        if not self._directory.loaded.is_set():
+            return self._not_ready()
         panel = self._directory.lookup(message.envelope.account)
         now = self._clock()
+        if panel is not None and panel.key is not None:
+            detail = f"plain event, account {message.envelope.account} has a key"
+            return Rejection(RejectReason.UNENCRYPTED, detail, message.envelope.raw)
+        if self._enforce_plain and not _within_window(message.panel_time, now):
+            return Rejection(RejectReason.TIMESTAMP, "event time outside the accepted window", message.envelope.raw)
         if panel is not None:
             self._housekeeping.touch(panel.panel_id, now)
-        future, rows, unknown = self._submit(message, panel, transport, peer, now)
+        future, rows, unknown = self._submit(message, panel, None, transport, peer, now)
         future.add_done_callback(functools.partial(_count_stored, transport, rows, unknown))
+        return future
+
+    def _not_ready(self) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_exception(StorageUnavailable("panel accounts not loaded yet"))
         return future
 
     def record_rejection(self, rejection: Rejection, transport: str, peer: str, account: str | None = None) -> None:
@@ -165,19 +205,23 @@ class Ingestor:
         metrics.frames(transport, "nak").inc()
 
     def _submit(
-        self, message: Message, panel: PanelInfo | None, transport: str, peer: str, now: datetime
+        self, message: Message, panel: PanelInfo | None, key: bytes | None, transport: str, peer: str, now: datetime
     ) -> tuple[asyncio.Future[None], int, bool]:
-        owner = self._owner(message, panel)
+        owner = self._owner(message, panel, key)
         account = owner.account if owner is not None else message.envelope.account.upper()
         rows = message_rows(message, owner, account, transport, peer, now)
         return self._writer.submit(rows), len(rows), owner is None
 
-    def _owner(self, message: Message, panel: PanelInfo | None) -> PanelInfo | None:
+    def _owner(self, message: Message, panel: PanelInfo | None, key: bytes | None) -> PanelInfo | None:
         """The panel the events belong to: the data block's account when it is enrolled (a communicator relaying
-        several panels, Pima), otherwise the header's."""
+        several panels, Pima), otherwise the header's.
+
+        A relayed account is honoured only when its key is the one that opened this message (both None for plain
+        panels): otherwise a plain frame, or another customer's key, could write into a keyed account.
+        """
         if message.data_account and message.data_account.upper() != message.envelope.account.upper():
             relayed = self._directory.lookup(message.data_account)
-            if relayed is not None:
+            if relayed is not None and relayed.key == key:
                 return relayed
         return panel
 

@@ -89,6 +89,7 @@ async def receiver_service(
         max_connections=config["receiver.max_connections"],
         idle_timeout=config["receiver.idle_timeout"],
         write_timeout=config["receiver.write_timeout"],
+        frame_timeout=config["receiver.frame_timeout"],
     )
     async with receiver_pipeline(config, database_url) as (ingestor, directory, writer):
         server = await start_tcp_server(ingestor, host, port, limits)

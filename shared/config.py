@@ -304,6 +304,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "receiver",
+        "frame_timeout",
+        _number(1, 3600),
+        30.0,
+        "Seconds within which a frame, once begun, must be complete; slower senders are cut off.",
+    ),
+    Setting(
+        "receiver",
         "metrics_listen",
         _optional_host_port,
         "",

@@ -294,6 +294,10 @@ class _Connection:
             return
         seq = int(decoded.envelope.sequence)
         future = self._ingestor.submit_message(decoded, TRANSPORT, delivery.topic)
+        if isinstance(future, Rejection):  # the account policy said no (a keyed account, a stale event time)
+            self._ingestor.record_rejection(future, TRANSPORT, delivery.topic, delivery.account or None)
+            self._finish(delivery, [event_answer(seq, future)])
+            return
 
         def committed(done: asyncio.Future[None]) -> None:
             if done.cancelled() or done.exception() is not None:

@@ -21,6 +21,7 @@ class TcpLimits:
     max_connections: int = 10_000
     idle_timeout: float = 600.0
     write_timeout: float = 10.0
+    frame_timeout: float = 30.0  # a frame begun must end within this; a trickle of bytes does not keep it alive
 
 
 class _Connections:
@@ -48,6 +49,7 @@ class DC09Connection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._idle_timer: asyncio.TimerHandle | None = None
         self._last_activity = 0.0
+        self._partial_since: float | None = None
         self._write_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -74,7 +76,13 @@ class DC09Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._reset_idle_timer()
-        for item in self._splitter.feed(data):
+        items = self._splitter.feed(data)
+        if not self._splitter.buffered:
+            self._partial_since = None
+        elif self._partial_since is None:
+            self._partial_since = self._loop.time()
+            self._loop.call_later(self._limits.frame_timeout, self._check_partial, self._partial_since)
+        for item in items:
             result = self._ingestor.receive(item, "tcp", self._peer)
             self._queue.append(result)
             if isinstance(result, PendingAnswer):
@@ -114,6 +122,10 @@ class DC09Connection(asyncio.Protocol):
         self._last_activity = self._loop.time()
         if self._idle_timer is None:
             self._idle_timer = self._loop.call_later(self._limits.idle_timeout, self._check_idle)
+
+    def _check_partial(self, since: float) -> None:
+        if self._partial_since == since:  # the same unfinished frame is still waiting for its end
+            self._cut("frame not completed in time")
 
     def _check_idle(self) -> None:
         silent_for = self._loop.time() - self._last_activity
