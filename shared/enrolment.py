@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import asyncpg
@@ -13,6 +15,8 @@ from shared.passwords import hash_password
 
 _ACCOUNT = re.compile(r"^[0-9A-Fa-f]{3,16}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Control characters (tab, CR, LF, NUL ...) and the Unicode line and paragraph separators.
+_NOT_ON_ONE_LINE = frozenset({"Cc", "Zl", "Zp"})
 STAFF_ROLES = ("dispatcher", "admin")
 MIN_PASSWORD_LENGTH = 10
 MIN_TEST_INTERVAL_HOURS = 1 / 60
@@ -36,8 +40,21 @@ def normalise_account(account: str) -> str:
     return account.upper()
 
 
+def single_line(value: str, *, field: str, missing: str | None = None) -> str:
+    """`value` trimmed, refused (by `field`) if it holds a control character or line break, or if empty and `missing`.
+
+    Names end up in mail headers and logs: one line break there ends a header or forges a log line.
+    """
+    value = value.strip()
+    if missing is not None and not value:
+        raise DomainError(missing, field=field)
+    if any(unicodedata.category(char) in _NOT_ON_ONE_LINE for char in value):
+        raise DomainError("use letters, digits and punctuation only, on one line", field=field)
+    return value
+
+
 def normalise_email(email: str) -> str:
-    email = email.strip()
+    email = single_line(email, field="email")
     if not _EMAIL.match(email):
         raise DomainError("enter an e-mail address like name@example.com", field="email")
     return email
@@ -75,15 +92,16 @@ async def create_customer(
     phone: str = "",
 ) -> EnrolledCustomer:
     """One transaction: the customer, its owner login, its monitored site and the panel with its account."""
-    if not name.strip():
-        raise DomainError("enter the customer's name", field="name")
+    name = single_line(name, field="name", missing="enter the customer's name")
+    address, phone = single_line(address, field="address"), single_line(phone, field="phone")
+    security_code = single_line(security_code, field="security_code")
     email = normalise_email(email)
     account = normalise_account(account)
     key, key_format = _key(dc09_key, dc09_key_format)
     check_test_interval(test_interval_hours)
     if password is not None:
         check_password_strength(password)
-    password_hash = hash_password(password) if password is not None else None
+    password_hash = await asyncio.to_thread(hash_password, password) if password is not None else None
     try:
         return await _insert_customer(
             connection,
@@ -179,8 +197,8 @@ def check_test_interval(hours: float) -> float:
 
 async def add_site(connection: asyncpg.Connection, *, customer_id: int, name: str, address: str) -> int:
     """Another monitored premises for an enrolled customer."""
-    if not address.strip():
-        raise DomainError("enter the premises' address", field="address")
+    address = single_line(address, field="address", missing="enter the premises' address")
+    name = single_line(name, field="site_name")
     if not await connection.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id):
         raise NotFound("there is no such customer")
     return await _insert_site(connection, customer_id, name.strip() or "Premises", address.strip())
@@ -218,10 +236,14 @@ async def create_staff_user(connection: asyncpg.Connection, *, email: str, passw
     check_password_strength(password)
     if await connection.fetchval("SELECT 1 FROM users WHERE lower(email) = lower($1)", email):
         raise Conflict(f"{email} already has a login", field="email")
-    user_id: int = await connection.fetchval(
-        "INSERT INTO users (email, role, password_hash) VALUES ($1, $2, $3) RETURNING id",
-        email,
-        role,
-        hash_password(password),
-    )
+    password_hash = await asyncio.to_thread(hash_password, password)  # off the event loop: it takes a while
+    try:
+        user_id: int = await connection.fetchval(
+            "INSERT INTO users (email, role, password_hash) VALUES ($1, $2, $3) RETURNING id",
+            email,
+            role,
+            password_hash,
+        )
+    except asyncpg.UniqueViolationError:  # created concurrently since the check above
+        raise Conflict(f"{email} already has a login", field="email") from None
     return user_id

@@ -17,7 +17,7 @@ from portal.keys import config_key, grantable_permissions_key, pool_key
 from portal.mail.messages import send_invitation
 from portal.render import render
 from portal.users import queries
-from shared.enrolment import normalise_email
+from shared.enrolment import normalise_email, single_line
 from shared.errors import DomainError, Forbidden
 
 routes = web.RouteTableDef()
@@ -75,9 +75,7 @@ async def _invite(
 @form_view("users/index.html", users_context)
 async def invite(request: web.Request, form: Form) -> web.StreamResponse:
     scope, viewer = scope_of(request), viewer_of(request)
-    name = form.get("name")
-    if not name:
-        raise DomainError("enter the person's name", field="name")
+    name = single_line(form.get("name"), field="name", missing="enter the person's name")
     email = normalise_email(form.get("email"))
     permissions = _granted(request, form, viewer)
     async with request.app[pool_key].acquire() as connection, connection.transaction():
@@ -144,10 +142,13 @@ async def invitation_page(request: web.Request) -> web.StreamResponse:
 async def accept_invitation(request: web.Request, form: Form) -> web.StreamResponse:
     token = request.match_info["token"]
     async with request.app[pool_key].acquire() as connection:
-        holder = (await invitation_context(request))["holder"]
+        # On the connection already held: a second acquire per request let a burst of posts starve the pool.
+        holder = await peek_token(connection, token, Purpose.INVITATION)
         errors: dict[str, str] = {}
-        if not form.get("name"):
-            errors["name"] = "enter your name"
+        try:
+            single_line(form.get("name"), field="name", missing="enter your name")
+        except DomainError as error:
+            errors["name"] = error.message
         try:
             check_new_password(form.raw("password"), form.raw("password_confirm"), email=holder.email)
         except InvalidForm as error:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import asyncpg
+import asyncio
+from pathlib import Path
 
-from tests.portal.conftest import PASSWORD, Customer, Portal, link_in, mails_to
+import asyncpg
+from aiohttp.test_utils import TestClient, TestServer
+
+from portal.app import create_app
+from tests.portal.conftest import PASSWORD, Customer, Portal, link_in, mails_to, portal_config
 
 
 async def invite(portal: Portal, name: str, email: str, *permissions: str):
@@ -93,3 +98,34 @@ async def test_removing_a_user_ends_their_sessions_and_their_invitation(
     assert (await other_portal.get(first)).status == 404  # superseded
     await portal.post(f"/users/{eve_id}/remove")
     assert (await other_portal.get(second)).status == 404  # removed before accepting
+
+
+async def test_more_invitation_posts_at_once_than_pool_connections_all_get_an_answer(
+    database_url: str, tmp_path: Path
+) -> None:
+    # Each POST used to hold one connection while asking for a second: a full pool waited on itself for good.
+    app = create_app(portal_config(tmp_path, database__pool_max_size=2), database_url)
+    async with TestClient(TestServer(app)) as client:
+        visitor = Portal(client)
+        await visitor.get("/login")
+        form = {"csrf_token": visitor.csrf, "name": "X", "password": PASSWORD, "password_confirm": PASSWORD}
+        async with asyncio.timeout(20):
+            answers = await asyncio.gather(*(client.post("/invitation/bogus", data=form) for _ in range(8)))
+            assert [a.status for a in answers] == [404] * 8
+            assert (await client.get("/healthz")).status == 200
+
+
+async def test_names_with_control_characters_are_refused_next_to_the_field(
+    portal: Portal, other_portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+    await portal.login(alpha.owner_email)
+    refused = await invite(portal, "Eve\r\nBcc: x@example.com", "eve@example.com")
+    assert refused.status == 400 and 'id="f-name-error"' in await refused.text()
+    assert await mails_to(db, "eve@example.com") == []
+    await invite(portal, "Carol", "carol@example.com")
+    [mail] = await mails_to(db, "carol@example.com")
+    link = link_in(mail["body"])
+    await other_portal.get(link)
+    accepted = await other_portal.post(link, {"name": "Carol\x00", "password": PASSWORD, "password_confirm": PASSWORD})
+    assert accepted.status == 422 and 'id="f-name-error"' in await accepted.text()

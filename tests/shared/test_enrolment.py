@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -44,6 +46,9 @@ async def test_create_customer_makes_owner_site_and_panel(db: asyncpg.Pool) -> N
         ({"password": "short"}, "password"),
         ({"dc09_key": "00" * 15, "dc09_key_format": "hex"}, "dc09_key"),
         ({"name": "  "}, "name"),
+        ({"name": "Eve\r\nBcc: x@example.com"}, "name"),
+        ({"address": "1 Road\x00"}, "address"),
+        ({"phone": "555\n0100"}, "phone"),
     ],
 )
 async def test_bad_input_names_the_field(db: asyncpg.Pool, changes: dict[str, str], field: str) -> None:
@@ -94,3 +99,19 @@ async def test_demo_data_is_idempotent(db: asyncpg.Pool) -> None:
     assert first == second
     assert customers == 3 and keyed == 2
     assert {row["category"] for row in categories} == {"alarm", "open_close", "power", "test"}
+
+
+async def test_creating_one_staff_login_twice_at_once_is_a_conflict(database_url: str) -> None:
+    pool = await asyncpg.create_pool(database_url, min_size=2, max_size=2)
+    try:
+
+        async def create() -> int:
+            async with pool.acquire() as connection:
+                return await create_staff_user(
+                    connection, email="twice@example.com", password="dispatch-pass-1", role="dispatcher"
+                )
+
+        results = await asyncio.gather(create(), create(), return_exceptions=True)
+    finally:
+        await pool.close()
+    assert sorted(type(r).__name__ for r in results) == ["Conflict", "int"], results
