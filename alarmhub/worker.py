@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -12,11 +13,33 @@ from shared.config import Config
 from shared.db import pool_from_config
 from shared.logs import get_logger
 from shared.mail import SmtpSettings, SmtpTransport
-from shared.outbox import OutboxSender, pending_count
+from shared.outbox import OutboxSender, RetryPolicy, pending_count
 from shared.users import prune_login_records
 
 log = get_logger(__name__)
 HOUSEKEEPING_INTERVAL = 3600.0
+# Pauses before a job that died is started again: 1 s, 2 s, 4 s ... at most a minute.
+RESTART_DELAYS = RetryPolicy(base_delay=1.0, max_delay=60.0)
+
+
+async def _supervised(name: str, job: Callable[[], Awaitable[None]]) -> None:
+    """Run `job` for ever; when it dies of an error nobody foresaw, log it and start it again after a pause.
+
+    Without this a dead task went unnoticed while the process kept running: no mail went out until a restart.
+    """
+    crashes = 0
+    while True:
+        started = time.monotonic()
+        try:
+            await job()
+            log.error("worker task ended", task=name)
+        except Exception:
+            log.exception("worker task died", task=name)
+        policy = RESTART_DELAYS
+        crashes = 1 if time.monotonic() - started > policy.max_delay else crashes + 1  # a long good run forgives
+        delay = policy.delay(crashes)
+        log.info("worker task restarts", task=name, delay=delay)
+        await asyncio.sleep(delay)
 
 
 async def _housekeeping(pool: asyncpg.Pool, interval: float) -> None:
@@ -44,12 +67,21 @@ def describe_mail(config: Config) -> str:
 async def worker_service(config: Config, database_url: str) -> AsyncIterator[None]:
     """Run the background jobs until the block exits."""
     pool = await pool_from_config(config, database_url)
-    tasks = [asyncio.create_task(_housekeeping(pool, HOUSEKEEPING_INTERVAL), name="housekeeping")]
+    tasks = [
+        asyncio.create_task(
+            _supervised("housekeeping", lambda: _housekeeping(pool, HOUSEKEEPING_INTERVAL)), name="housekeeping"
+        )
+    ]
     try:
         smtp_url: str = config["email.smtp_url"]
         if smtp_url:
             sender = OutboxSender(pool, SmtpTransport(smtp_url), sender=config["email.from_address"])
-            tasks.append(asyncio.create_task(sender.run(poll_interval=config["email.poll_interval"]), name="outbox"))
+            poll_interval = config["email.poll_interval"]
+            tasks.append(
+                asyncio.create_task(
+                    _supervised("outbox", lambda: sender.run(poll_interval=poll_interval)), name="outbox"
+                )
+            )
         else:
             async with pool.acquire() as connection:
                 waiting = await pending_count(connection)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import EmailMessage
 
 import asyncpg
 
@@ -77,16 +78,9 @@ class OutboxSender:
             row = await connection.fetchrow(_CLAIM_DUE)
             if row is None:
                 return False
-            message = build_message(
-                sender=self.sender,
-                recipient=row["recipient"],
-                subject=row["subject"],
-                body=row["body"],
-                message_id=f"<outbox-{row['id']}.{int(row['created_at'].timestamp())}@{self._domain}>",
-            )
             attempts = row["attempts"] + 1
             try:
-                await self.transport.send(message)
+                await self.transport.send(self._message(row))
             except MailError as error:
                 await self._record_failure(connection, row["id"], attempts, error)
                 log.warning(
@@ -108,11 +102,25 @@ class OutboxSender:
         log.info("mail sent", outbox_id=row["id"], recipient=row["recipient"], subject=row["subject"])
         return True
 
+    def _message(self, row: asyncpg.Record) -> EmailMessage:
+        try:
+            return build_message(
+                sender=self.sender,
+                recipient=row["recipient"],
+                subject=row["subject"],
+                body=row["body"],
+                message_id=f"<outbox-{row['id']}.{int(row['created_at'].timestamp())}@{self._domain}>",
+            )
+        except ValueError as error:  # e.g. a line break in a header: no retry can fix the row
+            raise MailError(f"message cannot be built: {error}", permanent=True) from None
+
     async def _record_failure(
         self, connection: asyncpg.Connection, outbox_id: int, attempts: int, error: MailError
     ) -> None:
+        # A mail that will never go still holds its single-use link: blanked, as after a delivery.
         await connection.execute(
             "UPDATE outbox SET attempts = $2, last_error = $3, status = $4, "
+            "body = CASE WHEN $4 = 'failed' THEN '' ELSE body END, "
             "next_attempt_at = now() + make_interval(secs => $5) WHERE id = $1",
             outbox_id,
             attempts,

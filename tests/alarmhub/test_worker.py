@@ -12,9 +12,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from alarmhub import worker
 from alarmhub.worker import describe_mail, worker_service
 from shared.config import load_config
-from shared.outbox import Mail, enqueue_mail
+from shared.outbox import Mail, OutboxSender, RetryPolicy, enqueue_mail
 from tests.conftest import REPO, free_port
 from tests.portal.smtp import smtp_server
 
@@ -49,6 +50,31 @@ async def test_without_smtp_the_worker_leaves_mail_in_the_outbox(database_url: s
     finally:
         await connection.close()
     assert "kept in the outbox" in describe_mail(config)
+
+
+async def test_a_worker_task_that_dies_is_logged_and_restarted(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    crashes = []
+    deliver_one = OutboxSender.deliver_one
+
+    async def crash_once(self: OutboxSender) -> bool:
+        if not crashes:
+            crashes.append(1)
+            raise RuntimeError("a bug nobody foresaw")
+        return await deliver_one(self)
+
+    monkeypatch.setattr(OutboxSender, "deliver_one", crash_once)  # the database and SMTP server stay real
+    monkeypatch.setattr(worker, "RESTART_DELAYS", RetryPolicy(0.05, 0.2))
+    port = free_port()
+    config = load_config(None, environ={"ALARMHUB_EMAIL_SMTP_URL": f"smtp://127.0.0.1:{port}"})
+    await queue(database_url, Mail("gil@example.com", "Hi", "hello"))
+    with smtp_server(port) as inbox:
+        async with worker_service(config, database_url):
+            await inbox.wait_for(1)
+    assert crashes and inbox.messages[0]["To"] == "gil@example.com"
+    captured = capsys.readouterr()
+    assert "worker task died" in captured.out + captured.err
 
 
 @pytest.mark.slow

@@ -70,7 +70,19 @@ async def test_a_refused_recipient_is_final_and_other_mail_still_goes(db: asyncp
     assert [m["To"] for m in inbox.messages] == ["here@example.com"]
     rows = {r["recipient"]: r for r in await db.fetch("SELECT * FROM outbox")}
     assert rows["gone@example.com"]["status"] == "failed" and "550" in rows["gone@example.com"]["last_error"]
-    assert rows["gone@example.com"]["body"] == "x"  # kept for the admins to see what was not delivered
+    assert rows["gone@example.com"]["body"] == ""  # it may hold a live link: blanked like a delivered one
+
+
+async def test_a_mail_that_cannot_be_built_is_final_and_mail_after_it_still_goes(db: asyncpg.Pool) -> None:
+    # A line break in a subject (a name typed with one, before names were checked) makes no valid header.
+    await queue(db, Mail("eve@example.com", "Eve\r\nX invited you", "link"), Mail("ann@example.com", "Hi", "y"))
+    port = free_port()
+    with smtp_server(port) as inbox:
+        sender = OutboxSender(db, SmtpTransport(f"smtp://127.0.0.1:{port}"), sender=SENDER)
+        assert await sender.deliver_due() == 2
+    assert [m["To"] for m in inbox.messages] == ["ann@example.com"]
+    poisoned = await db.fetchrow("SELECT * FROM outbox WHERE recipient = 'eve@example.com'")
+    assert poisoned["status"] == "failed" and poisoned["body"] == "" and "cannot be built" in poisoned["last_error"]
 
 
 class SlowTransport:
