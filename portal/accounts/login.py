@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 from aiohttp_session import get_session
+from yarl import URL
 
 from portal.accounts import queries
 from portal.accounts.passwords import hash_in_thread, verify_in_thread
@@ -25,10 +26,21 @@ def home_of(role: Role | str) -> str:
 
 
 def safe_next(target: str, viewer_role: Role | str) -> str:
-    """Only a path on this site (never //host or a scheme) — an open redirect would help phishing."""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target and target != "/":
-        return target
-    return home_of(viewer_role)
+    """Only a path on this site (never //host or a scheme) — an open redirect would help phishing.
+
+    Control characters are refused outright: the Location header drops tabs and line breaks, so "/\t/evil"
+    would leave as "//evil". The check then runs on the URL as it will be sent, not on the raw string.
+    """
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in target) or "\\" in target:
+        return home_of(viewer_role)
+    try:
+        url = URL(target)
+    except ValueError:
+        return home_of(viewer_role)
+    sent = str(url)
+    if url.is_absolute() or url.scheme or not sent.startswith("/") or sent.startswith("//") or sent == "/":
+        return home_of(viewer_role)
+    return sent
 
 
 def client_address(request: web.Request) -> str:
@@ -62,12 +74,12 @@ async def login(request: web.Request, form: Form) -> web.StreamResponse:
     address = client_address(request)
     pool = request.app[pool_key]
     async with pool.acquire() as connection:
-        await throttle.check(connection, account=email, address=address)
+        attempt = await throttle.attempt(connection, account=email, address=address)
         user = await queries.login_by_email(connection, email)
         if not await verify_in_thread(user["password_hash"] if user else None, password) or user is None:
-            await throttle.record_failure(connection, account=email, address=address)
             raise DomainError("the e-mail address or the password is wrong", field="form")
         async with connection.transaction():
+            await attempt.succeeded(connection)
             await throttle.forgive_account(connection, email)
             if needs_rehash(user["password_hash"]):
                 await queries.set_password(connection, user["id"], await hash_in_thread(password))

@@ -45,13 +45,13 @@ async def change_password(request: web.Request, form: Form) -> web.StreamRespons
     address = client_address(request)
     async with request.app[pool_key].acquire() as connection:
         # Someone at an unattended browser must not get unlimited guesses at the current password.
-        await throttle.check(connection, account=viewer.email, address=address)
+        attempt = await throttle.attempt(connection, account=viewer.email, address=address)
         current_hash = await queries.password_hash_of(connection, viewer.user_id)
         if not await verify_in_thread(current_hash, form.raw("current_password")):
-            await throttle.record_failure(connection, account=viewer.email, address=address)
             raise DomainError("this is not your current password", field="current_password")
         new_hash = await hash_in_thread(form.raw("new_password"))
         async with connection.transaction():
+            await attempt.succeeded(connection)
             await queries.set_password(connection, viewer.user_id, new_hash)
             await revoke_all_sessions(connection, viewer.user_id)
             await send_password_changed(request.app, connection, recipient=viewer.email)
@@ -75,8 +75,7 @@ async def forgot(request: web.Request, form: Form) -> web.StreamResponse:
     address = client_address(request)
     async with request.app[pool_key].acquire() as connection:
         # Every request counts, found or not: nobody can flood an inbox or probe addresses at speed.
-        await throttle.check(connection, account=email, address=address)
-        await throttle.record_failure(connection, account=email, address=address)
+        await throttle.attempt(connection, account=email, address=address)
         user = await queries.login_by_email(connection, email)
         if user is not None:
             minutes = request.app[config_key]["portal.reset_link_minutes"]

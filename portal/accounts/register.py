@@ -18,7 +18,7 @@ from portal.forms import Form, InvalidForm, form_view, redirect
 from portal.keys import config_key, ownership_proofs_key, pool_key, viewer_key
 from portal.mail.messages import send_confirmation
 from portal.render import render
-from shared.enrolment import normalise_account, normalise_email
+from shared.enrolment import normalise_account, normalise_email, single_line
 from shared.errors import DomainError
 
 routes = web.RouteTableDef()
@@ -44,9 +44,10 @@ def _read_registration(request: web.Request, form: Form) -> dict[str, str]:
             values[name] = check(form.get(name))
         except DomainError as error:
             errors[name] = error.message
-    values["name"] = form.get("name")
-    if not values["name"]:
-        errors["name"] = "enter your name"
+    try:
+        values["name"] = single_line(form.get("name"), field="name", missing="enter your name")
+    except DomainError as error:
+        errors["name"] = error.message
     proofs = request.app[ownership_proofs_key]
     method = form.get("proof_method") or proofs.proofs[0].method
     if proofs.get(method) is None:
@@ -75,15 +76,15 @@ async def register(request: web.Request, form: Form) -> web.StreamResponse:
     address = client_address(request)
     async with request.app[pool_key].acquire() as connection:
         # Four-digit codes are guessable: failed proofs count per account number and per address.
-        await throttle.check(connection, account=values["account"], address=address)
+        attempt = await throttle.attempt(connection, account=values["account"], address=address)
         customer_id = await queries.customer_of_account(connection, values["account"])
         if customer_id is None or not await proof.verify(connection, customer_id, values["proof"]):
-            await throttle.record_failure(connection, account=values["account"], address=address)
             raise DomainError(
                 f"the account number and the {proof.label.lower()} do not match our records", field="proof"
             )
         password_hash = await hash_in_thread(form.raw("password"))
         async with connection.transaction():
+            await attempt.succeeded(connection)
             user_id = await queries.claim_owner_login(
                 connection,
                 customer_id=customer_id,

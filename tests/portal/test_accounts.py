@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 
 from tests.portal.conftest import PASSWORD, Customer, Portal, link_in, mails_to
@@ -233,3 +235,70 @@ async def test_login_returns_to_the_page_asked_for_but_never_off_site(
         "/login", {"email": alpha.owner_email, "password": PASSWORD, "next": "//evil.example/x"}
     )
     assert response.url.path == "/dashboard" and response.url.host == "127.0.0.1"
+    # Tabs and line breaks vanish when the Location header is built: "/\t/evil" would become "//evil".
+    for target in ("/\t/evil.example/phish", "/\n/evil.example/phish", "/\r\n/evil.example", "/%0a", "/\x7f/x"):
+        await portal.logout()
+        await portal.get("/login")
+        response = await portal.post(
+            "/login", {"email": alpha.owner_email, "password": PASSWORD, "next": target}, allow_redirects=False
+        )
+        assert response.status == 303, target
+        location = response.headers["Location"]
+        assert location.lower() in ("/dashboard", "/%0a"), (target, location)
+
+
+async def test_registering_refuses_a_name_with_a_line_break_next_to_the_field(
+    portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+    await db.execute("UPDATE users SET password_hash = NULL WHERE id = $1", alpha.owner_id)
+    form = {"account": alpha.account, "proof": alpha.security_code, "name": "Eve\r\nX", "email": "eve@example.com"}
+    refused = await portal.post("/register", form | {"password": PASSWORD, "password_confirm": PASSWORD})
+    assert refused.status == 422 and 'id="f-name-error"' in await refused.text()
+    assert await mails_to(db, "eve@example.com") == []
+
+
+async def test_parallel_login_guesses_get_no_more_tries_than_the_limit(
+    portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+    await portal.get("/login")
+
+    async def guess(number: int) -> int:
+        form = {"email": alpha.owner_email, "password": f"guess {number}", "csrf_token": portal.csrf}
+        return (await portal.client.post("/login", data=form, allow_redirects=False)).status
+
+    statuses = await asyncio.gather(*(guess(number) for number in range(30)))
+    assert statuses.count(400) == 5 and statuses.count(429) == 25  # the limit is 5 per account
+    assert await db.fetchval("SELECT count(*) FROM auth_failures WHERE scope = 'account'") == 5
+
+
+async def test_parallel_security_code_guesses_get_no_more_tries_than_the_limit(
+    portal: Portal, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+    await portal.get("/register")
+
+    async def guess(number: int) -> int:
+        form = {"account": alpha.account, "proof": f"{number:04}", "name": "M", "email": "m@example.com"}
+        form |= {"password": PASSWORD, "password_confirm": PASSWORD, "csrf_token": portal.csrf}
+        return (await portal.client.post("/register", data=form, allow_redirects=False)).status
+
+    statuses = await asyncio.gather(*(guess(number) for number in range(30)))
+    assert statuses.count(400) == 5 and statuses.count(429) == 25
+
+
+async def test_parallel_guesses_at_the_current_password_get_no_more_tries_than_the_limit(
+    portal: Portal, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+    await portal.login(alpha.owner_email)
+    await portal.get("/account")
+
+    async def guess(number: int) -> int:
+        form = {"current_password": f"guess {number}", "new_password": NEW_PASSWORD}
+        form |= {"new_password_confirm": NEW_PASSWORD, "csrf_token": portal.csrf}
+        return (await portal.client.post("/account/password", data=form, allow_redirects=False)).status
+
+    statuses = await asyncio.gather(*(guess(number) for number in range(30)))
+    assert statuses.count(400) == 5 and statuses.count(429) == 25
