@@ -32,6 +32,7 @@ from portal.keys import (
 )
 from portal.middleware import error_middleware, security_headers_middleware
 from portal.navigation import Navigation
+from portal.proxies import forwarded_for_middleware
 from portal.render import STATIC, create_templates
 from portal.staff import routes as staff
 from portal.users import routes as users
@@ -74,6 +75,7 @@ def create_app(config: Config, database_url: str) -> web.Application:
     app = web.Application(
         client_max_size=MAX_FORM_BYTES,
         middlewares=[
+            forwarded_for_middleware(config["portal.trusted_proxies"]),
             metrics.latency_middleware,
             security_headers_middleware(https=https),
             session_middleware(session_storage(config)),

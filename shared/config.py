@@ -188,6 +188,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "portal",
+        "trusted_proxies",
+        _networks,
+        "",
+        "Reverse proxies (CIDR, comma-separated) whose X-Forwarded-For names the client; empty trusts none.",
+    ),
+    Setting(
+        "portal",
         "public_url",
         _url("http", "https"),
         "",
