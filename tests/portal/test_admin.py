@@ -105,3 +105,15 @@ async def test_the_staff_directory_finds_customers(portal: Portal, customers: tu
     assert "Burglary alarm at Alpha" in detail and "Add a panel" not in detail  # dispatchers do not enrol
     assert (await portal.get("/staff/customers/999999")).status == 404
     assert (await portal.get("/staff/customers/abc")).status == 404
+
+
+async def test_admin_forms_enter_single_line_names_and_keep_their_input_limits(
+    portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    await portal.login("admin@example.com")
+    page = await (await portal.get("/admin/customers/new")).text()
+    assert 'min="0.0167" max="744" step="any"' in page  # attributes, not escaped text
+    form = {"name": "Gamma\r\nGarage", "email": "gamma@example.com", "account": "C0FFEE", "address": "7 Road"}
+    refused = await portal.post("/admin/customers", form)
+    assert refused.status == 400 and 'id="f-name-error"' in await refused.text()
+    assert await db.fetchval("SELECT count(*) FROM customers WHERE email = 'gamma@example.com'") == 0

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
 
+import receiver.metrics  # noqa: F401 - declares the receiver's metrics, as `alarmhub run` does
 from portal.app import create_app
 from tests.portal.conftest import portal_config
 
