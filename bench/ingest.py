@@ -19,8 +19,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -277,15 +279,19 @@ async def main(argv: list[str] | None = None) -> int:
     return 0 if all(r.rows == r.tally.acked for r in results) else 1
 
 
-def write_results(report: str) -> None:
-    start, end = "<!-- ingest:start -->", "<!-- ingest:end -->"
-    text = RESULTS.read_text() if RESULTS.exists() else f"# Benchmark results\n\n{start}\n{end}\n"
+def write_results(report: str, section: str = "ingest", title: str = "DC-09 ingest") -> None:
+    """Replace the table between `<!-- section:start -->` and `<!-- section:end -->` in bench/RESULTS.md."""
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if start not in text:
+        text = f"{text.rstrip()}\n\n## {title}\n\n{start}\n{end}\n"
     before, _, rest = text.partition(start)
     _, _, after = rest.partition(end)
     RESULTS.write_text(f"{before}{start}\n{report}{end}{after}")
 
 
-if __name__ == "__main__":
+def run_benchmark(main: Callable[[], Coroutine[Any, Any, int]]) -> None:
+    """Run a benchmark's main() on uvloop, as the receiver runs, and exit with its status."""
     try:
         import uvloop
 
@@ -294,3 +300,7 @@ if __name__ == "__main__":
         runner = asyncio.Runner()
     with runner:
         sys.exit(runner.run(main()))
+
+
+if __name__ == "__main__":
+    run_benchmark(main)

@@ -28,7 +28,7 @@ from dataclasses import replace
 
 import asyncpg
 
-from bench.ingest import REPO, RESULTS, free_port, machine, server_url, with_database
+from bench.ingest import REPO, free_port, machine, run_benchmark, server_url, with_database, write_results
 from receiver.simulator.client import Tally
 from receiver.simulator.enrol import enrol_simulated_panels
 from receiver.simulator.mqtt import run_mqtt_panels
@@ -142,22 +142,9 @@ async def main(argv: list[str] | None = None) -> int:
     if not consistent:
         print(f"rows ({rows}) do not match the answered messages ({tally.acked})")
     if args.write:
-        start, end = "<!-- ingest-mqtt:start -->", "<!-- ingest-mqtt:end -->"
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-        if start not in text:
-            text = f"{text.rstrip()}\n\n## MQTT\n\n{start}\n{end}\n"
-        before, _, rest = text.partition(start)
-        _, _, after = rest.partition(end)
-        RESULTS.write_text(f"{before}{start}\n{report}{end}{after}")
+        write_results(report, section="ingest-mqtt", title="MQTT ingest")
     return 0 if consistent else 1
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:
-        runner = asyncio.Runner()
-    with runner:
-        sys.exit(runner.run(main()))
+    run_benchmark(main)
