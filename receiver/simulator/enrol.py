@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+
 import asyncpg
+
+from receiver.simulator.traffic import VirtualPanel
 
 SIMULATOR_EMAIL = "simulator@alarmhub.invalid"
 
@@ -32,3 +37,15 @@ async def enrol_simulated_panels(connection: asyncpg.Connection, keys: dict[str,
     async with connection.transaction():
         site_id = await connection.fetchval(_ENSURE_CUSTOMER, SIMULATOR_EMAIL)
         await connection.execute(_UPSERT_PANELS, site_id, list(keys), list(keys.values()))
+
+
+async def enrol_before_sending(panels: Sequence[VirtualPanel], database_url: str | None) -> None:
+    """Enrol the simulator's panels (when a database is at hand) and give receivers time to hear of them."""
+    if database_url is None:
+        return
+    connection = await asyncpg.connect(database_url)
+    try:
+        await enrol_simulated_panels(connection, {panel.account: panel.key for panel in panels})
+    finally:
+        await connection.close()
+    await asyncio.sleep(0.5)  # receivers pick up changed panels through NOTIFY

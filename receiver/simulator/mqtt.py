@@ -188,17 +188,9 @@ async def simulate_mqtt(
     panels: int, rate: float, duration: float, encrypted: bool, settings: MqttSettings, database_url: str | None
 ) -> Tally:
     """`alarmhub simulate --transport mqtt`: enrol the virtual panels, then drive them through the broker."""
-    from receiver.simulator.enrol import enrol_simulated_panels
+    from receiver.simulator.enrol import enrol_before_sending
     from receiver.simulator.run import virtual_panels
-    from shared.db import create_pool
 
     virtual = virtual_panels(panels, encrypted)
-    if database_url is not None:
-        pool = await create_pool(database_url, min_size=1, max_size=1)
-        try:
-            async with pool.acquire() as connection:
-                await enrol_simulated_panels(connection, {p.account: p.key for p in virtual})
-        finally:
-            await pool.close()
-        await asyncio.sleep(0.5)  # receivers pick up changed panels through NOTIFY
+    await enrol_before_sending(virtual, database_url)
     return await run_mqtt_panels(virtual, settings, duration=duration, rate=rate)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from receiver.simulator.client import Tally, run_panels
-from receiver.simulator.enrol import enrol_simulated_panels
+from receiver.simulator.enrol import enrol_before_sending
 from receiver.simulator.traffic import VirtualPanel, panel_accounts, simulator_key
-from shared.db import create_pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,14 +26,7 @@ def virtual_panels(count: int, encrypted: bool) -> list[VirtualPanel]:
 
 async def simulate(plan: SimulationPlan, database_url: str | None) -> Tally:
     panels = virtual_panels(plan.panels, plan.encrypted)
-    if database_url is not None:
-        pool = await create_pool(database_url, min_size=1, max_size=1)
-        try:
-            async with pool.acquire() as connection:
-                await enrol_simulated_panels(connection, {p.account: p.key for p in panels})
-        finally:
-            await pool.close()
-        await asyncio.sleep(0.5)  # receivers pick up changed panels through NOTIFY
+    await enrol_before_sending(panels, database_url)
     return await run_panels(
         panels, plan.host, plan.port, transport=plan.transport, duration=plan.duration, rate=plan.rate
     )
