@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from shared.aio import wait_or_timeout
 from shared.logs import get_logger
 
 log = get_logger(__name__)
@@ -76,10 +77,8 @@ class AccountDirectory:
                 await self.load_all(connection)
                 backoff = 0.5
                 while True:
-                    try:
-                        async with asyncio.timeout(full_reload_every):
-                            account = await changed.get()
-                    except TimeoutError:
+                    account = await wait_or_timeout(changed.get(), full_reload_every)
+                    if account is None:
                         await self.load_all(connection)
                         continue
                     await self.reload_account(connection, account)

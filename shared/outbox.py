@@ -10,6 +10,7 @@ from email.message import EmailMessage
 
 import asyncpg
 
+from shared.aio import wait_or_timeout
 from shared.logs import get_logger
 from shared.mail import MailError, MailTransport, build_message, sender_domain
 
@@ -150,11 +151,7 @@ class OutboxSender:
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                     log.warning("outbox unavailable", error=f"{type(error).__name__}: {error}")
                 wake.clear()
-                try:
-                    async with asyncio.timeout(poll_interval):
-                        await wake.wait()
-                except TimeoutError:
-                    pass
+                await wait_or_timeout(wake.wait(), poll_interval)
         finally:
             await self._unlisten(listener, wake)
 

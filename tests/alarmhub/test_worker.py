@@ -77,7 +77,6 @@ async def test_a_worker_task_that_dies_is_logged_and_restarted(
     assert "worker task died" in captured.out + captured.err
 
 
-@pytest.mark.slow
 async def recorded_as_sent(database_url: str, timeout: float = 15) -> None:
     connection = await asyncpg.connect(database_url)
     try:
@@ -88,6 +87,7 @@ async def recorded_as_sent(database_url: str, timeout: float = 15) -> None:
         await connection.close()
 
 
+@pytest.mark.slow
 def test_alarmhub_worker_command_sends_and_stops_on_sigterm(database_url: str) -> None:
     port = free_port()
     asyncio.run(queue(database_url, Mail("fay@example.com", "Hi", "token-free body")))
