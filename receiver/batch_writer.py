@@ -136,6 +136,7 @@ class BatchWriter:
             taken += 1
         batch, self._pending = self._pending[:taken], self._pending[taken:]
         self._pending_rows -= rows
+        metrics.PENDING.set(self._pending_rows)  # once per batch: the queue depth a scrape sees
         if not self._pending:
             self._wakeup.clear()
         return batch

@@ -306,8 +306,9 @@ SETTINGS: tuple[Setting, ...] = (
         "receiver",
         "batch_writers",
         _integer(1, 16),
-        2,
-        "Database connections writing batches; while one waits for its commit, the next batch is written.",
+        1,
+        "Database connections writing batches. One is best measured (bench/RESULTS.md): more split the frames "
+        "in flight into smaller batches, each paying its own commit.",
     ),
     Setting(
         "receiver",

@@ -93,3 +93,16 @@ async def test_two_receivers_share_one_port_and_store_everything_once(database_u
         assert await connection.fetchval("SELECT count(*) FROM signals") == 20
     finally:
         await connection.close()
+
+
+async def test_queue_depth_is_reported(database_url: str, enrolled: object) -> None:
+    from receiver import metrics
+
+    metrics.PENDING.set(-1)  # a value the writer can never report
+    async with receiver_service(receiver_config(), database_url) as running:
+        panel = await Panel.connect(running.tcp_address)
+        try:
+            assert (await panel.exchange(cid(PLAIN_ACCOUNT, 200, 1, 602, 0))).kind == "ack"
+        finally:
+            await panel.close()
+    assert metrics.PENDING._value.get() == 0  # the batch was taken: nothing left waiting
