@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: run test lint format bench bench-mqtt clean
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml setup.py receiver/_fastpath.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from receiver import metrics
+from receiver import fastpath, metrics
 from receiver.accounts import AccountDirectory, PanelInfo
 from receiver.batch_writer import BatchWriter, StorageUnavailable
 from receiver.dc09 import (
@@ -30,7 +30,7 @@ from receiver.dc09 import (
     parse_envelope,
 )
 from receiver.housekeeping import Housekeeping
-from receiver.signal_rows import message_rows
+from receiver.signal_rows import message_rows, row_head
 
 Clock = Callable[[], datetime]
 # A SIA block may carry several events; a frame of a kilobyte could otherwise become hundreds of rows.
@@ -43,10 +43,14 @@ def _utc_now() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """Committed (or a link test, which has nothing to commit): the panel gets an ACK."""
+    """Committed (or a link test, which has nothing to commit): the panel gets an ACK.
 
-    envelope: Envelope
+    A frame decoded by the compiled fast path has no Envelope; its ``answer_header`` is what the ACK echoes.
+    """
+
+    envelope: Envelope | None
     key: bytes | None
+    answer_header: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,9 @@ Outcome = Accepted | Refused | NotStored
 def choose_answer(outcome: Outcome, now: datetime) -> bytes | None:
     """The one place that decides between ACK, NAK, DUH and silence."""
     if isinstance(outcome, Accepted):
+        if outcome.answer_header is not None:
+            return fastpath.ack(outcome.answer_header, outcome.key, now)
+        assert outcome.envelope is not None
         return ack(outcome.envelope, outcome.key, now)
     if isinstance(outcome, Refused):
         kind = outcome.rejection.reason.answer
@@ -82,13 +89,12 @@ def choose_answer(outcome: Outcome, now: datetime) -> bytes | None:
 class PendingAnswer:
     """A frame whose signals wait for their batch to commit; `answer()` is valid once `future` is done."""
 
-    __slots__ = ("_ingestor", "envelope", "future", "key", "rows", "started", "transport", "unknown")
+    __slots__ = ("_ingestor", "accepted", "future", "rows", "started", "transport", "unknown")
 
     def __init__(
         self,
         ingestor: Ingestor,
-        envelope: Envelope,
-        key: bytes | None,
+        accepted: Accepted,
         future: asyncio.Future[None],
         transport: str,
         rows: int,
@@ -96,8 +102,7 @@ class PendingAnswer:
         started: float,
     ) -> None:
         self._ingestor = ingestor
-        self.envelope = envelope
-        self.key = key
+        self.accepted = accepted
         self.future = future
         self.transport = transport
         self.rows = rows
@@ -107,7 +112,7 @@ class PendingAnswer:
     def answer(self) -> bytes | None:
         if not _count_stored(self.transport, self.rows, self.unknown, self.future):
             return self._ingestor.finish(NotStored(), self.transport, self.started)
-        return self._ingestor.finish(Accepted(self.envelope, self.key), self.transport, self.started)
+        return self._ingestor.finish(self.accepted, self.transport, self.started)
 
 
 def _within_window(panel_time: datetime | None, now: datetime) -> bool:
@@ -148,13 +153,17 @@ class Ingestor:
         started = time.perf_counter()
         if isinstance(frame, Rejection):
             return self._refuse(frame, None, transport, peer, started)
+        if fastpath.AVAILABLE and self._directory.loaded.is_set():
+            fast = self._receive_fast(frame, transport, peer, started)
+            if fast is not None:
+                return fast
         envelope = parse_envelope(frame)
         if isinstance(envelope, Rejection):
             return self._refuse(envelope, None, transport, peer, started)
         if not self._directory.loaded.is_set():
             # Without the accounts we cannot tell a keyed panel from an unknown one: store nothing, answer nothing,
             # and the panel retransmits once the directory has loaded.
-            return PendingAnswer(self, envelope, None, self._not_ready(), transport, 0, False, started)
+            return PendingAnswer(self, Accepted(envelope, None), self._not_ready(), transport, 0, False, started)
         panel = self._directory.lookup(envelope.account)
         key = panel.key if panel is not None else None
         now = self._clock()
@@ -171,7 +180,30 @@ class Ingestor:
                 Rejection(RejectReason.BAD_DATA, detail, envelope.raw), envelope, transport, peer, started
             )
         future, rows, unknown = self._submit(message, panel, key, transport, peer, now)
-        return PendingAnswer(self, envelope, key, future, transport, rows, unknown, started)
+        return PendingAnswer(self, Accepted(envelope, key), future, transport, rows, unknown, started)
+
+    def _receive_fast(self, frame: bytes, transport: str, peer: str, started: float) -> bytes | PendingAnswer | None:
+        """The compiled path for a frame of the common shape; None hands the frame to the reference codec."""
+        account = fastpath.peek_account(frame)
+        if account is None:
+            return None
+        now = self._clock()
+        if now.tzinfo is not UTC:
+            return None
+        panel = self._directory.lookup(account)
+        key = panel.key if panel is not None else None
+        head = row_head(panel.account if panel is not None else account.upper(), panel, transport, peer)
+        decoded = fastpath.decode(frame, key, now, self._enforce_plain, head)
+        if decoded is None:
+            return None
+        rows, answer_header, _ = decoded
+        if panel is not None:
+            self._housekeeping.touch(panel.panel_id, now)
+        accepted = Accepted(None, key, answer_header)
+        if not rows:  # NULL: a link test, nothing to store
+            return self.finish(accepted, transport, started)
+        future = self._writer.submit(rows)
+        return PendingAnswer(self, accepted, future, transport, len(rows), panel is None, started)
 
     def submit_message(self, message: Message, transport: str, peer: str) -> asyncio.Future[None] | Rejection:
         """Store an already-decoded message (an MQTT JSON event); the future resolves once it has committed.

@@ -54,6 +54,27 @@ def _safe(value: str | None) -> str:
     return value.translate(_UNSAFE) if not value.isalnum() else value
 
 
+def row_head(account: str, panel: PanelInfo | None, transport: str, remote_addr: str) -> str:
+    """The first six fields of every row of a message: account, panel, site and customer ids, transport, peer."""
+    ids = f"{panel.panel_id}\x1f{panel.site_id}\x1f{panel.customer_id}" if panel else "\x1f\x1f"
+    return f"{_safe(account)}\x1f{ids}\x1f{transport}\x1f{_safe(remote_addr)}"
+
+
+def row_fragment(format: str, code: str, qualifier: str) -> tuple[str, bool, str]:
+    """What the catalogue says of an event, as row text: (qualifier, address is a user, "category, alarm type,
+    priority, description" joined by the field separator). The compiled fast path memoises these per code."""
+    meaning = classify(format, code, qualifier)
+    tail = FIELD_SEPARATOR.join(
+        (
+            meaning.category.value,
+            meaning.alarm_type.value if meaning.alarm_type else "",
+            str(meaning.priority),
+            meaning.text,
+        )
+    )
+    return meaning.qualifier.value, meaning.field == "user", tail
+
+
 def message_rows(
     message: Message,
     panel: PanelInfo | None,
@@ -64,13 +85,9 @@ def message_rows(
 ) -> list[str]:
     """One encoded row per event (a SIA block with several events gives several rows)."""
     envelope = message.envelope
-    ids = f"{panel.panel_id}\x1f{panel.site_id}\x1f{panel.customer_id}" if panel else "\x1f\x1f"
     head = FIELD_SEPARATOR.join(
         (
-            _safe(account),
-            ids,
-            transport,
-            _safe(remote_addr),
+            row_head(account, panel, transport, remote_addr),
             envelope.receiver or "",
             envelope.line,
             envelope.sequence,
@@ -81,9 +98,10 @@ def message_rows(
     tail = FIELD_SEPARATOR.join((LIST_SEPARATOR.join(_safe(block) for block in message.extended), envelope.raw.hex()))
     rows = []
     for index, event in enumerate(message.events):
-        meaning = classify(event.format, event.code, event.qualifier)
-        zone, user = event.zone_and_user(meaning.field == "user")
-        description = meaning.text if not event.text else f"{meaning.text} — {_safe(event.text)}"
+        qualifier, address_is_user, meaning = row_fragment(event.format, event.code, event.qualifier)
+        zone, user = event.zone_and_user(address_is_user)
+        if event.text:
+            meaning = f"{meaning} — {_safe(event.text)}"
         rows.append(
             FIELD_SEPARATOR.join(
                 (
@@ -91,14 +109,11 @@ def message_rows(
                     str(index),
                     event.format,
                     _safe(event.code),
-                    meaning.qualifier.value,
+                    qualifier,
                     _safe(zone),
                     _safe(event.partition),
                     _safe(user),
-                    meaning.category.value,
-                    meaning.alarm_type.value if meaning.alarm_type else "",
-                    str(meaning.priority),
-                    description,
+                    meaning,
                     tail,
                 )
             )

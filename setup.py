@@ -1,0 +1,18 @@
+"""Build of the one compiled module: the receiver's DC-09 fast path (receiver/_fastpath.c, linked with OpenSSL).
+
+Everything else is declared in pyproject.toml. The pure-Python codec stays the reference; receiver/fastpath.py
+falls back to it when the module cannot be imported.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "receiver._fastpath",
+            sources=["receiver/_fastpath.c"],
+            libraries=["crypto"],
+            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+        )
+    ]
+)
