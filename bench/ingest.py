@@ -168,6 +168,7 @@ async def run_scenario(scenario: Scenario, database_url: str, duration: float) -
         "ALARMHUB_DATABASE_URL": database_url,
         "ALARMHUB_RECEIVER_DC09_PORT": str(port),
         "ALARMHUB_LOG_LEVEL": "warning",
+        **{k: v for k, v in os.environ.items() if k.startswith("ALARMHUB_RECEIVER_")},  # e.g. BATCH_WRITERS
     }
     receivers = [
         subprocess.Popen([sys.executable, "-m", "alarmhub", "receiver"], cwd=REPO, env=env)
