@@ -453,7 +453,7 @@ static PyObject *fast_decode(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (rest_length > 0 && rest[0] == '#') {
         const unsigned char *bar = memchr(rest, '|', (size_t)rest_length);
         Py_ssize_t account_length = (bar ? bar : rest + rest_length) - rest - 1;
-        if (account_length > 0) {
+        if (account_length > 0 && h.type != 3) { /* a NULL stores nothing: whose account it names is moot */
             if (account_length != h.account_length) Py_RETURN_NONE;
             for (Py_ssize_t k = 0; k < account_length; k++)
                 if ((rest[1 + k] | 0x20) != (h.account[k] | 0x20)) Py_RETURN_NONE;

@@ -11,7 +11,7 @@ Without a C compiler the module is not built: `AVAILABLE` is False and everythin
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from types import ModuleType
 
 from receiver.signal_rows import row_fragment
@@ -44,7 +44,7 @@ def decode(
     ``key`` is the account's (None: no key), ``now`` the receiver's UTC time (the timestamp window and
     received_at), ``head`` the rows' first fields (signal_rows.row_head). A NULL gives no rows.
     """
-    if _fastpath is None:
+    if _fastpath is None or now.tzinfo is not UTC:  # the C code reads the fields of a UTC datetime
         return None
     decoded: tuple[list[str], bytes, bool] | None = _fastpath.decode(
         frame, key, now, enforce_window, head, _FRAGMENTS, row_fragment
@@ -55,5 +55,5 @@ def decode(
 def ack(answer_header: bytes, key: bytes | None, now: datetime) -> bytes:
     """The ACK for a frame `decode` accepted: plain, or encrypted with ``key`` and carrying ``now`` (UTC)."""
     assert _fastpath is not None
-    frame: bytes = _fastpath.ack(answer_header, key, now)
+    frame: bytes = _fastpath.ack(answer_header, key, now if now.tzinfo is UTC else now.astimezone(UTC))
     return frame

@@ -188,8 +188,6 @@ class Ingestor:
         if account is None:
             return None
         now = self._clock()
-        if now.tzinfo is not UTC:
-            return None
         panel = self._directory.lookup(account)
         key = panel.key if panel is not None else None
         head = row_head(panel.account if panel is not None else account.upper(), panel, transport, peer)
