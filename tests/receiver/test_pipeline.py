@@ -67,6 +67,26 @@ async def test_a_retransmission_is_acknowledged_again_and_stored_once(panel: Pan
     assert len(rows) == 1 and rows[0]["category"] == "power"
 
 
+async def test_a_batch_holding_retransmissions_stores_the_new_signals_and_each_duplicate_once(
+    panel: Panel, db: asyncpg.Pool
+) -> None:
+    # Batches go to PostgreSQL without ON CONFLICT first; one holding a duplicate is refused whole by the unique
+    # index and sent again with ON CONFLICT DO NOTHING. Frames sent together land in one batch.
+    stored = cid(PLAIN_ACCOUNT, 30, 1, 130, 1)
+    assert (await panel.exchange(stored)).kind == "ack"
+    fresh = [cid(PLAIN_ACCOUNT, seq, 1, 130, seq) for seq in (31, 32)]
+    await panel.send(fresh[0], stored, fresh[1], fresh[1])  # an old frame, and a new one twice in the batch
+    answers = [await panel.answer() for _ in range(4)]
+    assert [(a.kind, a.sequence) for a in answers] == [
+        ("ack", "0031"),
+        ("ack", "0030"),
+        ("ack", "0032"),
+        ("ack", "0032"),
+    ]
+    rows = await signals(db, PLAIN_ACCOUNT)
+    assert sorted(row["sequence"] for row in rows) == ["0030", "0031", "0032"]
+
+
 async def test_every_event_of_a_sia_block_becomes_a_row(panel: Panel, db: asyncpg.Pool) -> None:
     data = f"#{PLAIN_ACCOUNT}|Nri1/BA015/FA002/OP003"
     frame = encode_frame("SIA-DCS", 9, PLAIN_ACCOUNT, data, line="1", timestamp=now())
