@@ -124,7 +124,7 @@ def _count_stored(transport: str, rows: int, unknown: bool, future: asyncio.Futu
     if future.cancelled() or future.exception() is not None:
         metrics.NOT_STORED.inc()
         return False
-    metrics.signals_stored(transport).inc(rows)
+    metrics.count_stored(transport, rows)
     if unknown:
         metrics.UNKNOWN_ACCOUNT.inc(rows)
     return True
@@ -232,7 +232,7 @@ class Ingestor:
     def record_rejection(self, rejection: Rejection, transport: str, peer: str, account: str | None = None) -> None:
         """Record input refused outside the DC-09 codec (an MQTT payload that is not a valid event)."""
         self._housekeeping.record_rejection(transport, peer, rejection, account)
-        metrics.frames(transport, "nak").inc()
+        metrics.count_frame(transport, "nak")
 
     def _submit(
         self, message: Message, panel: PanelInfo | None, key: bytes | None, transport: str, peer: str, now: datetime
@@ -263,7 +263,7 @@ class Ingestor:
 
     def finish(self, outcome: Outcome, transport: str, started: float) -> bytes | None:
         answer = choose_answer(outcome, self._clock())
-        metrics.frames(transport, _answer_kind(outcome, answer)).inc()
+        metrics.count_frame(transport, _answer_kind(outcome, answer))
         if isinstance(outcome, Accepted):
             metrics.ACK_LATENCY.observe(time.perf_counter() - started)
         return answer
