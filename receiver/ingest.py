@@ -147,6 +147,8 @@ class Ingestor:
         self._housekeeping = housekeeping
         self._enforce_plain = enforce_plain_timestamps
         self._clock = clock
+        # (account, transport, peer) -> (the PanelInfo it was built for, row head): a connection's frames share it.
+        self._heads: dict[tuple[str, str, str], tuple[PanelInfo | None, str]] = {}
 
     def receive(self, frame: bytes | Rejection, transport: str, peer: str) -> bytes | PendingAnswer | None:
         """Decode and check one frame; an immediate answer (or None), or a PendingAnswer for stored signals."""
@@ -182,6 +184,18 @@ class Ingestor:
         future, rows, unknown = self._submit(message, panel, key, transport, peer, now)
         return PendingAnswer(self, Accepted(envelope, key), future, transport, rows, unknown, started)
 
+    def _row_head(self, account: str, panel: PanelInfo | None, transport: str, peer: str) -> str:
+        """row_head for a frame, remembered while the account's PanelInfo stays the same object."""
+        cache_key = (account, transport, peer)
+        cached = self._heads.get(cache_key)
+        if cached is not None and cached[0] is panel:
+            return cached[1]
+        if len(self._heads) >= 100_000:  # peers come and go (UDP source ports): start afresh now and then
+            self._heads.clear()
+        head = row_head(panel.account if panel is not None else account.upper(), panel, transport, peer)
+        self._heads[cache_key] = (panel, head)
+        return head
+
     def _receive_fast(self, frame: bytes, transport: str, peer: str, started: float) -> bytes | PendingAnswer | None:
         """The compiled path for a frame of the common shape; None hands the frame to the reference codec."""
         account = fastpath.peek_account(frame)
@@ -190,7 +204,7 @@ class Ingestor:
         now = self._clock()
         panel = self._directory.lookup(account)
         key = panel.key if panel is not None else None
-        head = row_head(panel.account if panel is not None else account.upper(), panel, transport, peer)
+        head = self._row_head(account, panel, transport, peer)
         decoded = fastpath.decode(frame, key, now, self._enforce_plain, head)
         if decoded is None:
             return None
