@@ -30,7 +30,7 @@ format: $(INSTALLED)
 # Benchmarks write their tables into bench/RESULTS.md. They use ALARMHUB_BENCH_DATABASE_URL (or
 # ALARMHUB_TEST_DATABASE_URL) when set, otherwise an embedded PostgreSQL.
 bench: $(INSTALLED)
-	$(BIN)/python -m bench.ingest --write
+	$(BIN)/python -m bench.ingest --write --repeat 3
 
 # Needs a broker with shared subscriptions, e.g. Mosquitto on 127.0.0.1:1883 (--broker URL to change it).
 bench-mqtt: $(INSTALLED)

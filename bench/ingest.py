@@ -213,18 +213,26 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {int(memory) // 1024 // 1024} GiB, Python {platform.python_version()}"
 
 
-def table(results: list[Result]) -> str:
+def median_run(runs: list[Result]) -> Result:
+    """The run with the median throughput (the lower middle one for an even count)."""
+    return sorted(runs, key=lambda run: run.rate)[(len(runs) - 1) // 2]
+
+
+def table(runs_by_scenario: list[list[Result]]) -> str:
     lines = [
-        "| scenario | signals/s | p50 ACK | p99 ACK | acked | rows = acked "
+        "| scenario | signals/s | range of runs | p50 ACK | p99 ACK | acked | rows = acked "
         "| CPU µs/signal: receiver | client | PostgreSQL |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for r in results:
+    for runs in runs_by_scenario:
+        r = median_run(runs)
         s = r.scenario
+        spread = f"{min(run.rate for run in runs):,.0f}–{max(run.rate for run in runs):,.0f}" if len(runs) > 1 else ""
+        stored = all(run.rows == run.tally.acked for run in runs)
         lines.append(
-            f"| {s.name} | {r.rate:,.0f} | {r.tally.percentile(0.5) * 1000:.1f} ms | "
+            f"| {s.name} | {r.rate:,.0f} | {spread} | {r.tally.percentile(0.5) * 1000:.1f} ms | "
             f"{r.tally.percentile(0.99) * 1000:.1f} ms | {r.tally.acked:,} | "
-            f"{'yes' if r.rows == r.tally.acked else f'NO ({r.rows:,} rows)'} | "
+            f"{'yes' if stored else 'NO'} | "
             f"{r.cpu_per_signal('receiver'):.0f} | {r.cpu_per_signal('client'):.0f} | "
             f"{r.cpu_per_signal('postgres'):.0f} |"
         )
@@ -237,6 +245,9 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="3 s per scenario, 100 connections only")
     parser.add_argument("--scenario", action="append", help="run only these (e.g. tcp-plain-100)")
     parser.add_argument("--write", action="store_true", help="replace the results table in bench/RESULTS.md")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per scenario, interleaved; the table shows the median run"
+    )
     args = parser.parse_args(argv)
     chosen = [
         s
@@ -249,15 +260,15 @@ async def main(argv: list[str] | None = None) -> int:
     admin = await asyncpg.connect(url)
     await admin.execute(f'CREATE DATABASE "{name}"')
     database_url = with_database(url, name)
-    results: list[Result] = []
+    runs: dict[str, list[Result]] = {scenario.name: [] for scenario in chosen}
     try:
         connection = await asyncpg.connect(database_url)
         await migrate(connection)
         version = await connection.fetchval("SHOW server_version")
         await connection.close()
-        for scenario in chosen:
+        for scenario in [scenario for _ in range(args.repeat) for scenario in chosen]:  # interleaved: drift hits all
             result = await run_scenario(scenario, database_url, duration)
-            results.append(result)
+            runs[scenario.name].append(result)
             cpu = " ".join(f"{part}={result.cpu_per_signal(part):.0f}us" for part in result.cpu)
             print(
                 f"{scenario.name:<18} {result.tally.summary(result.seconds)} rows={result.rows} cpu/signal: {cpu}",
@@ -271,13 +282,16 @@ async def main(argv: list[str] | None = None) -> int:
     report = (
         f"Machine: {machine()}; PostgreSQL {version} "
         f"({'embedded' if embedded else 'server at ' + urlsplit(url).netloc}).\n"
-        f"Command: `python -m bench.ingest{' --quick' if args.quick else ''}` ({duration:g} s per scenario after "
-        f"a 1 s warm-up; receiver and load client in separate processes on the same machine).\n\n{table(results)}\n"
+        f"Command: `python -m bench.ingest{' --quick' if args.quick else ''}"
+        f"{f' --repeat {args.repeat}' if args.repeat > 1 else ''}` ({duration:g} s per scenario after a 1 s "
+        f"warm-up; receiver and load client in separate processes on the same machine"
+        f"{f'; each scenario run {args.repeat} times, interleaved, the median run shown' if args.repeat > 1 else ''})."
+        f"\n\n{table(list(runs.values()))}\n"
     )
     print("\n" + report)
     if args.write:
         write_results(report)
-    return 0 if all(r.rows == r.tally.acked for r in results) else 1
+    return 0 if all(run.rows == run.tally.acked for scenario_runs in runs.values() for run in scenario_runs) else 1
 
 
 def write_results(report: str, section: str = "ingest", title: str = "DC-09 ingest") -> None:
