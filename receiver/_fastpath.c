@@ -158,18 +158,48 @@ static int read_header(const unsigned char *frame, Py_ssize_t size, Header *h, i
 /* ---- AES-CBC with a zero IV and no padding (DC-09) ---- */
 
 static EVP_CIPHER *AES_CBC[3];
-static EVP_CIPHER_CTX *CIPHER_CONTEXT;
+
+/* Contexts keyed once per account key and reused: setting an IV is cheap, a key schedule and OpenSSL 3's
+ * algorithm set-up are not. Direct-mapped on a hash of the key; a collision just re-keys the slot. */
+#define KEY_SLOTS 256
+typedef struct {
+    unsigned char key[32];
+    Py_ssize_t length; /* 0: empty */
+    EVP_CIPHER_CTX *context[2]; /* decrypt, encrypt */
+} KeySlot;
+static KeySlot KEY_CACHE[KEY_SLOTS];
+
+static EVP_CIPHER_CTX *keyed_context(const unsigned char *key, Py_ssize_t key_length, int encrypt) {
+    static const unsigned char zero_iv[16] = {0};
+    int index = key_length == 16 ? 0 : key_length == 24 ? 1 : key_length == 32 ? 2 : -1;
+    if (index < 0) return NULL;
+    KeySlot *slot = &KEY_CACHE[crc16_arc(key, key_length) % KEY_SLOTS];
+    if (slot->length != key_length || memcmp(slot->key, key, (size_t)key_length) != 0) {
+        slot->length = 0;
+        for (int direction = 0; direction < 2; direction++) {
+            if (slot->context[direction] == NULL && (slot->context[direction] = EVP_CIPHER_CTX_new()) == NULL)
+                return NULL;
+            if (!EVP_CipherInit_ex2(slot->context[direction], AES_CBC[index], key, zero_iv, direction, NULL))
+                return NULL;
+            EVP_CIPHER_CTX_set_padding(slot->context[direction], 0);
+        }
+        memcpy(slot->key, key, (size_t)key_length);
+        slot->length = key_length;
+    }
+    EVP_CIPHER_CTX *context = slot->context[encrypt ? 1 : 0];
+    /* Every DC-09 message starts its CBC chain from a zero IV: reset it, keeping cipher, key and direction. */
+    if (!EVP_CipherInit_ex2(context, NULL, NULL, zero_iv, -1, NULL)) return NULL;
+    return context;
+}
 
 static int aes_cbc(const unsigned char *key, Py_ssize_t key_length, int encrypt, const unsigned char *in,
                    int length, unsigned char *out) {
-    int index = key_length == 16 ? 0 : key_length == 24 ? 1 : key_length == 32 ? 2 : -1;
-    if (index < 0 || length % 16) return 0;
-    static const unsigned char zero_iv[16] = {0};
+    if (length % 16) return 0;
+    EVP_CIPHER_CTX *context = keyed_context(key, key_length, encrypt);
+    if (context == NULL) return 0;
     int written = 0, final = 0;
-    if (!EVP_CipherInit_ex2(CIPHER_CONTEXT, AES_CBC[index], key, zero_iv, encrypt, NULL)) return 0;
-    EVP_CIPHER_CTX_set_padding(CIPHER_CONTEXT, 0);
-    if (!EVP_CipherUpdate(CIPHER_CONTEXT, out, &written, in, length)) return 0;
-    if (!EVP_CipherFinal_ex(CIPHER_CONTEXT, out + written, &final)) return 0;
+    if (!EVP_CipherUpdate(context, out, &written, in, length)) return 0;
+    if (!EVP_CipherFinal_ex(context, out + written, &final)) return 0;
     return written + final == length;
 }
 
@@ -694,7 +724,5 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
             return NULL;
         }
     }
-    CIPHER_CONTEXT = EVP_CIPHER_CTX_new();
-    if (CIPHER_CONTEXT == NULL) return PyErr_NoMemory();
     return PyModule_Create(&MODULE);
 }

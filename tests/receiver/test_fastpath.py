@@ -867,3 +867,13 @@ def test_a_clock_not_in_utc_takes_the_reference_path() -> None:
     parsed = parse_answer(fastpath.ack(decoded[1], KEY, one_hour_east), KEY)
     assert isinstance(parsed, Answer)
     assert parsed.timestamp == NOW.replace(microsecond=0)
+
+
+def test_many_keys_share_the_cipher_cache_without_mixing_them_up() -> None:
+    # The C code keeps keyed AES contexts in 256 slots: 600 keys (of all three sizes) collide and re-key slots.
+    for number in range(600):
+        size = (16, 24, 32)[number % 3]
+        key = number.to_bytes(4, "big") * (size // 4)
+        frame = frame_of("ADM-CID", cid_data("1234", 1, 130, 1, number % 1000), key=key)
+        taken(frame, key)
+        assert fastpath.decode(frame, KEYS[16] if key != KEYS[16] else KEYS[32], NOW, True, "h") is None
