@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, default=Path("config.toml"), help="default: ./config.toml")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("run", help="everything in one process tree (embedded services when none configured)")
-    commands.add_parser("receiver", help="the DC-09 receiver alone (TCP and UDP)")
+    commands.add_parser("receiver", help="the DC-09 receiver alone (TCP and UDP; receiver.processes workers)")
     commands.add_parser("portal", help="the web portal alone")
     commands.add_parser("worker", help="the background worker alone (sends the e-mail outbox)")
     commands.add_parser("migrate", help="apply pending database migrations")
@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
             return run.run_simulation(config, args, url)
         if args.command == "admin":
             return run_async(admin.admin_command(args, url))
+    except ConfigError as error:  # found only when a command looks closer (e.g. receiver.processes with metrics)
+        print(f"alarmhub: configuration error: {error.key}: {error.reason}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
     except DomainError as error:
         where = f"{error.field}: " if error.field else ""
         print(f"alarmhub: {where}{error.message}", file=sys.stderr)

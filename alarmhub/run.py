@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import replace
+
+import structlog
 
 from alarmhub.admin import print_logins
 from alarmhub.context import describe_database, migrate_database, short_lived_pool
 from alarmhub.loop import run_async
 from alarmhub.services import mqtt_broker, portal_service
+from alarmhub.supervisor import SUPERVISOR_ENV, Supervisor, supervised_worker
 from alarmhub.worker import describe_mail, worker_service
 from receiver.metrics import metrics_server
 from receiver.service import receiver_service
 from receiver.simulator.run import SimulationPlan, simulate
 from receiver.transports.mqtt import mqtt_settings
-from shared.config import Config
+from shared.config import Config, ConfigError
 from shared.db import resolve_database_url
 from shared.demo import has_any_customer, load_demo_data
 from shared.logs import get_logger
@@ -118,8 +123,56 @@ def run_all(config: Config) -> int:
 
 
 def run_receiver(config: Config) -> int:
+    """One receiver in this process; with `receiver.processes` > 1 a supervisor over that many (supervisor.py)."""
+    worker = supervised_worker()  # first: a supervised worker must not outlive its supervisor
+    if worker is not None:
+        structlog.contextvars.bind_contextvars(worker=worker.index)
+    elif config["receiver.processes"] > 1:
+        return _supervise_receivers(config)
     run_async(_run_receiver(config, resolve_database_url(config)))
     return 0
+
+
+def _supervise_receivers(config: Config) -> int:
+    """Worker i: `alarmhub receiver` with processes = 1, the resolved database, metrics on port + i, MQTT if i = 0.
+
+    MQTT stays with worker 0: `mqtt.client_id` names one persistent session, which a second client with the same
+    id would take over (and per-worker ids would leave sessions holding messages when the count changes).
+    """
+    count: int = config["receiver.processes"]
+    metrics: tuple[str, int] | None = config["receiver.metrics_listen"]
+    if metrics is not None and metrics[1] + count - 1 > 65535:
+        raise ConfigError(
+            "receiver.metrics_listen",
+            f"worker i serves /metrics on port {metrics[1]} + i, and {count} workers (receiver.processes) pass 65535",
+        )
+    database_url = resolve_database_url(config)  # once, so that every worker joins the same (embedded) database
+    inherited = {key: value for key, value in os.environ.items() if key != SUPERVISOR_ENV}
+    metrics_urls = [] if metrics is None else [f"http://{_metrics_address(metrics, i)}/metrics" for i in range(count)]
+
+    def environment(index: int) -> Mapping[str, str]:
+        env = inherited | {"ALARMHUB_DATABASE_URL": database_url, "ALARMHUB_RECEIVER_PROCESSES": "1"}
+        if metrics is not None:
+            env["ALARMHUB_RECEIVER_METRICS_LISTEN"] = _metrics_address(metrics, index)
+        if index > 0:
+            env["ALARMHUB_MQTT_URL"] = ""  # empty: MQTT off
+        return env
+
+    command = [sys.executable, "-m", "alarmhub"]
+    if config.path is not None:
+        command += ["--config", str(config.path.resolve())]
+    details = {
+        "tcp": f"{config['receiver.dc09_host']}:{config['receiver.dc09_port']}",
+        "udp": config["receiver.udp_enabled"],
+        "metrics": metrics_urls or None,
+        "mqtt": "worker 0" if config["mqtt.url"] not in ("", "embedded") else None,
+    }
+    return Supervisor([*command, "receiver"], count, environment, details).run()
+
+
+def _metrics_address(listen: tuple[str, int], index: int) -> str:
+    host = f"[{listen[0]}]" if ":" in listen[0] else listen[0]
+    return f"{host}:{listen[1] + index}"
 
 
 def run_portal(config: Config) -> int:

@@ -162,6 +162,24 @@ def _session_key(value: object) -> str:
     return text
 
 
+def _processes(value: object) -> int:
+    if value == "auto":
+        return _cpu_cores()
+    try:
+        count: int = _integer(1, MAX_PROCESSES)(value)
+    except ValueError:
+        raise ValueError(f'expected an integer from 1 to {MAX_PROCESSES} or "auto", got {value!r}') from None
+    return count
+
+
+def _cpu_cores() -> int:
+    """The cores this process may run on (a container's or taskset's limit, not the whole machine's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+MAX_PROCESSES = 1024
 _PORT = _integer(1, 65535)
 
 SETTINGS: tuple[Setting, ...] = (
@@ -324,6 +342,16 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "HOST:PORT where a standalone `alarmhub receiver` serves /metrics; empty: off (inside `alarmhub run` the "
         "portal's /metrics shows the receiver too).",
+    ),
+    Setting(
+        "receiver",
+        "processes",
+        _processes,
+        1,
+        "Processes a standalone `alarmhub receiver` runs, each a whole receiver on the same DC-09 port (Linux "
+        "SO_REUSEPORT spreads the connections); `auto`: one per CPU core. Above 1 a supervisor starts and restarts "
+        "them, worker i serves /metrics on `receiver.metrics_listen`'s port + i and only worker 0 speaks MQTT. "
+        "`alarmhub run` ignores it and keeps its one receiver in-process.",
     ),
     Setting(
         "receiver",
