@@ -44,7 +44,7 @@ class Scenario:
     transport: str
     connections: int
     encrypted: bool
-    receivers: int = 1  # receiver processes sharing the port (SO_REUSEPORT), as several receivers would
+    processes: int = 1  # receiver.processes: workers of one `alarmhub receiver` sharing the port (SO_REUSEPORT)
 
 
 SCENARIOS = [
@@ -62,7 +62,7 @@ SCENARIOS = [
         ("udp", True, 100),
     ]
 ] + [
-    Scenario(f"tcp-{'aes128' if encrypted else 'plain'}-100-2rx", "tcp", 100, encrypted, receivers=2)
+    Scenario(f"tcp-{'aes128' if encrypted else 'plain'}-100-2proc", "tcp", 100, encrypted, processes=2)
     for encrypted in (False, True)
 ]
 
@@ -140,18 +140,43 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
-async def wait_for_port(port: int, process: subprocess.Popen[bytes], limit: float = 30) -> None:
+async def wait_for_port(port: int, process: subprocess.Popen[bytes], limit: float = 30, listeners: int = 1) -> None:
+    """Until `listeners` sockets listen on the port (every worker: connections made earlier would all go to the
+    first one)."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError("the receiver exited during start-up")
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
+        if listening_sockets(port) >= listeners:
             return
-        except OSError:
-            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)
     raise RuntimeError("the receiver did not start listening")
+
+
+def listening_sockets(port: int) -> int:
+    """TCP sockets in LISTEN state on `port` (IPv4), from /proc/net/tcp."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+            count += 1
+    return count
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and its descendants, from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, frontier = [root], [root]
+    while frontier:
+        frontier = [pid for pid, parent in parents.items() if parent in frontier]
+        tree += frontier
+    return tree
 
 
 async def run_scenario(scenario: Scenario, database_url: str, duration: float) -> Result:
@@ -170,13 +195,10 @@ async def run_scenario(scenario: Scenario, database_url: str, duration: float) -
         "ALARMHUB_LOG_LEVEL": "warning",
         **{k: v for k, v in os.environ.items() if k.startswith("ALARMHUB_RECEIVER_")},  # e.g. BATCH_WRITERS
     }
-    receivers = [
-        subprocess.Popen([sys.executable, "-m", "alarmhub", "receiver"], cwd=REPO, env=env)
-        for _ in range(scenario.receivers)
-    ]
+    env["ALARMHUB_RECEIVER_PROCESSES"] = str(scenario.processes)
+    receiver = subprocess.Popen([sys.executable, "-m", "alarmhub", "receiver"], cwd=REPO, env=env)
     try:
-        for receiver in receivers:
-            await wait_for_port(port, receiver)
+        await wait_for_port(port, receiver, listeners=scenario.processes)
         await run_panels(panels, "127.0.0.1", port, transport=scenario.transport, duration=1.0)  # warm-up
         connection = await asyncpg.connect(database_url)
         await connection.execute("TRUNCATE signals")
@@ -184,7 +206,7 @@ async def run_scenario(scenario: Scenario, database_url: str, duration: float) -
         per_panel = min(int(MAX_EXPECTED_RATE * duration / len(panels)) + 10, int(MAX_RATE_PER_PANEL * duration))
         for panel in panels:
             panel.prepare(per_panel)
-        pids = [receiver.pid for receiver in receivers]
+        pids = process_tree(receiver.pid)  # the receiver, or its supervisor and workers
         started, cpu_before = time.perf_counter(), cpu_snapshot(pids)
         tally = await run_panels(panels, "127.0.0.1", port, transport=scenario.transport, duration=duration)
         seconds, cpu_after = time.perf_counter() - started, cpu_snapshot(pids)
@@ -192,9 +214,8 @@ async def run_scenario(scenario: Scenario, database_url: str, duration: float) -
         rows = await connection.fetchval("SELECT count(*) FROM signals")
         await connection.close()
     finally:
-        for receiver in receivers:
-            receiver.terminate()
-            receiver.wait(timeout=15)
+        receiver.terminate()  # a supervisor stops its workers
+        receiver.wait(timeout=15)
     return Result(scenario, seconds, tally, rows, cpu)
 
 
