@@ -1,6 +1,6 @@
 """Group commit: signals from every connection written in one statement per batch, announced, then released.
 
-A submission's future resolves only after the batch holding it has committed, so the caller acknowledges the
+A submission is settled only after the batch holding it has committed, so the caller acknowledges the
 panel strictly after the signal is durable. Each batch is a single autocommitted statement: INSERT … SELECT
 FROM unnest(…), and one pg_notify for the whole batch (per-row NOTIFY serialises concurrent commits on the
 notification queue lock).
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 import asyncpg
 
@@ -84,22 +85,34 @@ class StorageUnavailable(Exception):
     """The database cannot take signals now; the frame is not acknowledged and the panel will retransmit."""
 
 
+Settled = Callable[[Exception | None], None]  # told None once the rows have committed, else why not
+
+
 class _Submission:
-    """Rows from one message and the future that resolves once they have committed."""
+    """Rows from one message and whom to tell, once, when they have committed or cannot be."""
 
-    __slots__ = ("done", "rows")
+    __slots__ = ("on_settled", "rows", "settled")
 
-    def __init__(self, rows: Sequence[str], done: asyncio.Future[None]) -> None:
+    def __init__(self, rows: Sequence[str], on_settled: Settled) -> None:
         self.rows = rows
-        self.done = done
+        self.on_settled = on_settled
+        self.settled = False
 
 
-def _resolve(submission: _Submission, error: Exception | None) -> None:
-    if not submission.done.done():
+def _resolve_future(future: asyncio.Future[None], error: Exception | None) -> None:
+    if not future.done():
         if error is None:
-            submission.done.set_result(None)
+            future.set_result(None)
         else:
-            submission.done.set_exception(error)
+            future.set_exception(error)
+
+
+def _call_all(callbacks: list[Settled], error: Exception | None) -> None:
+    for callback in callbacks:
+        try:
+            callback(error)
+        except Exception:  # one faulty listener must not leave the others without their answer
+            log.exception("a stored-signal callback failed")
 
 
 class BatchWriter:
@@ -129,16 +142,33 @@ class BatchWriter:
     def submit(self, rows: Sequence[str]) -> asyncio.Future[None]:
         """Queue encoded rows (signal_rows); the future resolves after they commit, or fails with
         StorageUnavailable."""
-        submission = _Submission(rows, self._loop.create_future())
+        future: asyncio.Future[None] = self._loop.create_future()
+        self.submit_then(rows, functools.partial(_resolve_future, future))
+        return future
+
+    def submit_then(self, rows: Sequence[str], on_settled: Settled) -> None:
+        """Queue encoded rows; ``on_settled(None)`` once they have committed, ``on_settled(StorageUnavailable)``
+        when they cannot be. Called once, from the event loop, never from inside this call. The callbacks of a
+        batch run together from one loop callback, after the writer has sent its next batch: cheaper per frame
+        than a future, and the database is never kept waiting while answers are written."""
+        submission = _Submission(rows, on_settled)
         if not self.available:
-            submission.done.set_exception(StorageUnavailable("database unavailable"))
+            self._settle([submission], StorageUnavailable("database unavailable"))
         elif self._pending_rows + len(rows) > self._max_pending_rows:
-            submission.done.set_exception(StorageUnavailable("too many signals waiting for the database"))
+            self._settle([submission], StorageUnavailable("too many signals waiting for the database"))
         else:
             self._pending.append(submission)
             self._pending_rows += len(rows)
             self._wakeup.set()
-        return submission.done
+
+    def _settle(self, submissions: list[_Submission], error: Exception | None) -> None:
+        callbacks = []
+        for submission in submissions:
+            if not submission.settled:
+                submission.settled = True
+                callbacks.append(submission.on_settled)
+        if callbacks:
+            self._loop.call_soon(_call_all, callbacks, error)
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         """Run the writer connections until cancelled."""
@@ -206,13 +236,11 @@ class BatchWriter:
                     await self._write_alone(connection, submission)
                 return
             metrics.BATCH_ROWS.observe(len(rows))
-            for submission in batch:
-                _resolve(submission, None)
+            self._settle(batch, None)
         except BaseException as error:
             # The connection failed (or the task was cancelled) mid-batch: whatever is not settled yet is not
             # stored, so it must not wait for an answer forever (a TCP connection answers in order behind it).
-            for submission in batch:
-                _resolve(submission, StorageUnavailable(str(error) or type(error).__name__))
+            self._settle(batch, StorageUnavailable(str(error) or type(error).__name__))
             raise
 
     async def _write_alone(self, connection: asyncpg.Connection, submission: _Submission) -> None:
@@ -220,13 +248,11 @@ class BatchWriter:
             await _insert(connection, submission.rows)
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
             log.error("signal refused by the database", error=str(error))
-            _resolve(submission, StorageUnavailable(f"refused by the database: {error}"))
+            self._settle([submission], StorageUnavailable(f"refused by the database: {error}"))
         else:
-            _resolve(submission, None)
+            self._settle([submission], None)
 
     def _fail_pending(self, reason: str) -> None:
         pending, self._pending, self._pending_rows = self._pending, [], 0
         self._wakeup.clear()
-        for submission in pending:
-            if not submission.done.done():
-                submission.done.set_exception(StorageUnavailable(reason))
+        self._settle(pending, StorageUnavailable(reason))

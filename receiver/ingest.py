@@ -87,41 +87,67 @@ def choose_answer(outcome: Outcome, now: datetime) -> bytes | None:
 
 
 class PendingAnswer:
-    """A frame whose signals wait for their batch to commit; `answer()` is valid once `future` is done."""
+    """A frame whose signals wait for their batch to commit; `answer()` is valid once `settled`.
 
-    __slots__ = ("_ingestor", "accepted", "future", "rows", "started", "transport", "unknown")
+    The batch writer settles it (`settle`, its submit_then callback); the transport hears of it through
+    `when_settled` — a callback, not a future per frame, on the hot path.
+    """
+
+    __slots__ = (
+        "_ingestor",
+        "_listener",
+        "accepted",
+        "error",
+        "rows",
+        "settled",
+        "started",
+        "transport",
+        "unknown",
+    )
 
     def __init__(
-        self,
-        ingestor: Ingestor,
-        accepted: Accepted,
-        future: asyncio.Future[None],
-        transport: str,
-        rows: int,
-        unknown: bool,
-        started: float,
+        self, ingestor: Ingestor, accepted: Accepted, transport: str, rows: int, unknown: bool, started: float
     ) -> None:
         self._ingestor = ingestor
         self.accepted = accepted
-        self.future = future
         self.transport = transport
         self.rows = rows
         self.unknown = unknown
         self.started = started
+        self.settled = False
+        self.error: Exception | None = None  # why the signals were not stored, once settled
+        self._listener: Callable[[], None] | None = None
+
+    def settle(self, error: Exception | None) -> None:
+        """Committed (None) or not stored (why): the answer can be chosen now."""
+        self.settled, self.error = True, error
+        if self._listener is not None:
+            self._listener()
+
+    def when_settled(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` once settled (from the event loop when that has already happened)."""
+        if self.settled:
+            asyncio.get_running_loop().call_soon(listener)
+        else:
+            self._listener = listener
 
     def answer(self) -> bytes | None:
-        if not _count_stored(self.transport, self.rows, self.unknown, self.future):
+        if not _count_stored(self.transport, self.rows, self.unknown, self.error):
             return self._ingestor.finish(NotStored(), self.transport, self.started)
         return self._ingestor.finish(self.accepted, self.transport, self.started)
+
+
+def _count_future(transport: str, rows: int, unknown: bool, future: asyncio.Future[None]) -> None:
+    _count_stored(transport, rows, unknown, asyncio.CancelledError() if future.cancelled() else future.exception())
 
 
 def _within_window(panel_time: datetime | None, now: datetime) -> bool:
     return panel_time is not None and now - DEFAULT_PAST <= panel_time <= now + DEFAULT_FUTURE
 
 
-def _count_stored(transport: str, rows: int, unknown: bool, future: asyncio.Future[None]) -> bool:
+def _count_stored(transport: str, rows: int, unknown: bool, error: BaseException | None) -> bool:
     """Count a finished submission in the metrics; whether it was stored."""
-    if future.cancelled() or future.exception() is not None:
+    if error is not None:
         metrics.NOT_STORED.inc()
         return False
     metrics.count_stored(transport, rows)
@@ -165,7 +191,9 @@ class Ingestor:
         if not self._directory.loaded.is_set():
             # Without the accounts we cannot tell a keyed panel from an unknown one: store nothing, answer nothing,
             # and the panel retransmits once the directory has loaded.
-            return PendingAnswer(self, Accepted(envelope, None), self._not_ready(), transport, 0, False, started)
+            pending = PendingAnswer(self, Accepted(envelope, None), transport, 0, False, started)
+            pending.settle(StorageUnavailable("panel accounts not loaded yet"))
+            return pending
         panel = self._directory.lookup(envelope.account)
         key = panel.key if panel is not None else None
         now = self._clock()
@@ -181,8 +209,10 @@ class Ingestor:
             return self._refuse(
                 Rejection(RejectReason.BAD_DATA, detail, envelope.raw), envelope, transport, peer, started
             )
-        future, rows, unknown = self._submit(message, panel, key, transport, peer, now)
-        return PendingAnswer(self, Accepted(envelope, key), future, transport, rows, unknown, started)
+        rows, unknown = self._rows(message, panel, key, transport, peer, now)
+        pending = PendingAnswer(self, Accepted(envelope, key), transport, len(rows), unknown, started)
+        self._writer.submit_then(rows, pending.settle)
+        return pending
 
     def _row_head(self, account: str, panel: PanelInfo | None, transport: str, peer: str) -> str:
         """row_head for a frame, remembered while the account's PanelInfo stays the same object."""
@@ -214,8 +244,9 @@ class Ingestor:
         accepted = Accepted(None, key, answer_header)
         if not rows:  # NULL: a link test, nothing to store
             return self.finish(accepted, transport, started)
-        future = self._writer.submit(rows)
-        return PendingAnswer(self, accepted, future, transport, len(rows), panel is None, started)
+        pending = PendingAnswer(self, accepted, transport, len(rows), panel is None, started)
+        self._writer.submit_then(rows, pending.settle)
+        return pending
 
     def submit_message(self, message: Message, transport: str, peer: str) -> asyncio.Future[None] | Rejection:
         """Store an already-decoded message (an MQTT JSON event); the future resolves once it has committed.
@@ -234,8 +265,9 @@ class Ingestor:
             return Rejection(RejectReason.TIMESTAMP, "event time outside the accepted window", message.envelope.raw)
         if panel is not None:
             self._housekeeping.touch(panel.panel_id, now)
-        future, rows, unknown = self._submit(message, panel, None, transport, peer, now)
-        future.add_done_callback(functools.partial(_count_stored, transport, rows, unknown))
+        rows, unknown = self._rows(message, panel, None, transport, peer, now)
+        future = self._writer.submit(rows)
+        future.add_done_callback(functools.partial(_count_future, transport, len(rows), unknown))
         return future
 
     def _not_ready(self) -> asyncio.Future[None]:
@@ -248,13 +280,13 @@ class Ingestor:
         self._housekeeping.record_rejection(transport, peer, rejection, account)
         metrics.count_frame(transport, "nak")
 
-    def _submit(
+    def _rows(
         self, message: Message, panel: PanelInfo | None, key: bytes | None, transport: str, peer: str, now: datetime
-    ) -> tuple[asyncio.Future[None], int, bool]:
+    ) -> tuple[list[str], bool]:
+        """The message's encoded rows, and whether its account is unknown."""
         owner = self._owner(message, panel, key)
         account = owner.account if owner is not None else message.envelope.account.upper()
-        rows = message_rows(message, owner, account, transport, peer, now)
-        return self._writer.submit(rows), len(rows), owner is None
+        return message_rows(message, owner, account, transport, peer, now), owner is None
 
     def _owner(self, message: Message, panel: PanelInfo | None, key: bytes | None) -> PanelInfo | None:
         """The panel the events belong to: the data block's account when it is enrolled (a communicator relaying

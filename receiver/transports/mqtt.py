@@ -272,7 +272,7 @@ class _Connection:
             return
         remaining = len(pending)
 
-        def committed(_: asyncio.Future[None]) -> None:
+        def committed() -> None:
             nonlocal remaining
             remaining -= 1
             if remaining:
@@ -284,7 +284,7 @@ class _Connection:
                 self._finish(delivery, [answer for answer in answers if answer is not None])
 
         for result in pending:
-            result.future.add_done_callback(committed)
+            result.when_settled(committed)
 
     def _event(self, delivery: _Delivery) -> None:
         decoded = decode_event(delivery.payload, delivery.account)
@@ -330,7 +330,7 @@ class _Connection:
 
 
 def _stored(pending: PendingAnswer) -> bool:
-    return not pending.future.cancelled() and pending.future.exception() is None
+    return pending.settled and pending.error is None
 
 
 class MqttTransport:

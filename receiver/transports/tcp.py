@@ -86,10 +86,7 @@ class DC09Connection(asyncio.Protocol):
             result = self._ingestor.receive(item, "tcp", self._peer)
             self._queue.append(result)
             if isinstance(result, PendingAnswer):
-                result.future.add_done_callback(self._on_committed)
-        self._send_ready()
-
-    def _on_committed(self, _: asyncio.Future[None]) -> None:
+                result.when_settled(self._send_ready)
         self._send_ready()
 
     def _send_ready(self) -> None:
@@ -98,7 +95,7 @@ class DC09Connection(asyncio.Protocol):
         while queue:
             head = queue[0]
             if isinstance(head, PendingAnswer):
-                if not head.future.done():
+                if not head.settled:
                     return
                 answer = head.answer()
             else:

@@ -24,11 +24,11 @@ class DC09Datagrams(asyncio.DatagramProtocol):
         for item in split_datagram(data, self._max_frame_length):
             result = self._ingestor.receive(item, "udp", peer)
             if isinstance(result, PendingAnswer):
-                result.future.add_done_callback(functools.partial(self._send_after_commit, result, addr))
+                result.when_settled(functools.partial(self._send_after_commit, result, addr))
             else:
                 self._send(result, addr)
 
-    def _send_after_commit(self, pending: PendingAnswer, addr: tuple[str | object, ...], _: object) -> None:
+    def _send_after_commit(self, pending: PendingAnswer, addr: tuple[str | object, ...]) -> None:
         self._send(pending.answer(), addr)
 
     def _send(self, answer: bytes | None, addr: tuple[str | object, ...]) -> None:
