@@ -127,6 +127,7 @@ class Supervisor:
         """Start the workers, keep them running until SIGINT/SIGTERM, stop them; 0, or 1 on a failed start."""
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self.request_stop)
+        status = 0
         try:
             for worker in self._workers:
                 self._start(worker)
@@ -136,11 +137,11 @@ class Supervisor:
                 time.sleep(POLL)
         except WorkerStartFailed as failure:
             log.error("receiver worker failed to start; stopping the others", reason=str(failure))
+            status = 1
+        finally:  # whatever ends the loop (an OSError from Popen too), no worker is left behind
             self._stop_all()
-            return 1
-        self._stop_all()
         log.info("receiver workers stopped")
-        return 0
+        return status
 
     def _start(self, worker: _Worker) -> None:
         env = {**self._environment(worker.index), SUPERVISOR_ENV: f"{os.getpid()}:{worker.index}"}

@@ -13,6 +13,7 @@
 #include <Python.h>
 #include <datetime.h>
 #include <openssl/evp.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -613,6 +614,7 @@ static int random_pad(unsigned char *out, int length) {
         size_t got = 0;
         while (got < sizeof PAD_POOL) {
             ssize_t r = getrandom(PAD_POOL + got, sizeof PAD_POOL - got, 0);
+            if (r < 0 && errno == EINTR) continue; /* above 256 bytes a signal may interrupt it */
             if (r < 0) return 0;
             got += (size_t)r;
         }

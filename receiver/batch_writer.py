@@ -77,7 +77,10 @@ async def _insert(connection: asyncpg.Connection, rows: Sequence[str]) -> None:
     """Store the rows (encoded by signal_rows) and announce them, in one autocommitted statement."""
     try:
         await connection.fetchrow(INSERT_BATCH_NEW, rows)
-    except asyncpg.UniqueViolationError:  # the batch holds a retransmission: store the others, that one once
+    except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+        # The batch holds a retransmission (stored already, or being stored by another writer: two batches
+        # holding the same keys in opposite order deadlock, and PostgreSQL rolls one back). Store the others,
+        # that one once.
         await connection.fetchrow(INSERT_BATCH, rows)
 
 

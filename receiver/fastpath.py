@@ -6,7 +6,8 @@ the signals table's encoded rows (receiver/signal_rows.py's layout) and the ACK.
 error, every unusual case — `decode` returns None and the caller runs the reference codec (receiver/dc09),
 which alone decides rejections. tests/receiver/test_fastpath.py checks that both give the same rows and answers.
 
-Without a C compiler the module is not built: `AVAILABLE` is False and everything takes the reference path.
+Without a C compiler or OpenSSL 3 headers the install skips the module (setup.py: optional): `AVAILABLE` is False,
+everything takes the reference path, and the receiver says so in its log at start.
 """
 
 from __future__ import annotations

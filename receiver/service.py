@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from receiver import fastpath
 from receiver.accounts import AccountDirectory
 from receiver.batch_writer import BatchWriter
 from receiver.housekeeping import Housekeeping
@@ -47,6 +48,8 @@ async def receiver_pipeline(
     config: Config, database_url: str
 ) -> AsyncIterator[tuple[Ingestor, AccountDirectory, BatchWriter]]:
     """The transport-independent part: background tasks created, yielded, cancelled and awaited."""
+    if not fastpath.AVAILABLE:
+        log.warning("the compiled fast path is not built (needs gcc and OpenSSL 3 headers): decoding in Python")
     directory = AccountDirectory()
     writer = BatchWriter(
         database_url, max_batch_rows=config["receiver.batch_max_size"], writers=config["receiver.batch_writers"]

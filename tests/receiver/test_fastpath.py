@@ -59,6 +59,10 @@ COLUMNS = [name for name, _, _ in SIGNAL_COLUMNS]
 # ---- the contract ----
 
 
+def test_the_fast_path_is_built() -> None:
+    assert fastpath.AVAILABLE, "receiver/_fastpath.c was not built: install gcc and OpenSSL 3 headers, then make"
+
+
 def reference(frame: bytes, key: bytes | None, now: datetime = NOW, *, enforce: bool = True) -> Message | Rejection:
     env = parse_envelope(frame)
     if isinstance(env, Rejection):
