@@ -25,6 +25,8 @@ async def account_summary(connection: asyncpg.Connection, scope: CustomerScope) 
 
 
 async def premises_with_panels(connection: asyncpg.Connection, scope: CustomerScope) -> list[Premises]:
+    # last_signal_at is one descent of signals_account_received (account, received_at DESC) per panel; without
+    # that index it walks the customer's whole history (measured 0.04 ms → 69 ms with several busy panels).
     rows = await connection.fetch(
         """SELECT s.id AS site_id, s.name AS site_name, s.address, p.account, p.description,
                   p.dc09_key IS NOT NULL AS encrypted, extract(epoch FROM p.test_interval) / 3600 AS test_hours,
