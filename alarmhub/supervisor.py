@@ -94,6 +94,10 @@ class _Worker:
 class WorkerStartFailed(Exception):
     """A worker exited by itself right after its first start: configuration or environment, not a crash."""
 
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status  # the worker's exit status, which the supervisor passes on (2: configuration error)
+
 
 class Supervisor:
     """Runs `command` as `count` workers; worker i gets ``environment(i)`` plus ``SUPERVISOR_ENV``.
@@ -124,7 +128,8 @@ class Supervisor:
         self._stopping = True
 
     def run(self) -> int:
-        """Start the workers, keep them running until SIGINT/SIGTERM, stop them; 0, or 1 on a failed start."""
+        """Start the workers, keep them running until SIGINT/SIGTERM, stop them; 0, or the exit status of a worker
+        that failed to start."""
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self.request_stop)
         status = 0
@@ -137,7 +142,7 @@ class Supervisor:
                 time.sleep(POLL)
         except WorkerStartFailed as failure:
             log.error("receiver worker failed to start; stopping the others", reason=str(failure))
-            status = 1
+            status = failure.status
         finally:  # whatever ends the loop (an OSError from Popen too), no worker is left behind
             self._stop_all()
         log.info("receiver workers stopped")
@@ -163,7 +168,8 @@ class Supervisor:
                 continue
             ran = now - worker.started_at
             if worker.launches == 1 and status > 0 and ran < STARTUP_GRACE:
-                raise WorkerStartFailed(f"worker {worker.index} (pid {process.pid}) exited with status {status}")
+                detail = f"worker {worker.index} (pid {process.pid}) exited with status {status}"
+                raise WorkerStartFailed(detail, status)
             worker.backoff = RESTART_FIRST if ran >= STABLE_AFTER else worker.backoff
             worker.process = None
             worker.restart_at = now + worker.backoff
