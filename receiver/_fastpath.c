@@ -688,14 +688,6 @@ static PyObject *fast_ack(PyObject *self, PyObject *const *args, Py_ssize_t narg
     return wrap_frame(body, n);
 }
 
-static PyObject *fast_crc16_arc(PyObject *self, PyObject *data) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return NULL;
-    unsigned crc = crc16_arc(view.buf, view.len);
-    PyBuffer_Release(&view);
-    return PyLong_FromUnsignedLong(crc);
-}
-
 static PyMethodDef METHODS[] = {
     {"decode", (PyCFunction)(void (*)(void))fast_decode, METH_FASTCALL,
      "decode(frame, key, now, enforce_window, head, fragments, classify) -> (rows, answer_header, encrypted) "
@@ -703,7 +695,6 @@ static PyMethodDef METHODS[] = {
     {"peek_account", fast_peek_account, METH_O, "peek_account(frame) -> the header's account, or None"},
     {"ack", (PyCFunction)(void (*)(void))fast_ack, METH_FASTCALL,
      "ack(answer_header, key, now) -> the ACK frame (encrypted when key is given)"},
-    {"crc16_arc", fast_crc16_arc, METH_O, "CRC-16/ARC of a bytes-like object"},
     {NULL, NULL, 0, NULL},
 };
 

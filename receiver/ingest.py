@@ -210,7 +210,13 @@ class Ingestor:
                 Rejection(RejectReason.BAD_DATA, detail, envelope.raw), envelope, transport, peer, started
             )
         rows, unknown = self._rows(message, panel, key, transport, peer, now)
-        pending = PendingAnswer(self, Accepted(envelope, key), transport, len(rows), unknown, started)
+        return self._store(rows, Accepted(envelope, key), transport, unknown, started)
+
+    def _store(
+        self, rows: list[str], accepted: Accepted, transport: str, unknown: bool, started: float
+    ) -> PendingAnswer:
+        """Hand the rows to the batch writer; the answer waits for their commit."""
+        pending = PendingAnswer(self, accepted, transport, len(rows), unknown, started)
         self._writer.submit_then(rows, pending.settle)
         return pending
 
@@ -244,9 +250,7 @@ class Ingestor:
         accepted = Accepted(None, key, answer_header)
         if not rows:  # NULL: a link test, nothing to store
             return self.finish(accepted, transport, started)
-        pending = PendingAnswer(self, accepted, transport, len(rows), panel is None, started)
-        self._writer.submit_then(rows, pending.settle)
-        return pending
+        return self._store(rows, accepted, transport, panel is None, started)
 
     def submit_message(self, message: Message, transport: str, peer: str) -> asyncio.Future[None] | Rejection:
         """Store an already-decoded message (an MQTT JSON event); the future resolves once it has committed.

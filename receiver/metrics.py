@@ -7,7 +7,15 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
@@ -19,10 +27,17 @@ class HotCounter(Collector):
     so an addition to a dict is enough, and the registry collects the totals when /metrics is read.
     """
 
-    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: tuple[str, ...],
+        registry: CollectorRegistry | None = REGISTRY,
+    ) -> None:
         self._name, self._documentation, self._labelnames = name, documentation, labelnames
         self.values: dict[tuple[str, ...], float] = {}
-        REGISTRY.register(self)
+        if registry is not None:
+            registry.register(self)
 
     def inc(self, labels: tuple[str, ...], amount: float = 1) -> None:
         values = self.values
@@ -38,11 +53,14 @@ class HotCounter(Collector):
 class HotHistogram(Collector):
     """A histogram observed for every frame, kept as plain per-bucket counts (see HotCounter)."""
 
-    def __init__(self, name: str, documentation: str, buckets: tuple[float, ...]) -> None:
+    def __init__(
+        self, name: str, documentation: str, buckets: tuple[float, ...], registry: CollectorRegistry | None = REGISTRY
+    ) -> None:
         self._name, self._documentation, self._bounds = name, documentation, buckets
         self._counts = [0] * (len(buckets) + 1)  # the last one: above every bound (+Inf)
         self._sum = 0.0
-        REGISTRY.register(self)
+        if registry is not None:
+            registry.register(self)
 
     def observe(self, value: float) -> None:
         self._counts[bisect.bisect_left(self._bounds, value)] += 1

@@ -250,3 +250,20 @@ async def _rejected(db: asyncpg.Pool, reason: str) -> int:
             return count
         await asyncio.sleep(0.1)
     return 0
+
+
+async def test_an_unknown_account_enrolled_mid_connection_gets_its_ids_on_that_connection(
+    panel: Panel, db: asyncpg.Pool
+) -> None:
+    # The fast path remembers each connection's row head while the account's PanelInfo stays the same object;
+    # enrolment replaces it, so the next frame on the same connection carries the panel, site and customer.
+    assert (await panel.exchange(cid("CAFE", 60, 1, 130, 1))).kind == "ack"
+    site_id = await db.fetchval("SELECT id FROM sites LIMIT 1")
+    panel_id = await db.fetchval("INSERT INTO panels (site_id, account) VALUES ($1, 'CAFE') RETURNING id", site_id)
+    for seq in range(61, 111):
+        assert (await panel.exchange(cid("CAFE", seq, 1, 130, 1))).kind == "ack"
+        if await db.fetchval("SELECT panel_id FROM signals WHERE account = 'CAFE' AND sequence = $1", f"{seq:04d}"):
+            break
+        await asyncio.sleep(0.1)
+    rows = await signals(db, "CAFE")
+    assert rows[0]["panel_id"] is None and rows[-1]["panel_id"] == panel_id
