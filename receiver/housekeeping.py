@@ -1,4 +1,5 @@
-"""The receiver's low-volume writes: rejected frames (bounded table) and panels' last-seen times, flushed in bulk."""
+"""The receiver's low-volume writes, flushed in bulk: rejected frames (bounded table), and each panel's last-seen
+time (any traffic) and last-signal time (after its signals committed)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from receiver import metrics
+from receiver.accounts import PanelInfo
 from receiver.dc09 import Rejection
 from shared.logs import get_logger
 
@@ -27,6 +29,14 @@ UPDATE panels p SET last_seen_at = greatest(p.last_seen_at, t.seen)
   FROM unnest($1::bigint[], $2::timestamptz[]) AS t(id, seen)
  WHERE p.id = t.id
 """
+# Only while the panel is still on the site, and the site with the customer, the signals were stored for: a
+# signal committed just before a site changed hands must not show on the new customer's dashboard.
+_SIGNALLED_PANELS = """
+UPDATE panels p SET last_signal_at = greatest(p.last_signal_at, t.at)
+  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::timestamptz[]) AS t(id, site_id, customer_id, at),
+       sites s
+ WHERE p.id = t.id AND p.site_id = t.site_id AND s.id = p.site_id AND s.customer_id = t.customer_id
+"""
 
 
 class Housekeeping:
@@ -40,6 +50,7 @@ class Housekeeping:
         self._interval = interval
         self._rejections: deque[tuple[object, ...]] = deque(maxlen=buffer_limit)
         self._last_seen: dict[int, datetime] = {}
+        self._last_signal: dict[int, tuple[PanelInfo, datetime]] = {}
 
     def record_rejection(
         self, transport: str, remote_addr: str, rejection: Rejection, account: str | None = None
@@ -59,6 +70,10 @@ class Housekeeping:
 
     def touch(self, panel_id: int, when: datetime) -> None:
         self._last_seen[panel_id] = when
+
+    def signalled(self, panel: PanelInfo, received_at: datetime) -> None:
+        """Signals of `panel` received at `received_at` have committed."""
+        self._last_signal[panel.panel_id] = (panel, received_at)
 
     async def run(self) -> None:
         """Flush forever; on database trouble keep the buffers (bounded) and try again."""
@@ -87,6 +102,7 @@ class Housekeeping:
         rejections = list(self._rejections)
         self._rejections.clear()
         seen = sorted(self._last_seen.items())
+        signalled = sorted(self._last_signal.items(), key=lambda item: item[0])
         if rejections:
             try:
                 async with connection.transaction():
@@ -100,3 +116,15 @@ class Housekeeping:
             for panel, when in seen:
                 if self._last_seen.get(panel) == when:
                     del self._last_seen[panel]
+        if signalled:
+            panels = [panel for _, (panel, _) in signalled]
+            await connection.execute(
+                _SIGNALLED_PANELS,
+                [panel.panel_id for panel in panels],
+                [panel.site_id for panel in panels],
+                [panel.customer_id for panel in panels],
+                [when for _, (_, when) in signalled],
+            )
+            for panel_id, entry in signalled:
+                if self._last_signal.get(panel_id) is entry:
+                    del self._last_signal[panel_id]

@@ -98,21 +98,30 @@ class PendingAnswer:
         "_listener",
         "accepted",
         "error",
+        "owner",
+        "received_at",
         "rows",
         "settled",
         "started",
         "transport",
-        "unknown",
     )
 
     def __init__(
-        self, ingestor: Ingestor, accepted: Accepted, transport: str, rows: int, unknown: bool, started: float
+        self,
+        ingestor: Ingestor,
+        accepted: Accepted,
+        transport: str,
+        rows: int,
+        owner: PanelInfo | None,
+        received_at: datetime,
+        started: float,
     ) -> None:
         self._ingestor = ingestor
         self.accepted = accepted
         self.transport = transport
         self.rows = rows
-        self.unknown = unknown
+        self.owner = owner  # the enrolled panel the rows belong to; None: unknown account
+        self.received_at = received_at
         self.started = started
         self.settled = False
         self.error: Exception | None = None  # why the signals were not stored, once settled
@@ -121,6 +130,8 @@ class PendingAnswer:
     def settle(self, error: Exception | None) -> None:
         """Committed (None) or not stored (why): the answer can be chosen now."""
         self.settled, self.error = True, error
+        if error is None and self.owner is not None:
+            self._ingestor.housekeeping.signalled(self.owner, self.received_at)
         if self._listener is not None:
             self._listener()
 
@@ -132,13 +143,9 @@ class PendingAnswer:
             self._listener = listener
 
     def answer(self) -> bytes | None:
-        if not _count_stored(self.transport, self.rows, self.unknown, self.error):
+        if not _count_stored(self.transport, self.rows, self.owner is None, self.error):
             return self._ingestor.finish(NotStored(), self.transport, self.started)
         return self._ingestor.finish(self.accepted, self.transport, self.started)
-
-
-def _count_future(transport: str, rows: int, unknown: bool, future: asyncio.Future[None]) -> None:
-    _count_stored(transport, rows, unknown, asyncio.CancelledError() if future.cancelled() else future.exception())
 
 
 def _within_window(panel_time: datetime | None, now: datetime) -> bool:
@@ -170,7 +177,7 @@ class Ingestor:
     ) -> None:
         self._directory = directory
         self._writer = writer
-        self._housekeeping = housekeeping
+        self.housekeeping = housekeeping
         self._enforce_plain = enforce_plain_timestamps
         self._clock = clock
         # (account, transport, peer) -> (the PanelInfo it was built for, row head): a connection's frames share it.
@@ -191,7 +198,7 @@ class Ingestor:
         if not self._directory.loaded.is_set():
             # Without the accounts we cannot tell a keyed panel from an unknown one: store nothing, answer nothing,
             # and the panel retransmits once the directory has loaded.
-            pending = PendingAnswer(self, Accepted(envelope, None), transport, 0, False, started)
+            pending = PendingAnswer(self, Accepted(envelope, None), transport, 0, None, self._clock(), started)
             pending.settle(StorageUnavailable("panel accounts not loaded yet"))
             return pending
         panel = self._directory.lookup(envelope.account)
@@ -201,7 +208,7 @@ class Ingestor:
         if isinstance(message, Rejection):
             return self._refuse(message, envelope, transport, peer, started)
         if panel is not None:
-            self._housekeeping.touch(panel.panel_id, now)
+            self.housekeeping.touch(panel.panel_id, now)
         if not message.events:  # NULL: a link test, nothing to store
             return self.finish(Accepted(envelope, key), transport, started)
         if len(message.events) > MAX_EVENTS_PER_MESSAGE:
@@ -209,14 +216,20 @@ class Ingestor:
             return self._refuse(
                 Rejection(RejectReason.BAD_DATA, detail, envelope.raw), envelope, transport, peer, started
             )
-        rows, unknown = self._rows(message, panel, key, transport, peer, now)
-        return self._store(rows, Accepted(envelope, key), transport, unknown, started)
+        rows, owner = self._rows(message, panel, key, transport, peer, now)
+        return self._store(rows, Accepted(envelope, key), transport, owner, now, started)
 
     def _store(
-        self, rows: list[str], accepted: Accepted, transport: str, unknown: bool, started: float
+        self,
+        rows: list[str],
+        accepted: Accepted,
+        transport: str,
+        owner: PanelInfo | None,
+        received_at: datetime,
+        started: float,
     ) -> PendingAnswer:
         """Hand the rows to the batch writer; the answer waits for their commit."""
-        pending = PendingAnswer(self, accepted, transport, len(rows), unknown, started)
+        pending = PendingAnswer(self, accepted, transport, len(rows), owner, received_at, started)
         self._writer.submit_then(rows, pending.settle)
         return pending
 
@@ -246,11 +259,11 @@ class Ingestor:
             return None
         rows, answer_header, _ = decoded
         if panel is not None:
-            self._housekeeping.touch(panel.panel_id, now)
+            self.housekeeping.touch(panel.panel_id, now)
         accepted = Accepted(None, key, answer_header)
         if not rows:  # NULL: a link test, nothing to store
             return self.finish(accepted, transport, started)
-        return self._store(rows, accepted, transport, panel is None, started)
+        return self._store(rows, accepted, transport, panel, now, started)
 
     def submit_message(self, message: Message, transport: str, peer: str) -> asyncio.Future[None] | Rejection:
         """Store an already-decoded message (an MQTT JSON event); the future resolves once it has committed.
@@ -268,11 +281,18 @@ class Ingestor:
         if self._enforce_plain and not _within_window(message.panel_time, now):
             return Rejection(RejectReason.TIMESTAMP, "event time outside the accepted window", message.envelope.raw)
         if panel is not None:
-            self._housekeeping.touch(panel.panel_id, now)
-        rows, unknown = self._rows(message, panel, None, transport, peer, now)
+            self.housekeeping.touch(panel.panel_id, now)
+        rows, owner = self._rows(message, panel, None, transport, peer, now)
         future = self._writer.submit(rows)
-        future.add_done_callback(functools.partial(_count_future, transport, len(rows), unknown))
+        future.add_done_callback(functools.partial(self._count_future, transport, len(rows), owner, now))
         return future
+
+    def _count_future(
+        self, transport: str, rows: int, owner: PanelInfo | None, received_at: datetime, future: asyncio.Future[None]
+    ) -> None:
+        error = asyncio.CancelledError() if future.cancelled() else future.exception()
+        if _count_stored(transport, rows, owner is None, error) and owner is not None:
+            self.housekeeping.signalled(owner, received_at)
 
     def _not_ready(self) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -281,16 +301,16 @@ class Ingestor:
 
     def record_rejection(self, rejection: Rejection, transport: str, peer: str, account: str | None = None) -> None:
         """Record input refused outside the DC-09 codec (an MQTT payload that is not a valid event)."""
-        self._housekeeping.record_rejection(transport, peer, rejection, account)
+        self.housekeeping.record_rejection(transport, peer, rejection, account)
         metrics.count_frame(transport, "nak")
 
     def _rows(
         self, message: Message, panel: PanelInfo | None, key: bytes | None, transport: str, peer: str, now: datetime
-    ) -> tuple[list[str], bool]:
-        """The message's encoded rows, and whether its account is unknown."""
+    ) -> tuple[list[str], PanelInfo | None]:
+        """The message's encoded rows, and the panel they belong to (None: the account is unknown)."""
         owner = self._owner(message, panel, key)
         account = owner.account if owner is not None else message.envelope.account.upper()
-        return message_rows(message, owner, account, transport, peer, now), owner is None
+        return message_rows(message, owner, account, transport, peer, now), owner
 
     def _owner(self, message: Message, panel: PanelInfo | None, key: bytes | None) -> PanelInfo | None:
         """The panel the events belong to: the data block's account when it is enrolled (a communicator relaying
@@ -308,7 +328,7 @@ class Ingestor:
     def _refuse(
         self, rejection: Rejection, envelope: Envelope | None, transport: str, peer: str, started: float
     ) -> bytes | None:
-        self._housekeeping.record_rejection(transport, peer, rejection, envelope.account if envelope else None)
+        self.housekeeping.record_rejection(transport, peer, rejection, envelope.account if envelope else None)
         return self.finish(Refused(rejection, envelope), transport, started)
 
     def finish(self, outcome: Outcome, transport: str, started: float) -> bytes | None:

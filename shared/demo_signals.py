@@ -85,4 +85,10 @@ async def load_demo_signals(connection: asyncpg.Connection, account: str, seed: 
                    $15)""",
         [(*row, DEMO_SOURCE) for row in rows],
     )
+    if rows:  # what the receiver does after a commit: the dashboard reads each panel's last signal from panels
+        await connection.execute(
+            "UPDATE panels SET last_signal_at = greatest(last_signal_at, $2) WHERE id = $1",
+            panel["id"],
+            max(row[5] for row in rows),
+        )
     return len(rows)

@@ -25,13 +25,12 @@ async def account_summary(connection: asyncpg.Connection, scope: CustomerScope) 
 
 
 async def premises_with_panels(connection: asyncpg.Connection, scope: CustomerScope) -> list[Premises]:
-    # last_signal_at is one descent of signals_account_received (account, received_at DESC) per panel; without
-    # that index it walks the customer's whole history (measured 0.04 ms → 69 ms with several busy panels).
+    # last_signal_at is kept on the panel by the receiver after commit (sql/0003_panel_last_signal.sql), reset when
+    # the panel or its site changes hands: looked up in signals it would need an index every insert pays for.
     rows = await connection.fetch(
         """SELECT s.id AS site_id, s.name AS site_name, s.address, p.account, p.description,
                   p.dc09_key IS NOT NULL AS encrypted, extract(epoch FROM p.test_interval) / 3600 AS test_hours,
-                  (SELECT max(g.received_at) FROM signals g
-                    WHERE g.customer_id = s.customer_id AND g.account = p.account) AS last_signal_at
+                  p.last_signal_at
              FROM sites s LEFT JOIN panels p ON p.site_id = s.id
             WHERE s.customer_id = $1
             ORDER BY s.id, p.account""",

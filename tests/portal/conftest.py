@@ -121,6 +121,11 @@ async def add_signal(
         user_number,
         minutes_ago * 60.0,
     )
+    await connection.execute(  # as the receiver's housekeeping does after the commit
+        "UPDATE panels SET last_signal_at = greatest(last_signal_at, now() - make_interval(secs => $2)) WHERE id = $1",
+        customer.panel_id,
+        minutes_ago * 60.0,
+    )
 
 
 @pytest_asyncio.fixture

@@ -96,8 +96,13 @@ async def test_demo_data_is_idempotent(db: asyncpg.Pool) -> None:
             "SELECT DISTINCT category FROM signals WHERE account = '1234' AND customer_id IS NOT NULL"
         )
         assert await connection.fetchval("SELECT count(*) FROM signals") == signals, "loaded once"
+        stale = await connection.fetchval(  # the dashboard reads the last signal from the panel
+            """SELECT count(*) FROM panels p
+                WHERE last_signal_at IS DISTINCT FROM
+                      (SELECT max(received_at) FROM signals g WHERE g.panel_id = p.id)"""
+        )
     assert first == second
-    assert customers == 3 and keyed == 2
+    assert customers == 3 and keyed == 2 and stale == 0
     assert {row["category"] for row in categories} == {"alarm", "open_close", "power", "test"}
 
 
