@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import asyncpg
 
@@ -49,7 +54,39 @@ def resolve_database_url(config: Config) -> str:
         return url
     from shared.embedded_postgres import attach_embedded_postgres
 
-    return attach_embedded_postgres(embedded_pgdata(config))
+    with _stop_signals_held():
+        return attach_embedded_postgres(embedded_pgdata(config))
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while the embedded server starts, then end the process through SystemExit.
+
+    Killed by the signal's default action mid-start, the process would leave a server running that nobody stops;
+    exiting through SystemExit runs pgserver's exit handler, which stops it. SIGTERM keeps that meaning until the
+    command's event loop installs its own handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        held.append(signum)
+
+    previous_int = signal.signal(signal.SIGINT, hold)
+    previous_term = signal.signal(signal.SIGTERM, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous_int)
+        signal.signal(signal.SIGTERM, _exit_on_signal if previous_term == signal.SIG_DFL else previous_term)
+    if held:
+        raise SystemExit(128 + held[0])
 
 
 def pid_alive(pid: int) -> bool:

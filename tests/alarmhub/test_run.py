@@ -51,7 +51,7 @@ def _wait_healthy(process: subprocess.Popen[str], url: str, limit: float = 90) -
 
 
 def _postgres_processes(pgdata: Path) -> list[str]:
-    listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     return [line for line in listing.splitlines() if str(pgdata) in line and "postgres" in line]
 
 
@@ -80,3 +80,40 @@ def test_run_serves_health_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
         output = _stop(second) if second.poll() is None else second.communicate()[0]
     assert "Demo logins" not in output, "the second start finds the first start's data"
     assert _postgres_processes(tmp_path / "var" / "pgdata") == []
+
+
+def test_a_stop_signal_while_the_embedded_database_starts_still_stops_it(tmp_path: Path) -> None:
+    # SIGTERM lands while `alarmhub receiver` is still bringing up its embedded PostgreSQL, before the event loop
+    # has its signal handlers: the process must still stop that PostgreSQL on its way out.
+    pgdata = tmp_path / "var" / "pgdata"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ALARMHUB_")} | {
+        "ALARMHUB_DATABASE_URL": "",
+        "ALARMHUB_PATHS_VAR_DIR": str(tmp_path / "var"),
+        "ALARMHUB_RECEIVER_DC09_PORT": str(free_port()),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "alarmhub", "--config", str(tmp_path / "config.toml"), "receiver"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not [line for line in _postgres_processes(pgdata) if " -k " in line]:  # the server, not initdb
+            assert process.poll() is None and time.monotonic() < deadline, "the embedded PostgreSQL never started"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode in (0, 128 + signal.SIGTERM), output
+    deadline = time.monotonic() + 15
+    while _postgres_processes(pgdata) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = _postgres_processes(pgdata)
+    if left:  # do not leave it running for the next test
+        subprocess.run(["pkill", "-f", str(pgdata)], check=False)
+    assert left == [], "the embedded PostgreSQL outlived the process that started it"
