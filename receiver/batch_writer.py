@@ -73,15 +73,29 @@ INSERT_BATCH = _INSERT.replace(
 COMMAND_TIMEOUT = 30.0
 
 
+# How often a batch rolled back as a deadlock is sent again before the writer gives up on its connection.
+DEADLOCK_RETRIES = 5
+
+
 async def _insert(connection: asyncpg.Connection, rows: Sequence[str]) -> None:
     """Store the rows (encoded by signal_rows) and announce them, in one autocommitted statement."""
     try:
         await connection.fetchrow(INSERT_BATCH_NEW, rows)
+        return
     except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
-        # The batch holds a retransmission (stored already, or being stored by another writer: two batches
-        # holding the same keys in opposite order deadlock, and PostgreSQL rolls one back). Store the others,
-        # that one once.
-        await connection.fetchrow(INSERT_BATCH, rows)
+        pass
+    # The batch holds a retransmission (stored already, or being stored by another writer: two batches holding
+    # the same keys in opposite order deadlock, and PostgreSQL rolls one back). Store the others, that one once.
+    # ON CONFLICT does not stop a second deadlock with the same writer (each waits for the other's uncommitted
+    # key), so a rolled-back attempt is sent again; every attempt lets the other writer's batch commit.
+    for attempt in range(DEADLOCK_RETRIES):
+        try:
+            await connection.fetchrow(INSERT_BATCH, rows)
+            return
+        except asyncpg.DeadlockDetectedError:
+            if attempt == DEADLOCK_RETRIES - 1:
+                raise
+            log.warning("batch rolled back as a deadlock; sending it again", attempt=attempt + 1, rows=len(rows))
 
 
 class StorageUnavailable(Exception):

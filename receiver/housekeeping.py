@@ -23,19 +23,24 @@ INSERT INTO rejected_frames (received_at, transport, remote_addr, reason, detail
 SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[])
 """
 _TRIM_REJECTED = "DELETE FROM rejected_frames WHERE id <= (SELECT max(id) FROM rejected_frames) - $1"
-# Sorted ids: two receivers updating the same panels lock them in the same order and cannot deadlock.
-_TOUCH_PANELS = """
-UPDATE panels p SET last_seen_at = greatest(p.last_seen_at, t.seen)
-  FROM unnest($1::bigint[], $2::timestamptz[]) AS t(id, seen)
+# Lock the sites whose signals are being recorded (sorted, so two receivers take them in one order) until the
+# panels are written: a site being handed to another customer is waited for, and one handed over before is seen
+# as it is now. Without the lock, an UPDATE that met a panel row just reset by the handover's trigger would
+# re-check that row but join the site as its snapshot had it, and show the old customer's signal to the new one.
+_LOCK_SITES = "SELECT 1 FROM sites WHERE id = ANY($1::bigint[]) ORDER BY id FOR SHARE"
+# One row version per panel and flush: any traffic moves last_seen_at; committed signals move last_signal_at,
+# but only while the panel is still on the site, and the site with the customer, they were stored for.
+_UPDATE_PANELS = """
+UPDATE panels p
+   SET last_seen_at = greatest(p.last_seen_at, t.seen),
+       last_signal_at = CASE
+           WHEN t.signalled IS NOT NULL AND p.site_id = t.site_id
+                AND (SELECT s.customer_id FROM sites s WHERE s.id = p.site_id) = t.customer_id
+           THEN greatest(p.last_signal_at, t.signalled)
+           ELSE p.last_signal_at END
+  FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::bigint[], $5::bigint[])
+       AS t(id, seen, signalled, site_id, customer_id)
  WHERE p.id = t.id
-"""
-# Only while the panel is still on the site, and the site with the customer, the signals were stored for: a
-# signal committed just before a site changed hands must not show on the new customer's dashboard.
-_SIGNALLED_PANELS = """
-UPDATE panels p SET last_signal_at = greatest(p.last_signal_at, t.at)
-  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::timestamptz[]) AS t(id, site_id, customer_id, at),
-       sites s
- WHERE p.id = t.id AND p.site_id = t.site_id AND s.id = p.site_id AND s.customer_id = t.customer_id
 """
 
 
@@ -72,8 +77,10 @@ class Housekeeping:
         self._last_seen[panel_id] = when
 
     def signalled(self, panel: PanelInfo, received_at: datetime) -> None:
-        """Signals of `panel` received at `received_at` have committed."""
-        self._last_signal[panel.panel_id] = (panel, received_at)
+        """Signals of `panel` received at `received_at` have committed (batches may commit out of order)."""
+        known = self._last_signal.get(panel.panel_id)
+        if known is None or known[1] <= received_at:
+            self._last_signal[panel.panel_id] = (panel, received_at)
 
     async def run(self) -> None:
         """Flush forever; on database trouble keep the buffers (bounded) and try again."""
@@ -101,8 +108,7 @@ class Housekeeping:
         # moved on meanwhile, so counting what to remove afterwards would drop the wrong ones).
         rejections = list(self._rejections)
         self._rejections.clear()
-        seen = sorted(self._last_seen.items())
-        signalled = sorted(self._last_signal.items(), key=lambda item: item[0])
+        seen, signalled = dict(self._last_seen), dict(self._last_signal)
         if rejections:
             try:
                 async with connection.transaction():
@@ -111,20 +117,30 @@ class Housekeeping:
             except BaseException:
                 self._rejections.extendleft(reversed(rejections))
                 raise
-        if seen:
-            await connection.execute(_TOUCH_PANELS, [panel for panel, _ in seen], [when for _, when in seen])
-            for panel, when in seen:
-                if self._last_seen.get(panel) == when:
-                    del self._last_seen[panel]
-        if signalled:
-            panels = [panel for _, (panel, _) in signalled]
-            await connection.execute(
-                _SIGNALLED_PANELS,
-                [panel.panel_id for panel in panels],
-                [panel.site_id for panel in panels],
-                [panel.customer_id for panel in panels],
-                [when for _, (_, when) in signalled],
-            )
-            for panel_id, entry in signalled:
-                if self._last_signal.get(panel_id) is entry:
-                    del self._last_signal[panel_id]
+        if not seen and not signalled:
+            return
+        panel_ids = sorted(seen.keys() | signalled.keys())
+        infos = [signalled.get(panel_id) for panel_id in panel_ids]
+        try:
+            async with connection.transaction():
+                if signalled:
+                    await connection.execute(_LOCK_SITES, sorted({info.site_id for info, _ in signalled.values()}))
+                await connection.execute(
+                    _UPDATE_PANELS,
+                    panel_ids,
+                    [seen.get(panel_id) for panel_id in panel_ids],
+                    [info[1] if info else None for info in infos],
+                    [info[0].site_id if info else None for info in infos],
+                    [info[0].customer_id if info else None for info in infos],
+                )
+        except asyncpg.TransactionRollbackError as error:
+            # Another receiver wrote some of the same panels in another order (the plan, not the sorted ids,
+            # decides the order of row locks): nothing was written, and everything is kept for the next flush.
+            log.info("panel times not written this time; kept for the next flush", error=str(error))
+            return
+        for panel_id, when in seen.items():
+            if self._last_seen.get(panel_id) == when:
+                del self._last_seen[panel_id]
+        for panel_id, entry in signalled.items():
+            if self._last_signal.get(panel_id) is entry:
+                del self._last_signal[panel_id]

@@ -53,7 +53,9 @@ async def load_demo_signals(connection: asyncpg.Connection, account: str, seed: 
     if panel is None or await connection.fetchval("SELECT EXISTS (SELECT 1 FROM signals WHERE account = $1)", account):
         return 0
     rows = []
-    for sequence, event in enumerate(demo_history(datetime.now(UTC), seed), start=1):
+    history = demo_history(datetime.now(UTC), seed)
+    last_at = max((event.at for event in history), default=None)
+    for sequence, event in enumerate(history, start=1):
         meaning = classify(CONTACT_ID, event.code, event.qualifier)
         number = f"{event.number:03d}"
         zone, user = (None, number) if meaning.field == "user" else (number if event.number else None, None)
@@ -77,18 +79,19 @@ async def load_demo_signals(connection: asyncpg.Connection, account: str, seed: 
                 data.encode(),
             )
         )
-    await connection.executemany(
-        """INSERT INTO signals (account, panel_id, site_id, customer_id, transport, remote_addr, sequence,
-                                panel_time, received_at, format, code, qualifier, zone, partition, user_number,
-                                category, alarm_type, priority, description, raw_frame)
-           VALUES ($1, $2, $3, $4, 'tcp', $16, $5, $6, $6, 'ADM-CID', $7, $8, $9, '01', $10, $11, $12, $13, $14,
-                   $15)""",
-        [(*row, DEMO_SOURCE) for row in rows],
-    )
-    if rows:  # what the receiver does after a commit: the dashboard reads each panel's last signal from panels
+    if not rows:
+        return 0
+    async with connection.transaction():  # the history and the panel's last signal, or neither
+        await connection.executemany(
+            """INSERT INTO signals (account, panel_id, site_id, customer_id, transport, remote_addr, sequence,
+                                    panel_time, received_at, format, code, qualifier, zone, partition, user_number,
+                                    category, alarm_type, priority, description, raw_frame)
+               VALUES ($1, $2, $3, $4, 'tcp', $16, $5, $6, $6, 'ADM-CID', $7, $8, $9, '01', $10, $11, $12, $13,
+                       $14, $15)""",
+            [(*row, DEMO_SOURCE) for row in rows],
+        )
+        # What the receiver does after a commit: the dashboard reads each panel's last signal from panels.
         await connection.execute(
-            "UPDATE panels SET last_signal_at = greatest(last_signal_at, $2) WHERE id = $1",
-            panel["id"],
-            max(row[5] for row in rows),
+            "UPDATE panels SET last_signal_at = greatest(last_signal_at, $2) WHERE id = $1", panel["id"], last_at
         )
     return len(rows)

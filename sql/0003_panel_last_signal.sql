@@ -4,13 +4,19 @@
 -- received_at), and every stored signal paid for that index: ~2-3.5 µs of PostgreSQL CPU per row, about a tenth of
 -- the receiver's insert. The receiver writes this column in bulk after commit (with last_seen_at), only while the
 -- panel is still on the site and the site with the customer the signal was stored for.
+--
+-- Upgrading a deployment whose parts run apart: restart the receivers on this version first (until the column
+-- exists their housekeeping logs a warning each second and keeps the panels' times), then `alarmhub migrate`,
+-- then restart the portals. A receiver of an older version never writes the column, and an older portal's query
+-- would be slow without the index. (`alarmhub run` migrates at start and runs all parts of one version.)
 
 ALTER TABLE panels ADD COLUMN last_signal_at timestamptz;
 
 UPDATE panels p
    SET last_signal_at = (SELECT max(g.received_at)
                            FROM signals g JOIN sites s ON s.id = p.site_id
-                          WHERE g.account = p.account AND g.customer_id = s.customer_id);
+                          WHERE g.account = p.account AND g.panel_id = p.id AND g.site_id = p.site_id
+                            AND g.customer_id = s.customer_id);
 
 DROP INDEX signals_account_received;
 

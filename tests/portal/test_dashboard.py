@@ -57,3 +57,24 @@ async def test_a_feature_adds_a_tab_that_loads_with_the_customer_scope(
         text = await (await portal.get("/dashboard?tab=calls")).text()
     assert 'class="tabs__list"' in text and "Call list" in text and "<p>3 calls</p>" in text
     assert set(seen) == {alpha.customer_id}
+
+
+async def test_each_panel_shows_its_last_signal_in_the_customers_time(
+    portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+    async with db.acquire() as connection:
+        await connection.execute("INSERT INTO panels (site_id, account) VALUES ($1, 'A2A2')", alpha.site_id)
+        await connection.execute(
+            "UPDATE panels SET last_signal_at = '2026-03-04 05:06:00+00' WHERE id = $1", alpha.panel_id
+        )
+    await portal.login(alpha.owner_email)
+    text = await (await portal.get("/dashboard")).text()
+    lines = {line.split("</span>")[0].strip() for line in text.split('Panel <span class="mono">')[1:]}
+    assert lines == {"A1A1", "A2A2"}
+    a1, a2 = (
+        text.split('Panel <span class="mono">A1A1</span>')[1],
+        text.split('Panel <span class="mono">A2A2</span>')[1],
+    )
+    assert "last signal 2026-03-04" in a1.split("</li>")[0]
+    assert "last signal not yet received" in a2.split("</li>")[0]

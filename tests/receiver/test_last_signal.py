@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import asyncpg
+import pytest
 
 from receiver.accounts import PanelInfo
 from receiver.dc09 import Message, cid_data, encode_frame
@@ -66,6 +67,15 @@ async def _second_customer(db: asyncpg.Pool) -> int:
     return customer_id
 
 
+async def _panel_info(db: asyncpg.Pool, account: str) -> PanelInfo:
+    """The panel as the receiver resolved it at receipt."""
+    row = await db.fetchrow(
+        "SELECT p.id, p.site_id, s.customer_id FROM panels p JOIN sites s ON s.id = p.site_id WHERE p.account = $1",
+        account,
+    )
+    return PanelInfo(account, row["id"], row["site_id"], row["customer_id"], None)
+
+
 async def test_a_site_handed_to_another_customer_forgets_the_last_signal_and_tells_the_receivers(
     db: asyncpg.Pool, enrolled: dict[str, int]
 ) -> None:
@@ -107,11 +117,7 @@ async def test_a_panel_moved_to_another_site_forgets_its_last_signal(
 async def test_a_signal_committed_before_its_site_changed_hands_is_not_the_new_customers_last_signal(
     db: asyncpg.Pool, database_url: str, enrolled: dict[str, int]
 ) -> None:
-    row = await db.fetchrow(
-        "SELECT p.id, p.site_id, s.customer_id FROM panels p JOIN sites s ON s.id = p.site_id WHERE p.account = $1",
-        PLAIN_ACCOUNT,
-    )
-    as_received = PanelInfo(PLAIN_ACCOUNT, row["id"], row["site_id"], row["customer_id"], None)
+    as_received = await _panel_info(db, PLAIN_ACCOUNT)
     housekeeping = Housekeeping(database_url, rejected_kept=100)
     connection = await asyncpg.connect(database_url)
     try:
@@ -121,11 +127,57 @@ async def test_a_signal_committed_before_its_site_changed_hands_is_not_the_new_c
         assert await _last_signal(db, PLAIN_ACCOUNT, wait=False) is not None
         # Committed, then the site changed hands before the flush: the new customer must not see it.
         housekeeping.signalled(as_received, now())
-        await db.execute("UPDATE sites SET customer_id = $2 WHERE id = $1", row["site_id"], await _second_customer(db))
+        await db.execute(
+            "UPDATE sites SET customer_id = $2 WHERE id = $1", as_received.site_id, await _second_customer(db)
+        )
         await housekeeping.flush(connection)
         assert await _last_signal(db, PLAIN_ACCOUNT, wait=False) is None
     finally:
         await connection.close()
+
+
+async def test_a_flush_racing_a_handover_in_flight_waits_for_it_and_writes_nothing(
+    db: asyncpg.Pool, database_url: str, enrolled: dict[str, int]
+) -> None:
+    # The handover's trigger has reset the panel but not committed when the flush starts; the flush must see the
+    # site as the handover leaves it, not as its snapshot had it.
+    as_received = await _panel_info(db, PLAIN_ACCOUNT)
+    new_customer = await _second_customer(db)
+    housekeeping = Housekeeping(database_url, rejected_kept=100)
+    housekeeping.signalled(as_received, now())
+    handover, flusher = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
+    try:
+        transaction = handover.transaction()
+        await transaction.start()
+        await handover.execute("UPDATE sites SET customer_id = $2 WHERE id = $1", as_received.site_id, new_customer)
+        flush = asyncio.create_task(housekeeping.flush(flusher))
+        for _ in range(200):
+            waiting = await db.fetchval(
+                "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", flusher.get_server_pid()
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.01)
+        assert waiting, "the flush did not wait for the handover"
+        await transaction.commit()
+        await asyncio.wait_for(flush, 10)
+    finally:
+        await handover.close()
+        await flusher.close()
+    assert await _last_signal(db, PLAIN_ACCOUNT, wait=False) is None
+
+
+async def test_a_signal_that_was_not_stored_is_not_the_last_signal(panel: Panel, db: asyncpg.Pool) -> None:
+    await db.execute("ALTER TABLE signals ADD CONSTRAINT refuse_all CHECK (false) NOT VALID")
+    try:
+        await panel.send(alarm(PLAIN_ACCOUNT, 3))
+        with pytest.raises(TimeoutError):  # refused by the database: not stored, not answered
+            await panel.answer(timeout=1.5)
+    finally:
+        await db.execute("ALTER TABLE signals DROP CONSTRAINT refuse_all")
+    await asyncio.sleep(1.2)  # a flush has passed
+    assert await db.fetchval("SELECT last_seen_at FROM panels WHERE account = $1", PLAIN_ACCOUNT) is not None
+    assert await _last_signal(db, PLAIN_ACCOUNT, wait=False) is None
 
 
 async def test_the_receiver_files_signals_under_a_sites_new_customer_at_once(
