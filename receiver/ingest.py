@@ -17,13 +17,12 @@ from receiver import fastpath, metrics
 from receiver.accounts import AccountDirectory, PanelInfo
 from receiver.batch_writer import BatchWriter, StorageUnavailable
 from receiver.dc09 import (
-    DEFAULT_FUTURE,
-    DEFAULT_PAST,
     Envelope,
     Message,
     Rejection,
     RejectReason,
     ack,
+    check_window,
     duh,
     nak,
     open_message,
@@ -146,10 +145,6 @@ class PendingAnswer:
         if not _count_stored(self.transport, self.rows, self.owner is None, self.error):
             return self._ingestor.finish(NotStored(), self.transport, self.started)
         return self._ingestor.finish(self.accepted, self.transport, self.started)
-
-
-def _within_window(panel_time: datetime | None, now: datetime) -> bool:
-    return panel_time is not None and now - DEFAULT_PAST <= panel_time <= now + DEFAULT_FUTURE
 
 
 def _count_stored(transport: str, rows: int, unknown: bool, error: BaseException | None) -> bool:
@@ -278,8 +273,8 @@ class Ingestor:
         if panel is not None and panel.key is not None:
             detail = f"plain event, account {message.envelope.account} has a key"
             return Rejection(RejectReason.UNENCRYPTED, detail, message.envelope.raw)
-        if self._enforce_plain and not _within_window(message.panel_time, now):
-            return Rejection(RejectReason.TIMESTAMP, "event time outside the accepted window", message.envelope.raw)
+        if self._enforce_plain and (outside := check_window(message.envelope, message.panel_time, now)):
+            return outside
         if panel is not None:
             self.housekeeping.touch(panel.panel_id, now)
         rows, owner = self._rows(message, panel, None, transport, peer, now)

@@ -163,7 +163,7 @@ def open_message(
 
     panel_time = timestamp_from_match(content)
     if env.encrypted or enforce_window:
-        rejection = _check_window(env, panel_time, now, past, future)
+        rejection = check_window(env, panel_time, now, past, future)
         if rejection is not None:
             return rejection
 
@@ -192,9 +192,14 @@ def open_message(
     )
 
 
-def _check_window(
-    env: Envelope, panel_time: datetime | None, now: datetime, past: timedelta, future: timedelta
+def check_window(
+    env: Envelope,
+    panel_time: datetime | None,
+    now: datetime,
+    past: timedelta = DEFAULT_PAST,
+    future: timedelta = DEFAULT_FUTURE,
 ) -> Rejection | None:
+    """None when the panel's time is inside the accepted window around ``now``, else why not."""
     if panel_time is None:
         return Rejection(RejectReason.TIMESTAMP, "timestamp missing or not a valid date", env.raw)
     reference = utc(now).replace(microsecond=0)

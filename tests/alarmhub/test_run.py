@@ -19,16 +19,25 @@ pytestmark = pytest.mark.slow
 
 
 def _start(tmp_path: Path, portal_port: int) -> subprocess.Popen[str]:
+    return _alarmhub(
+        tmp_path,
+        "run",
+        ALARMHUB_PORTAL_PORT=str(portal_port),
+        ALARMHUB_MQTT_EMBEDDED_LISTEN=f"127.0.0.1:{free_port()}",
+        ALARMHUB_LOG_FORMAT="json",
+    )
+
+
+def _alarmhub(tmp_path: Path, command: str, **settings: str) -> subprocess.Popen[str]:
+    """`alarmhub <command>` on the embedded path, as a newcomer runs it, with its data under tmp_path."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("ALARMHUB_")} | {
         "ALARMHUB_DATABASE_URL": "",
         "ALARMHUB_PATHS_VAR_DIR": str(tmp_path / "var"),
-        "ALARMHUB_PORTAL_PORT": str(portal_port),
         "ALARMHUB_RECEIVER_DC09_PORT": str(free_port()),
-        "ALARMHUB_MQTT_EMBEDDED_LISTEN": f"127.0.0.1:{free_port()}",
-        "ALARMHUB_LOG_FORMAT": "json",
+        **settings,
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "alarmhub", "--config", str(tmp_path / "config.toml"), "run"],
+        [sys.executable, "-m", "alarmhub", "--config", str(tmp_path / "config.toml"), command],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -86,19 +95,7 @@ def test_a_stop_signal_while_the_embedded_database_starts_still_stops_it(tmp_pat
     # SIGTERM lands while `alarmhub receiver` is still bringing up its embedded PostgreSQL, before the event loop
     # has its signal handlers: the process must still stop that PostgreSQL on its way out.
     pgdata = tmp_path / "var" / "pgdata"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("ALARMHUB_")} | {
-        "ALARMHUB_DATABASE_URL": "",
-        "ALARMHUB_PATHS_VAR_DIR": str(tmp_path / "var"),
-        "ALARMHUB_RECEIVER_DC09_PORT": str(free_port()),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "alarmhub", "--config", str(tmp_path / "config.toml"), "receiver"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = _alarmhub(tmp_path, "receiver")
     try:
         deadline = time.monotonic() + 60
         while not [line for line in _postgres_processes(pgdata) if " -k " in line]:  # the server, not initdb
