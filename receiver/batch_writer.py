@@ -60,12 +60,17 @@ SELECT stored,
             json_build_object('first_id', first_id, 'last_id', last_id, 'count', stored)::text) END
   FROM summary
 """
+# The unique index signals_idempotency (sql/0004_signal_identity.sql), as ON CONFLICT names it: the
+# transmission (account, receiver, line, sequence, panel time) and the event in it, so that a panel that repeats a
+# sequence number within a second loses nothing and only a real retransmission is skipped.
+IDEMPOTENCY_KEY = (
+    "account, receiver, line, sequence, panel_time, event_index, code, qualifier, "
+    "(coalesce(zone, '')), (coalesce(partition, '')), (coalesce(user_number, ''))"
+)
 # The common case: no duplicate in the batch (a unique violation rolls the statement back).
 INSERT_BATCH_NEW = _INSERT.replace("-- on conflict --", "")
 # A batch that holds a retransmission: duplicates are skipped, the rest stored.
-INSERT_BATCH = _INSERT.replace(
-    "-- on conflict --", "ON CONFLICT (account, receiver, line, sequence, panel_time, event_index) DO NOTHING"
-)
+INSERT_BATCH = _INSERT.replace("-- on conflict --", f"ON CONFLICT ({IDEMPOTENCY_KEY}) DO NOTHING")
 
 
 # A batch that takes longer than this is abandoned (not acknowledged; the panel retransmits and the retry is

@@ -87,6 +87,52 @@ async def test_a_batch_holding_retransmissions_stores_the_new_signals_and_each_d
     assert sorted(row["sequence"] for row in rows) == ["0030", "0031", "0032"]
 
 
+async def test_different_events_under_one_sequence_number_in_one_second_are_all_stored(
+    panel: Panel, db: asyncpg.Pool
+) -> None:
+    # A panel that does not advance its sequence number (or two panels sharing an account) must not lose the
+    # second event to the retransmission check: only the same event again is a retransmission.
+    sent_at = now()
+
+    def frame(data: str) -> bytes:
+        return encode_frame("ADM-CID", 0, PLAIN_ACCOUNT, data, receiver="12", line="1", timestamp=sent_at)
+
+    events = [
+        cid_data(PLAIN_ACCOUNT, 1, 130, 1, 3),  # burglary, zone 3
+        cid_data(PLAIN_ACCOUNT, 1, 130, 1, 4),  # the same alarm on another zone
+        cid_data(PLAIN_ACCOUNT, 3, 130, 1, 3),  # zone 3 restored
+        cid_data(PLAIN_ACCOUNT, 3, 401, 1, 5),  # closing by user 5
+        cid_data(PLAIN_ACCOUNT, 3, 401, 2, 5),  # … of the second partition
+        cid_data(PLAIN_ACCOUNT, 3, 401, 2, 6),  # … and by user 6
+    ]
+    assert [(await panel.exchange(frame(data))).kind for data in events] == ["ack"] * len(events)
+    rows = await signals(db, PLAIN_ACCOUNT)
+    assert [(r["code"], r["qualifier"], r["zone"], r["partition"], r["user_number"]) for r in rows] == [
+        ("130", "event", "003", "01", None),
+        ("130", "event", "004", "01", None),
+        ("130", "restore", "003", "01", None),
+        ("401", "restore", None, "01", "005"),
+        ("401", "restore", None, "02", "005"),
+        ("401", "restore", None, "02", "006"),
+    ]
+    assert {r["sequence"] for r in rows} == {"0000"} and len({r["panel_time"] for r in rows}) == 1
+
+
+async def test_retransmitted_events_without_a_zone_or_user_are_stored_once(panel: Panel, db: asyncpg.Pool) -> None:
+    # Absent fields are NULL in the table; the idempotency key reads them as '' so that they still match.
+    opening = cid(PLAIN_ACCOUNT, 40, 1, 401, 7)  # a user, no zone
+    test_report = encode_frame("SIA-DCS", 41, PLAIN_ACCOUNT, f"#{PLAIN_ACCOUNT}|NRP", line="1", timestamp=now())
+    for frame in (opening, test_report, opening, test_report):
+        assert (await panel.exchange(frame)).kind == "ack"
+    await panel.send(opening, test_report)  # again, the two in one batch
+    assert [(await panel.answer()).kind for _ in range(2)] == ["ack", "ack"]
+    rows = await signals(db, PLAIN_ACCOUNT)
+    assert [(r["sequence"], r["code"], r["zone"], r["partition"], r["user_number"]) for r in rows] == [
+        ("0040", "401", None, "01", "007"),
+        ("0041", "RP", None, None, None),
+    ]
+
+
 async def test_every_event_of_a_sia_block_becomes_a_row(panel: Panel, db: asyncpg.Pool) -> None:
     data = f"#{PLAIN_ACCOUNT}|Nri1/BA015/FA002/OP003"
     frame = encode_frame("SIA-DCS", 9, PLAIN_ACCOUNT, data, line="1", timestamp=now())
