@@ -380,10 +380,21 @@ static int put(Buffer *b, const void *s, Py_ssize_t n) {
 
 static int put_char(Buffer *b, char c) { return put(b, &c, 1); }
 
+/* `value` as exactly `width` decimal digits (zero-padded), as printf's %0*d for the values used here. */
+static void put_digits(char *p, int value, int width) {
+    for (int k = width - 1; k >= 0; k--, value /= 10) p[k] = (char)('0' + value % 10);
+}
+
+/* YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00, as datetime.isoformat() gives it for a UTC time (printf was a tenth of
+   the decoder's time). */
 static int put_iso(Buffer *b, int y, int mo, int d, int h, int mi, int s, int us) {
-    char text[40];
-    int n = us ? snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00", y, mo, d, h, mi, s, us)
-               : snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d+00:00", y, mo, d, h, mi, s);
+    char text[32];
+    put_digits(text, y, 4), text[4] = '-', put_digits(text + 5, mo, 2), text[7] = '-', put_digits(text + 8, d, 2);
+    text[10] = 'T', put_digits(text + 11, h, 2), text[13] = ':', put_digits(text + 14, mi, 2), text[16] = ':';
+    put_digits(text + 17, s, 2);
+    int n = 19;
+    if (us) text[n++] = '.', put_digits(text + n, us, 6), n += 6;
+    memcpy(text + n, "+00:00", 6), n += 6;
     return put(b, text, n);
 }
 
@@ -393,7 +404,10 @@ static const char HEX_UPPER[] = "0123456789ABCDEF";
 /* The catalogue's (qualifier, address_is_user, tail) for one event, memoised in `fragments`. */
 static PyObject *fragment(PyObject *fragments, PyObject *classify, int type, const Event *e) {
     char key[16];
-    snprintf(key, sizeof key, "%c%c%.7s", type == 1 ? 'C' : 'S', e->qualifier, e->code);
+    key[0] = type == 1 ? 'C' : 'S', key[1] = e->qualifier;
+    int k = 0;
+    for (; k < 7 && e->code[k] != '\0'; k++) key[2 + k] = e->code[k];
+    key[2 + k] = '\0';
     PyObject *found = PyDict_GetItemString(fragments, key); /* borrowed */
     if (found != NULL) return found;
     const char *qualifier = e->qualifier == '3' ? "restore" : e->qualifier == '6' ? "status" : "event";
@@ -411,6 +425,15 @@ static PyObject *fragment(PyObject *fragments, PyObject *classify, int type, con
     }
     Py_DECREF(made);
     return PyDict_GetItemString(fragments, key);
+}
+
+/* The row as a str: most rows are ASCII, copied straight into a compact str without a UTF-8 decode. */
+static PyObject *row_text(const char *p, Py_ssize_t n) {
+    for (Py_ssize_t k = 0; k < n; k++)
+        if ((unsigned char)p[k] & 0x80) return PyUnicode_DecodeUTF8(p, n, NULL);
+    PyObject *text = PyUnicode_New(n, 127);
+    if (text != NULL) memcpy(PyUnicode_1BYTE_DATA(text), p, (size_t)n);
+    return text;
 }
 
 static int put_str(Buffer *b, PyObject *text) {
@@ -537,8 +560,9 @@ static PyObject *fast_decode(PyObject *self, PyObject *const *args, Py_ssize_t n
         Py_ssize_t zone_length = address_is_user ? 0 : e->address_length;
         const unsigned char *user = address_is_user && e->address ? e->address : e->user;
         Py_ssize_t user_length = address_is_user && e->address ? e->address_length : e->user_length;
-        char number[8];
-        int number_length = snprintf(number, sizeof number, "%d", index);
+        char number[2]; /* index < MAX_EVENTS (64): one or two digits */
+        int number_length = index < 10 ? 1 : 2;
+        put_digits(number, index, number_length);
         b.n = shared;
         ok = put(&b, number, number_length) && put_char(&b, '\x1f') &&
              put(&b, h.type == 1 ? "ADM-CID" : "SIA-DCS", 7) && put_char(&b, '\x1f') &&
@@ -568,7 +592,7 @@ static PyObject *fast_decode(PyObject *self, PyObject *const *args, Py_ssize_t n
             ok = 0;
         }
         if (ok) {
-            PyObject *row = PyUnicode_DecodeUTF8(b.p, b.n, NULL);
+            PyObject *row = row_text(b.p, b.n);
             if (row == NULL) {
                 ok = -1;
                 break;
@@ -642,8 +666,9 @@ static PyObject *wrap_frame(const unsigned char *body, Py_ssize_t n) {
 
 /* ack(answer_header, key, now) -> the ACK frame: "ACK"seq[R]L#acct[] or "*ACK"... + AES(pad|]_timestamp). */
 static PyObject *fast_ack(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3 || !PyBytes_Check(args[0]) || !PyDateTime_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "ack(answer_header: bytes, key: bytes | None, now: datetime)");
+    /* A plain ACK carries no time: `now` may then be None. */
+    if (nargs != 3 || !PyBytes_Check(args[0]) || (args[1] != Py_None && !PyDateTime_Check(args[2]))) {
+        PyErr_SetString(PyExc_TypeError, "ack(answer_header: bytes, key: bytes | None, now: datetime | None)");
         return NULL;
     }
     const char *header = PyBytes_AS_STRING(args[0]);

@@ -53,8 +53,11 @@ def decode(
     return decoded
 
 
-def ack(answer_header: bytes, key: bytes | None, now: datetime) -> bytes:
-    """The ACK for a frame `decode` accepted: plain, or encrypted with ``key`` and carrying ``now`` (UTC)."""
+def ack(answer_header: bytes, key: bytes | None, now: datetime | None) -> bytes:
+    """The ACK for a frame `decode` accepted: plain, or encrypted with ``key`` and carrying ``now`` (UTC; only
+    an encrypted ACK carries a time, so ``now`` may be None without a key)."""
     assert _fastpath is not None
-    frame: bytes = _fastpath.ack(answer_header, key, now if now.tzinfo is UTC else now.astimezone(UTC))
+    if key is not None and now is not None and now.tzinfo is not UTC:
+        now = now.astimezone(UTC)
+    frame: bytes = _fastpath.ack(answer_header, key, now)
     return frame

@@ -10,8 +10,8 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from receiver import fastpath, metrics
 from receiver.accounts import AccountDirectory, PanelInfo
@@ -40,11 +40,11 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
+class Accepted(NamedTuple):
     """Committed (or a link test, which has nothing to commit): the panel gets an ACK.
 
     A frame decoded by the compiled fast path has no Envelope; its ``answer_header`` is what the ACK echoes.
+    (Outcomes are NamedTuples, immutable and built in C: one is made for every frame.)
     """
 
     envelope: Envelope | None
@@ -52,36 +52,38 @@ class Accepted:
     answer_header: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
+class Refused(NamedTuple):
     """The codec or the account policy said no: NAK or DUH as DC-09 prescribes, or silence for garbage."""
 
     rejection: Rejection
     envelope: Envelope | None
 
 
-@dataclass(frozen=True, slots=True)
-class NotStored:
+class NotStored(NamedTuple):
     """The database could not take the signal: no answer, so the panel retransmits."""
 
 
 Outcome = Accepted | Refused | NotStored
 
 
-def choose_answer(outcome: Outcome, now: datetime) -> bytes | None:
-    """The one place that decides between ACK, NAK, DUH and silence."""
-    if isinstance(outcome, Accepted):
+def choose_answer(outcome: Outcome, clock: Clock) -> bytes | None:
+    """The one place that decides between ACK, NAK, DUH and silence.
+
+    ``clock`` gives the receiver's UTC time, read only for an answer that carries it (an encrypted ACK, a NAK).
+    """
+    if outcome.__class__ is Accepted:
+        key = outcome.key
         if outcome.answer_header is not None:
-            return fastpath.ack(outcome.answer_header, outcome.key, now)
+            return fastpath.ack(outcome.answer_header, key, clock() if key is not None else None)
         assert outcome.envelope is not None
-        return ack(outcome.envelope, outcome.key, now)
+        return ack(outcome.envelope, key, clock())
     if isinstance(outcome, Refused):
         kind = outcome.rejection.reason.answer
         if kind == "duh" and outcome.envelope is not None:
             return duh(outcome.envelope)
         if kind is not None:
             crc_binary = outcome.envelope.crc_binary if outcome.envelope is not None else False
-            return nak(now, crc_binary=crc_binary)
+            return nak(clock(), crc_binary=crc_binary)
     return None
 
 
@@ -327,7 +329,7 @@ class Ingestor:
         return self.finish(Refused(rejection, envelope), transport, started)
 
     def finish(self, outcome: Outcome, transport: str, started: float) -> bytes | None:
-        answer = choose_answer(outcome, self._clock())
+        answer = choose_answer(outcome, self._clock)
         metrics.count_frame(transport, _answer_kind(outcome, answer))
         if isinstance(outcome, Accepted):
             metrics.ACK_LATENCY.observe(time.perf_counter() - started)

@@ -3,6 +3,8 @@
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from receiver.dc09 import (
     FrameSplitter,
@@ -170,3 +172,24 @@ def test_frames_from_the_splitter_decode() -> None:
 def test_max_frame_length_must_fit_a_frame() -> None:
     with pytest.raises(ValueError, match="too small"):
         FrameSplitter(max_frame_length=5)
+
+
+_FRAME_BYTES = st.lists(
+    st.sampled_from([b"\n", b"\r", b"\x00", b" ", b'"', b"0", b"A", b"#", b"[", b"]", b"\xff"]), max_size=40
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_FRAME_BYTES, st.integers(1, 60))
+def test_a_whole_frame_in_one_read_gives_what_the_byte_by_byte_path_gives(middle: list[bytes], limit: int) -> None:
+    # feed() answers a read holding exactly one whole frame without its scanning loop; whatever the bytes and
+    # the limit, the result must be what the loop gives when the same bytes come one at a time.
+    data = b"\n" + b"".join(middle) + b"\r"
+    limit = max(limit, 18)
+    whole = FrameSplitter(limit)
+    at_once = whole.feed(data)
+    piecewise = FrameSplitter(limit)
+    in_pieces = [item for byte in range(len(data)) for item in piecewise.feed(data[byte : byte + 1])]
+    assert at_once == in_pieces
+    assert whole.buffered == piecewise.buffered
+    assert whole.flush() == piecewise.flush()
