@@ -60,17 +60,13 @@ SELECT stored,
             json_build_object('first_id', first_id, 'last_id', last_id, 'count', stored)::text) END
   FROM summary
 """
-# The unique index signals_idempotency (sql/0004_signal_identity.sql), as ON CONFLICT names it: the
-# transmission (account, receiver, line, sequence, panel time) and the event in it, so that a panel that repeats a
-# sequence number within a second loses nothing and only a real retransmission is skipped.
-IDEMPOTENCY_KEY = (
-    "account, receiver, line, sequence, panel_time, event_index, code, qualifier, "
-    "(coalesce(zone, '')), (coalesce(partition, '')), (coalesce(user_number, ''))"
-)
 # The common case: no duplicate in the batch (a unique violation rolls the statement back).
 INSERT_BATCH_NEW = _INSERT.replace("-- on conflict --", "")
-# A batch that holds a retransmission: duplicates are skipped, the rest stored.
-INSERT_BATCH = _INSERT.replace("-- on conflict --", f"ON CONFLICT ({IDEMPOTENCY_KEY}) DO NOTHING")
+# A batch that holds a retransmission: duplicates are skipped, the rest stored. The conflict can only come from
+# signals_idempotency (sql/0004_signal_identity.sql: the transmission and the event in it; the only other unique
+# index is the generated id), so the clause names no index: a receiver then works before and after a migration
+# that changes the key.
+INSERT_BATCH = _INSERT.replace("-- on conflict --", "ON CONFLICT DO NOTHING")
 
 
 # A batch that takes longer than this is abandoned (not acknowledged; the panel retransmits and the retry is
@@ -101,6 +97,12 @@ async def _insert(connection: asyncpg.Connection, rows: Sequence[str]) -> None:
             if attempt == DEADLOCK_RETRIES - 1:
                 raise
             log.warning("batch rolled back as a deadlock; sending it again", attempt=attempt + 1, rows=len(rows))
+
+
+# What PostgreSQL says of a row it will not take however often it is sent (a value out of range, a check
+# constraint, a value too big for an index): the batch is then written one message at a time, so that the other
+# messages in it are stored and answered.
+ROW_REFUSED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, asyncpg.ProgramLimitExceededError)
 
 
 class StorageUnavailable(Exception):
@@ -251,7 +253,7 @@ class BatchWriter:
         try:
             try:
                 await _insert(connection, rows)
-            except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
+            except ROW_REFUSED as error:
                 # One bad row must not keep the others from being stored: write them one message at a time.
                 log.error("batch refused by the database; isolating", error=str(error), rows=len(rows))
                 for submission in batch:
@@ -268,7 +270,7 @@ class BatchWriter:
     async def _write_alone(self, connection: asyncpg.Connection, submission: _Submission) -> None:
         try:
             await _insert(connection, submission.rows)
-        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
+        except ROW_REFUSED as error:
             log.error("signal refused by the database", error=str(error))
             self._settle([submission], StorageUnavailable(f"refused by the database: {error}"))
         else:
