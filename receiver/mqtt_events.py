@@ -23,6 +23,7 @@ _CONTACT_ID_CODE = re.compile(r"([ERP])([0-9A-Fa-f]{3})")  # E new event, R rest
 _SIA_CODE = re.compile(r"[A-Z]{2}")
 _QUALIFIERS = {"E": "event", "R": "restore", "P": "status"}
 _DIGITS = re.compile(r"[0-9]{1,16}")
+_LARGEST_NUMBER = 10**16  # a number as JSON has the same bound as one given as a string of digits
 _LARGEST_SEQUENCE = 9999  # DC-09's sequence numbers run 0001-9999
 
 
@@ -82,7 +83,7 @@ def _event(document: dict[str, object]) -> Event | tuple[RejectReason, str]:
     format, code = document.get("format"), document.get("code")
     fields = [_field(document.get(name)) for name in ("zone", "partition", "user")]
     if any(isinstance(value, Rejection) for value in fields):
-        return RejectReason.MALFORMED, "zone, partition and user must be digits"
+        return RejectReason.MALFORMED, "zone, partition and user must be digits (at most 16)"
     zone, partition, user = (value if isinstance(value, str) else None for value in fields)
     if format == CONTACT_ID:
         match = _CONTACT_ID_CODE.fullmatch(code) if isinstance(code, str) else None
@@ -112,9 +113,9 @@ def _event(document: dict[str, object]) -> Event | tuple[RejectReason, str]:
 
 
 def _number(value: object) -> int | None:
-    """A non-negative integer given as a JSON number or a string of digits."""
+    """A non-negative integer given as a JSON number or a string of digits (at most 16 digits either way)."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value if value >= 0 else None
+        return value if 0 <= value < _LARGEST_NUMBER else None
     if isinstance(value, str) and _DIGITS.fullmatch(value):
         return int(value)
     return None

@@ -87,6 +87,9 @@ def test_the_topic_account_matches_whatever_the_case() -> None:
         (payload(zone="1234"), RejectReason.BAD_DATA, 17),
         (payload(zone="front door"), RejectReason.MALFORMED, 17),
         (payload(partition=-1), RejectReason.MALFORMED, 17),
+        (payload(format="SIA-DCS", code="BA", zone="1" * 17), RejectReason.MALFORMED, 17),
+        (payload(format="SIA-DCS", code="BA", zone=10**16), RejectReason.MALFORMED, 17),  # as long, as a number
+        (payload(format="SIA-DCS", code="BA", user=int("9" * 3000)), RejectReason.MALFORMED, 17),
         (b"{" + b" " * MAX_EVENT_BYTES + b"}", RejectReason.TOO_LONG, None),
     ],
 )
