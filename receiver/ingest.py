@@ -69,7 +69,8 @@ Outcome = Accepted | Refused | NotStored
 def choose_answer(outcome: Outcome, clock: Clock) -> bytes | None:
     """The one place that decides between ACK, NAK, DUH and silence.
 
-    ``clock`` gives the receiver's UTC time, read only for an answer that carries it (an encrypted ACK, a NAK).
+    ``clock`` gives the receiver's UTC time: an encrypted ACK and a NAK carry it; the fast path's plain ACK does
+    not read it (the reference codec's ack() takes it either way and uses it only when encrypted).
     """
     if outcome.__class__ is Accepted:
         key = outcome.key

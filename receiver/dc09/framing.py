@@ -52,9 +52,14 @@ class FrameSplitter:
             and data.count(_CR) == 1
         ):
             # The common read: exactly one whole frame (one LF, at the start; one CR, at the end), nothing held
-            # back. The loop below would return the same; this is only quicker.
+            # back. _scan would return the same; this is only quicker.
             self._discarding = False
             return [data]
+        return self._scan(data)
+
+    def _scan(self, data: bytes) -> list[bytes | Rejection]:
+        """feed() for any read: frames, garbage, too-long frames, and what to hold back for the next read."""
+        buffer = self._buffer
         buffer += data
         out: list[bytes | Rejection] = []
         position = 0

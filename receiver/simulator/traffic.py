@@ -48,7 +48,8 @@ class VirtualPanel:
         """Build the next `count` frames ahead of time, so that a benchmark's client spends its time on I/O.
 
         Sequence numbers wrap after 9999; each wrap moves the timestamp on by a second, so that every prepared
-        frame is a distinct message (account, sequence and timestamp form the receiver's idempotency key).
+        frame is a distinct message (account, sequence and timestamp, with the event, form the receiver's
+        idempotency key).
         """
         start = now or datetime.now(UTC)
         for index in range(count):

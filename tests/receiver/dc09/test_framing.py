@@ -174,22 +174,23 @@ def test_max_frame_length_must_fit_a_frame() -> None:
         FrameSplitter(max_frame_length=5)
 
 
-_FRAME_BYTES = st.lists(
+_STREAM_BYTES = st.lists(
     st.sampled_from([b"\n", b"\r", b"\x00", b" ", b'"', b"0", b"A", b"#", b"[", b"]", b"\xff"]), max_size=40
 )
 
 
-@settings(max_examples=500, deadline=None)
-@given(_FRAME_BYTES, st.integers(1, 60))
-def test_a_whole_frame_in_one_read_gives_what_the_byte_by_byte_path_gives(middle: list[bytes], limit: int) -> None:
-    # feed() answers a read holding exactly one whole frame without its scanning loop; whatever the bytes and
-    # the limit, the result must be what the loop gives when the same bytes come one at a time.
-    data = b"\n" + b"".join(middle) + b"\r"
-    limit = max(limit, 18)
-    whole = FrameSplitter(limit)
-    at_once = whole.feed(data)
-    piecewise = FrameSplitter(limit)
-    in_pieces = [item for byte in range(len(data)) for item in piecewise.feed(data[byte : byte + 1])]
-    assert at_once == in_pieces
-    assert whole.buffered == piecewise.buffered
-    assert whole.flush() == piecewise.flush()
+@settings(max_examples=1000, deadline=None)
+@given(_STREAM_BYTES, _STREAM_BYTES, st.booleans(), st.integers(18, 60))
+def test_the_one_whole_frame_shortcut_gives_what_the_scan_gives(
+    before: list[bytes], middle: list[bytes], framed: bool, limit: int
+) -> None:
+    # feed() answers a read holding exactly one whole frame without scanning it; for any read after any earlier
+    # one (garbage, a too-long frame, a partial frame) it must return and keep exactly what the scan would.
+    data = b"".join(middle)
+    if framed:
+        data = b"\n" + data + b"\r"
+    fed, scanned = FrameSplitter(limit), FrameSplitter(limit)
+    assert fed.feed(b"".join(before)) == scanned.feed(b"".join(before))
+    assert fed.feed(data) == scanned._scan(data)
+    assert fed.buffered == scanned.buffered
+    assert fed.flush() == scanned.flush()
