@@ -165,7 +165,7 @@ async def prototype_run(
         cwd=REPO,
     )
     try:
-        await wait_for_port(port, cast(subprocess.Popen[bytes], server))
+        await wait_for_port(port, server)
         panels = virtual_panels(connections, encrypted=False)
         await run_panels(panels, "127.0.0.1", port, transport="tcp", duration=1.0)  # warm-up
         await connection.execute(f"TRUNCATE {stored_in}")
