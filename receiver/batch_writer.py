@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import re
 from collections.abc import Callable, Sequence
 
 import asyncpg
@@ -62,11 +63,26 @@ SELECT stored,
 """
 # The common case: no duplicate in the batch (a unique violation rolls the statement back).
 INSERT_BATCH_NEW = _INSERT.replace("-- on conflict --", "")
-# A batch that holds a retransmission: duplicates are skipped, the rest stored. The conflict can only come from
-# signals_idempotency (sql/0004_signal_identity.sql: the transmission and the event in it; the only other unique
-# index is the generated id), so the clause names no index: a receiver then works before and after a migration
-# that changes the key.
-INSERT_BATCH = _INSERT.replace("-- on conflict --", "ON CONFLICT DO NOTHING")
+
+# The unique index that makes a retransmission a duplicate (sql/0004_signal_identity.sql: the transmission and
+# the event in it). Only its violation sends a batch again with ON CONFLICT, and the clause names only it: a
+# clash on anything else (the id, should its sequence fall behind after a restore) must fail loudly and go
+# unacknowledged, never be skipped as if it were a retransmission.
+IDEMPOTENCY_INDEX = "signals_idempotency"
+_INDEX_COLUMNS = re.compile(r" USING btree \((?P<columns>.*)\)$")
+
+
+async def retransmission_insert(connection: asyncpg.Connection) -> str:
+    """The batch INSERT with ON CONFLICT DO NOTHING on the idempotency index as this database defines it.
+
+    The key's columns are read from the index, not written here, so a receiver keeps working across a migration
+    that changes the key (0004 did): its writer reads them again whenever it reconnects.
+    """
+    definition = await connection.fetchval("SELECT pg_get_indexdef(to_regclass($1))", IDEMPOTENCY_INDEX)
+    match = _INDEX_COLUMNS.search(definition or "")
+    if match is None:
+        raise RuntimeError(f"signals has no unique index {IDEMPOTENCY_INDEX} on columns: run `alarmhub migrate`")
+    return _INSERT.replace("-- on conflict --", f"ON CONFLICT ({match['columns']}) DO NOTHING")
 
 
 # A batch that takes longer than this is abandoned (not acknowledged; the panel retransmits and the retry is
@@ -78,12 +94,16 @@ COMMAND_TIMEOUT = 30.0
 DEADLOCK_RETRIES = 5
 
 
-async def _insert(connection: asyncpg.Connection, rows: Sequence[str]) -> None:
-    """Store the rows (encoded by signal_rows) and announce them, in one autocommitted statement."""
+async def _insert(connection: asyncpg.Connection, rows: Sequence[str], insert_retransmission: str) -> None:
+    """Store the rows (encoded by signal_rows) and announce them, in one autocommitted statement;
+    ``insert_retransmission`` is retransmission_insert()'s statement for this connection."""
     try:
         await connection.fetchrow(INSERT_BATCH_NEW, rows)
         return
-    except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+    except asyncpg.UniqueViolationError as error:
+        if error.constraint_name != IDEMPOTENCY_INDEX:
+            raise
+    except asyncpg.DeadlockDetectedError:
         pass
     # The batch holds a retransmission (stored already, or being stored by another writer: two batches holding
     # the same keys in opposite order deadlock, and PostgreSQL rolls one back). Store the others, that one once.
@@ -91,7 +111,7 @@ async def _insert(connection: asyncpg.Connection, rows: Sequence[str]) -> None:
     # key), so a rolled-back attempt is sent again; every attempt lets the other writer's batch commit.
     for attempt in range(DEADLOCK_RETRIES):
         try:
-            await connection.fetchrow(INSERT_BATCH, rows)
+            await connection.fetchrow(insert_retransmission, rows)
             return
         except asyncpg.DeadlockDetectedError:
             if attempt == DEADLOCK_RETRIES - 1:
@@ -100,9 +120,10 @@ async def _insert(connection: asyncpg.Connection, rows: Sequence[str]) -> None:
 
 
 # What PostgreSQL says of a row it will not take however often it is sent (a value out of range, a check
-# constraint, a value too big for an index): the batch is then written one message at a time, so that the other
-# messages in it are stored and answered.
-ROW_REFUSED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, asyncpg.ProgramLimitExceededError)
+# constraint): the batch is then written one message at a time, so that the other messages in it are stored and
+# answered. (Not "program limit exceeded": a full NOTIFY queue says that of every statement, and the index key
+# reads a bounded part of every field, so no row the receiver builds is too big for it.)
+ROW_REFUSED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
 
 class StorageUnavailable(Exception):
@@ -220,6 +241,7 @@ class BatchWriter:
             connection: asyncpg.Connection | None = None
             try:
                 connection = await asyncpg.connect(self._database_url, command_timeout=COMMAND_TIMEOUT)
+                insert_retransmission = await retransmission_insert(connection)
                 # Not connection.prepare(): asyncpg ends a prepare with Flush, not Sync, so an idle writer would
                 # hold RowExclusiveLock on signals and block every migration until its next batch. fetchrow()
                 # prepares through the statement cache and syncs in the same round trip.
@@ -233,7 +255,7 @@ class BatchWriter:
                         await self._wakeup.wait()
                         batch = self._take_batch()
                         if batch:
-                            await self._write(connection, batch)
+                            await self._write(connection, batch, insert_retransmission)
                 finally:
                     self._connected -= 1
                     if not self.available:
@@ -247,17 +269,19 @@ class BatchWriter:
                     with contextlib.suppress(Exception):
                         await connection.close(timeout=1)
 
-    async def _write(self, connection: asyncpg.Connection, batch: list[_Submission]) -> None:
+    async def _write(
+        self, connection: asyncpg.Connection, batch: list[_Submission], insert_retransmission: str
+    ) -> None:
         """Commit the batch and resolve every submission in it — stored, refused or failed — whatever happens."""
         rows = [row for submission in batch for row in submission.rows]
         try:
             try:
-                await _insert(connection, rows)
+                await _insert(connection, rows, insert_retransmission)
             except ROW_REFUSED as error:
                 # One bad row must not keep the others from being stored: write them one message at a time.
                 log.error("batch refused by the database; isolating", error=str(error), rows=len(rows))
                 for submission in batch:
-                    await self._write_alone(connection, submission)
+                    await self._write_alone(connection, submission, insert_retransmission)
                 return
             metrics.BATCH_ROWS.observe(len(rows))
             self._settle(batch, None)
@@ -267,9 +291,11 @@ class BatchWriter:
             self._settle(batch, StorageUnavailable(str(error) or type(error).__name__))
             raise
 
-    async def _write_alone(self, connection: asyncpg.Connection, submission: _Submission) -> None:
+    async def _write_alone(
+        self, connection: asyncpg.Connection, submission: _Submission, insert_retransmission: str
+    ) -> None:
         try:
-            await _insert(connection, submission.rows)
+            await _insert(connection, submission.rows, insert_retransmission)
         except ROW_REFUSED as error:
             log.error("signal refused by the database", error=str(error))
             self._settle([submission], StorageUnavailable(f"refused by the database: {error}"))

@@ -1,19 +1,21 @@
 """The batch writer against real PostgreSQL: when two writers store the same signals at once (two receiver
 processes, a panel that retransmitted to the other one) PostgreSQL rolls one back as a deadlock, and that batch is
 sent again with ON CONFLICT — every signal stored exactly once, nothing refused; a value too big for an index
-entry is still stored; a row the database refuses costs only its own message."""
+entry is still stored; only the idempotency index sends a batch again, with the key the database has."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-import secrets
+from pathlib import Path
 
 import asyncpg
+import pytest
 
-from receiver.batch_writer import INSERT_BATCH_NEW, BatchWriter, StorageUnavailable, _insert
+from receiver.batch_writer import INSERT_BATCH_NEW, _insert, retransmission_insert
 from receiver.dc09 import Envelope, Message, cid_data, encode_frame, open_message, parse_envelope
 from receiver.signal_rows import FIELD_SEPARATOR, SIGNAL_COLUMNS, message_rows
+from shared.migrations import MIGRATIONS_DIR, migrate
 from tests.receiver.conftest import PLAIN_ACCOUNT, now
 
 
@@ -44,7 +46,8 @@ async def test_two_writers_storing_the_same_signals_in_opposite_order_store_each
         transaction = a.transaction()
         await transaction.start()
         await a.fetchrow(INSERT_BATCH_NEW, first)  # a holds signal 1 (uncommitted)
-        b_stores = asyncio.create_task(_insert(b, second + first))  # b takes signal 2, then waits for 1
+        b_retransmission = await retransmission_insert(b)
+        b_stores = asyncio.create_task(_insert(b, second + first, b_retransmission))  # takes 2, waits for 1
         await _waiting_for_a_lock(observer, b.get_server_pid())
         await a.fetchrow(INSERT_BATCH_NEW, second)  # a waits for 2: a cycle; b is rolled back, a goes on
         await transaction.commit()
@@ -70,35 +73,55 @@ async def test_a_zone_too_long_for_any_index_entry_is_still_stored_once(database
     huge = _with_field(_with_field(row, "zone", digits), "user_number", digits[::-1])
     connection = await asyncpg.connect(database_url)
     try:
-        await _insert(connection, [huge])
-        await _insert(connection, [huge])  # the retransmission: refused by the key, sent again with ON CONFLICT
+        retransmission = await retransmission_insert(connection)
+        await _insert(connection, [huge], retransmission)
+        await _insert(connection, [huge], retransmission)  # refused by the key, sent again with ON CONFLICT
         zones = await connection.fetch("SELECT length(zone) AS n FROM signals WHERE account = $1", PLAIN_ACCOUNT)
     finally:
         await connection.close()
     assert [zone["n"] for zone in zones] == [10_000]
 
 
-async def test_a_row_the_database_refuses_leaves_the_rest_of_its_batch_stored_and_answered(database_url: str) -> None:
-    # An account of 8,000 random characters is more than any index entry can hold, even compressed (PostgreSQL:
-    # "index row size exceeds maximum", program limit exceeded): that message alone is refused, the others commit.
-    [row] = _rows(4)
-    refused_row = _with_field(row, "account", secrets.token_hex(4000))
-    writer = BatchWriter(database_url)
-    ready = asyncio.Event()
-    running = asyncio.create_task(writer.run(ready))
-    try:
-        await asyncio.wait_for(ready.wait(), 10)
-        good, refused, also_good = writer.submit([row]), writer.submit([refused_row]), writer.submit(_rows(5))
-        results = await asyncio.wait_for(asyncio.gather(good, refused, also_good, return_exceptions=True), 10)
-        assert writer.available  # the writer kept its connection
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
-    assert results[0] is None and results[2] is None
-    assert isinstance(results[1], StorageUnavailable) and "refused by the database" in str(results[1])
+async def test_a_clash_on_the_id_is_an_error_never_a_skipped_retransmission(database_url: str) -> None:
+    # Should the id sequence fall behind (a restore, a manual insert), new rows clash on the primary key. Only
+    # the idempotency index may send a batch again with ON CONFLICT, and only on that index: otherwise new
+    # signals in a batch holding a retransmission would be skipped as duplicates — acknowledged and lost.
+    stored, fresh = _rows(6), _rows(7) + _rows(8)
     connection = await asyncpg.connect(database_url)
     try:
-        stored = await connection.fetch("SELECT sequence FROM signals WHERE account = $1 ORDER BY 1", PLAIN_ACCOUNT)
+        retransmission = await retransmission_insert(connection)
+        await _insert(connection, _rows(4) + _rows(5) + stored, retransmission)
+        await connection.execute("ALTER TABLE signals ALTER COLUMN id RESTART WITH 1")
+        with pytest.raises(asyncpg.UniqueViolationError) as refused:
+            await _insert(connection, stored + fresh, retransmission)
+        assert refused.value.constraint_name == "signals_pkey"
+        await connection.execute("ALTER TABLE signals ALTER COLUMN id RESTART WITH 1000")  # what an operator does
+        await _insert(connection, stored + fresh, retransmission)  # the panels' retransmissions, now stored
+        sequences = await connection.fetch("SELECT sequence FROM signals ORDER BY sequence")
     finally:
         await connection.close()
-    assert [row["sequence"] for row in stored] == ["0004", "0005"]
+    assert [row["sequence"] for row in sequences] == ["0004", "0005", "0006", "0007", "0008"]
+
+
+async def test_the_retransmission_statement_follows_the_index_before_and_after_its_migration(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    # A receiver upgraded before `alarmhub migrate` runs 0004 (the documented order) still stores a
+    # retransmission once: the ON CONFLICT target is read from the index, whichever version it is.
+    for migration in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if migration.name < "0004":
+            (tmp_path / migration.name).write_text(migration.read_text())
+    connection = await asyncpg.connect(empty_database_url)
+    try:
+        await migrate(connection, tmp_path)
+        before = await retransmission_insert(connection)
+        await _insert(connection, _rows(9), before)
+        await _insert(connection, _rows(9) + _rows(10), before)
+        await migrate(connection)
+        after = await retransmission_insert(connection)
+        await _insert(connection, _rows(10) + _rows(11), after)
+        sequences = await connection.fetch("SELECT sequence FROM signals ORDER BY sequence")
+    finally:
+        await connection.close()
+    assert "COALESCE(zone" not in before and "COALESCE(zone" in after  # as pg_get_indexdef prints the key
+    assert [row["sequence"] for row in sequences] == ["0009", "0010", "0011"]

@@ -129,6 +129,6 @@ async def test_every_submission_is_settled_when_the_connection_dies_mid_isolatio
     futures: list[asyncio.Future[None]] = [loop.create_future() for _ in range(3)]
     batch = [_Submission(["row"], functools.partial(_resolve_future, future)) for future in futures]
     with pytest.raises(asyncpg.ConnectionDoesNotExistError):
-        await writer._write(DropsDuringIsolation(), batch)  # type: ignore[arg-type]
+        await writer._write(DropsDuringIsolation(), batch, "INSERT …")  # type: ignore[arg-type]
     await asyncio.sleep(0)  # the writer tells a batch's submitters together, from one loop callback
     assert all(future.done() and isinstance(future.exception(), StorageUnavailable) for future in futures)
