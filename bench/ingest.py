@@ -212,12 +212,16 @@ async def run_scenario(scenario: Scenario, database_url: str, duration: float) -
         seconds, cpu_after = time.perf_counter() - started, cpu_snapshot(pids)
         cpu = {part: cpu_after[part] - cpu_before[part] for part in cpu_before}
         rows = await connection.fetchval("SELECT count(*) FROM signals")
-        # A panel that ran out would have built frames during the run, on the cores the receiver needs.
-        assert all(panel.prepared for panel in panels), "a panel ran out of prepared frames: raise MAX_EXPECTED_RATE"
         await connection.close()
     finally:
         receiver.terminate()  # a supervisor stops its workers
         receiver.wait(timeout=15)
+    if not all(panel.prepared for panel in panels):
+        # It built frames during the run, on the cores the receiver needs: the figure would be too low.
+        raise RuntimeError(
+            f"{scenario.name}: a panel ran out of its {per_panel} prepared frames; raise MAX_EXPECTED_RATE "
+            f"({MAX_EXPECTED_RATE}/s for all panels) or MAX_RATE_PER_PANEL ({MAX_RATE_PER_PANEL}/s for one)"
+        )
     return Result(scenario, seconds, tally, rows, cpu)
 
 
