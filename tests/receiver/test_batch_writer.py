@@ -125,3 +125,12 @@ async def test_the_retransmission_statement_follows_the_index_before_and_after_i
         await connection.close()
     assert "COALESCE(zone" not in before and "COALESCE(zone" in after  # as pg_get_indexdef prints the key
     assert [row["sequence"] for row in sequences] == ["0009", "0010", "0011"]
+
+
+async def test_a_database_without_the_idempotency_index_is_named_as_the_problem(empty_database_url: str) -> None:
+    connection = await asyncpg.connect(empty_database_url)
+    try:
+        with pytest.raises(RuntimeError, match=r"signals_idempotency.*alarmhub migrate"):
+            await retransmission_insert(connection)
+    finally:
+        await connection.close()
