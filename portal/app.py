@@ -32,6 +32,7 @@ from portal.keys import (
 )
 from portal.middleware import error_middleware, security_headers_middleware
 from portal.navigation import Navigation
+from portal.paths import path_ids_middleware
 from portal.proxies import forwarded_for_middleware
 from portal.render import STATIC, create_templates
 from portal.staff import routes as staff
@@ -83,6 +84,7 @@ def create_app(config: Config, database_url: str) -> web.Application:
             viewer_middleware,
             csrf_middleware,
             access_middleware,
+            path_ids_middleware,
         ],
     )
     app[config_key] = config
@@ -99,4 +101,5 @@ def create_app(config: Config, database_url: str) -> web.Application:
         feature.setup(app)
     app.router.add_static("/static", STATIC, name="static", append_version=True)
     check_routes_declare_access(app)
+    app[navigation_key].check(app.router)
     return app

@@ -7,7 +7,7 @@ import jinja2
 from aiohttp import web
 
 from portal.accounts.ownership import OwnershipProofs
-from portal.auth.model import Permission, Viewer
+from portal.auth.model import CustomerScope, Permission, Viewer
 from portal.dashboard.tabs import DashboardTabs
 from portal.navigation import Navigation
 from shared.config import Config
@@ -24,3 +24,5 @@ grantable_permissions_key = web.AppKey("grantable_permissions", dict[Permission,
 
 # Set by the session middleware when the request carries a live login; absent for visitors.
 viewer_key = web.RequestKey("viewer", Viewer)
+# Set by the access middleware on a CUSTOMER route: the one customer the request may read or change.
+scope_key = web.RequestKey("customer_scope", CustomerScope)

@@ -1,22 +1,25 @@
-"""The menus: features add their entries, and a page shows only those the viewer may use (no dead links)."""
+"""The menus: features add their entries, and a page shows only those whose route admits the viewer (no dead links)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from aiohttp import web
+
 from portal.auth.model import Viewer
+from portal.auth.rules import rule_of
 
 Area = Literal["side", "top"]
 
 
 @dataclass(frozen=True, slots=True)
 class NavItem:
+    """A menu entry for a named route. Whether a viewer sees it is the route's own access rule, nothing else."""
+
     label: str
     route: str
     area: Area
-    visible: Callable[[Viewer], bool]
     # Routes whose name starts with this prefix highlight the entry (e.g. "users" for users.invite).
     section: str
     order: int = 100
@@ -37,12 +40,29 @@ class Navigation:
         self.items.append(item)
         self.items.sort(key=lambda i: i.order)
 
-    def for_viewer(self, viewer: Viewer | None, current_route: str) -> dict[Area, list[NavLink]]:
+    def check(self, router: web.UrlDispatcher) -> None:
+        """At startup: every entry names a route that exists and declares who may use it."""
+        for item in self.items:
+            if item.route not in router or rule_of(_handler(router, item.route)) is None:
+                raise RuntimeError(f"menu entry {item.label!r} names route {item.route!r}, which has no access rule")
+
+    def for_viewer(
+        self, viewer: Viewer | None, current_route: str, router: web.UrlDispatcher
+    ) -> dict[Area, list[NavLink]]:
         links: dict[Area, list[NavLink]] = {"side": [], "top": []}
         if viewer is None:
             return links
         for item in self.items:
-            if item.visible(viewer):
+            rule = rule_of(_handler(router, item.route))
+            if rule is not None and rule.admits(viewer):
                 current = current_route == item.route or current_route.startswith(item.section + ".")
                 links[item.area].append(NavLink(item.label, item.route, current))
         return links
+
+
+def _handler(router: web.UrlDispatcher, name: str) -> object:
+    """The GET handler of a named resource (menu entries are links)."""
+    for route in router[name]:
+        if route.method == "GET":
+            return route.handler
+    return None

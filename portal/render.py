@@ -65,7 +65,7 @@ async def render(
         "viewer": viewer,
         "csrf_token": csrf_token(session),
         "flashes": pop_flashes(session),
-        "navigation": request.app[navigation_key].for_viewer(viewer, current),
+        "navigation": request.app[navigation_key].for_viewer(viewer, current, request.app.router),
         "current_route": current,
         "url": url,
         "static": lambda filename: str(request.app.router["static"].url_for(filename=filename)),

@@ -18,4 +18,4 @@ def setup(app: web.Application) -> None:
         ("Staff users", "admin.staff", 30),
         ("E-mail outbox", "admin.outbox", 40),
     ):
-        navigation.add(NavItem(label, route, "side", lambda v: v.is_admin, section=route, order=order))
+        navigation.add(NavItem(label, route, "side", section=route, order=order))

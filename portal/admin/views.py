@@ -11,8 +11,9 @@ from portal.auth.access import Access, access
 from portal.auth.sessions import flash
 from portal.forms import Form, form_view, redirect
 from portal.keys import pool_key
+from portal.paths import path_id
 from portal.render import render
-from portal.staff.views import customer_context, path_id
+from portal.staff.views import customer_context
 from shared.enrolment import add_panel, add_site, create_customer, create_staff_user
 from shared.errors import DomainError, NotFound
 

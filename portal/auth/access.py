@@ -3,59 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from enum import Enum
-from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from portal.auth.model import CustomerScope, Permission, Viewer
-from portal.keys import viewer_key
+from portal.auth.model import CustomerScope, Viewer
+from portal.auth.rules import Access, Rule, access, rule_of
+from portal.keys import scope_key, viewer_key
 from shared.errors import Forbidden
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-H = TypeVar("H", bound=Callable[..., Any])
-_ATTRIBUTE = "__portal_access__"
 
-
-class Access(Enum):
-    PUBLIC = "anyone, logged in or not"
-    USER = "any logged-in user"
-    CUSTOMER = "an owner or secondary user of a customer"
-    STAFF = "a dispatcher or an admin"
-    ADMIN = "an admin"
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    access: Access
-    permission: Permission | None = None
-
-
-def access(level: Access, permission: Permission | None = None) -> Callable[[H], H]:
-    """Declare who may call a handler; the access middleware enforces it."""
-
-    def mark(handler: H) -> H:
-        setattr(handler, _ATTRIBUTE, Rule(level, permission))
-        return handler
-
-    return mark
-
-
-def rule_of(handler: object) -> Rule | None:
-    rule = getattr(handler, _ATTRIBUTE, None)
-    return rule if isinstance(rule, Rule) else None
-
-
-def _allowed(rule: Rule, viewer: Viewer) -> bool:
-    if rule.access is Access.CUSTOMER and not viewer.is_customer:
-        return False
-    if rule.access is Access.STAFF and not viewer.is_staff:
-        return False
-    if rule.access is Access.ADMIN and not viewer.is_admin:
-        return False
-    return rule.permission is None or viewer.may(rule.permission)
+__all__ = ["Access", "Rule", "access", "access_middleware", "rule_of", "scope_of", "staff_scope", "viewer_of"]
 
 
 @web.middleware
@@ -74,8 +33,12 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     if viewer is None:
         target = request.path_qs if request.method == "GET" else "/"
         raise web.HTTPSeeOther(f"/login?{urlencode({'next': target})}")
-    if not _allowed(rule, viewer):
+    if not rule.admits(viewer):
         raise Forbidden("your login does not give access to this page")
+    if rule.access is Access.CUSTOMER:
+        # The only place a customer user's scope is made: handlers of customer routes read it with scope_of.
+        assert viewer.customer_id is not None  # a customer role always has one (CHECK in sql/0001)
+        request[scope_key] = CustomerScope(customer_id=viewer.customer_id, user_id=viewer.user_id)
     return await handler(request)
 
 
@@ -85,11 +48,20 @@ def viewer_of(request: web.Request) -> Viewer:
 
 
 def scope_of(request: web.Request) -> CustomerScope:
-    """The customer this request may touch: the viewer's own, and only for customer users."""
+    """The customer this request may touch, as the access middleware set it for a CUSTOMER route."""
+    scope = request.get(scope_key)
+    if scope is None:
+        raise RuntimeError(f"{request.match_info.route.resource} is not a CUSTOMER route: it has no customer scope")
+    return scope
+
+
+def staff_scope(request: web.Request, customer_id: int) -> CustomerScope:
+    """Staff acting on one customer's record: the same scoped queries customers use, for the customer named."""
     viewer = request.get(viewer_key)
-    if viewer is None or viewer.customer_id is None or not viewer.is_customer:
-        raise Forbidden("only a customer's users see customer pages")
-    return CustomerScope(customer_id=viewer.customer_id, user_id=viewer.user_id)
+    rule = rule_of(request.match_info.route.handler)
+    if viewer is None or not viewer.is_staff or rule is None or rule.access not in (Access.STAFF, Access.ADMIN):
+        raise RuntimeError("staff_scope on a route that is not for staff")
+    return CustomerScope(customer_id=customer_id, user_id=viewer.user_id, by_staff=True)
 
 
 def check_routes_declare_access(app: web.Application) -> None:

@@ -1,32 +1,26 @@
-"""Roles, permissions, the logged-in viewer and the customer scope every customer query takes."""
+"""The logged-in viewer; roles, permissions and the customer scope come from shared/ (one place for each)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+from shared.roles import CUSTOMER_ROLES, STAFF_ROLES, Permission, Role, holds, parse_permissions
+from shared.scope import CustomerScope
 
-class Role(StrEnum):
-    OWNER = "owner"
-    SECONDARY = "secondary"
-    DISPATCHER = "dispatcher"
-    ADMIN = "admin"
-
-
-CUSTOMER_ROLES = frozenset({Role.OWNER, Role.SECONDARY})
-STAFF_ROLES = frozenset({Role.DISPATCHER, Role.ADMIN})
-
-
-class Permission(StrEnum):
-    """What an owner may grant a secondary user beyond seeing the account; owners hold them all."""
-
-    MANAGE_USERS = "manage_users"
-    MANAGE_PAYMENT_METHODS = "manage_payment_methods"
+__all__ = [
+    "CUSTOMER_ROLES",
+    "STAFF_ROLES",
+    "CustomerScope",
+    "Permission",
+    "Role",
+    "Viewer",
+    "parse_permissions",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
-    """The user behind a request with a live session."""
+    """The user behind a request with a live session (or, under /api/, a live API token)."""
 
     user_id: int
     session_hash: bytes
@@ -54,19 +48,4 @@ class Viewer:
         return self.name or self.email
 
     def may(self, permission: Permission) -> bool:
-        if self.role is Role.OWNER:
-            return True
-        return self.role is Role.SECONDARY and permission in self.permissions
-
-
-@dataclass(frozen=True, slots=True)
-class CustomerScope:
-    """The one customer whose data a request may read or change. Customer queries take it, never a bare id."""
-
-    customer_id: int
-    user_id: int
-
-
-def parse_permissions(values: list[str] | None) -> frozenset[Permission]:
-    known = {p.value for p in Permission}
-    return frozenset(Permission(v) for v in values or () if v in known)
+        return holds(self.role, self.permissions, permission)

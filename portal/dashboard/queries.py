@@ -42,16 +42,3 @@ async def premises_with_panels(connection: asyncpg.Connection, scope: CustomerSc
         if row["account"] is not None:
             site.panels.append(row)
     return list(premises.values())
-
-
-async def recent_signals(connection: asyncpg.Connection, scope: CustomerScope, limit: int = 10) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await connection.fetch(
-        """SELECT id, received_at, account, category, qualifier, description, zone, partition, user_number
-             FROM signals
-            WHERE customer_id = $1
-            ORDER BY received_at DESC, id DESC
-            LIMIT $2""",
-        scope.customer_id,
-        limit,
-    )
-    return rows

@@ -11,6 +11,4 @@ from portal.navigation import NavItem
 
 def setup(app: web.Application) -> None:
     app.router.add_routes(views.routes)
-    app[navigation_key].add(
-        NavItem("Dashboard", "dashboard", "side", lambda viewer: viewer.is_customer, section="dashboard", order=10)
-    )
+    app[navigation_key].add(NavItem("Dashboard", "dashboard", "side", section="dashboard", order=10))

@@ -1,4 +1,4 @@
-"""The dashboard's tabs (Invoices due, Paid invoices, …): each feature adds its own when it lands."""
+"""The dashboard's tabs (Invoices due, Paid invoices, …): each feature adds its own, with its access rule."""
 
 from __future__ import annotations
 
@@ -9,22 +9,24 @@ from typing import Any
 import asyncpg
 
 from portal.auth.model import CustomerScope, Viewer
+from portal.auth.rules import Rule
 
 Loader = Callable[[asyncpg.Connection, CustomerScope], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
 class DashboardTab:
-    """One tab: its label, the template that shows it, and the scoped query that fills it.
+    """One tab: its label, who may see it, the template that shows it, and the scoped query that fills it.
 
-    The template is included in the dashboard and sees what `load` returned as `tab_context`.
+    The rule is required, as on routes: a tab is shown to nobody it does not name. The template is included in the
+    dashboard and sees what `load` returned as `tab_context`.
     """
 
     key: str
     label: str
+    rule: Rule
     template: str
     load: Loader
-    visible: Callable[[Viewer], bool] = lambda viewer: True
     order: int = 100
 
 
@@ -33,8 +35,12 @@ class DashboardTabs:
     tabs: list[DashboardTab] = field(default_factory=list)
 
     def add(self, tab: DashboardTab) -> None:
+        if not isinstance(tab.rule, Rule):
+            raise RuntimeError(f"dashboard tab {tab.key!r} declares no access rule")
+        if any(t.key == tab.key for t in self.tabs):
+            raise RuntimeError(f"two dashboard tabs share the key {tab.key!r}")
         self.tabs.append(tab)
         self.tabs.sort(key=lambda t: t.order)
 
     def for_viewer(self, viewer: Viewer) -> list[DashboardTab]:
-        return [tab for tab in self.tabs if tab.visible(viewer)]
+        return [tab for tab in self.tabs if tab.rule.admits(viewer)]

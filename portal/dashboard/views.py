@@ -8,17 +8,10 @@ from portal.auth.access import Access, access, scope_of, viewer_of
 from portal.dashboard import queries
 from portal.keys import dashboard_tabs_key, pool_key
 from portal.render import render
-from shared.catalogue import CATEGORY_LABELS, SignalCategory
+from shared.signal_queries import recent_signals
 
 routes = web.RouteTableDef()
 RECENT_SIGNALS = 10
-
-
-def category_label(category: str) -> str:
-    try:
-        return CATEGORY_LABELS[SignalCategory(category)]
-    except ValueError:
-        return category
 
 
 @routes.get("/dashboard", name="dashboard")
@@ -30,7 +23,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     async with request.app[pool_key].acquire() as connection:
         account = await queries.account_summary(connection, scope)
         premises = await queries.premises_with_panels(connection, scope)
-        signals = await queries.recent_signals(connection, scope, RECENT_SIGNALS)
+        signals = await recent_signals(connection, scope, RECENT_SIGNALS)
         tab_context = await chosen.load(connection, scope) if chosen else {}
     return await render(
         request,
@@ -40,7 +33,6 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
             "premises": premises,
             "accounts": [panel["account"] for site in premises for panel in site.panels],
             "signals": signals,
-            "category_label": category_label,
             "tabs": tabs,
             "tab": chosen,
             "tab_context": tab_context,

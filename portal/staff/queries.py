@@ -1,10 +1,11 @@
-"""SQL of the staff pages: every customer is in view (staff are not customer-scoped)."""
+"""SQL of the staff pages: the directory sees every customer; a customer's record is read through its scope."""
 
 from __future__ import annotations
 
 import asyncpg
 
 from shared.errors import NotFound
+from shared.scope import CustomerScope
 
 DIRECTORY_LIMIT = 100
 
@@ -29,43 +30,33 @@ async def find_customers(connection: asyncpg.Connection, search: str) -> list[as
     return rows
 
 
-async def customer(connection: asyncpg.Connection, customer_id: int) -> asyncpg.Record:
+async def customer(connection: asyncpg.Connection, scope: CustomerScope) -> asyncpg.Record:
     row: asyncpg.Record | None = await connection.fetchrow(
         "SELECT id, name, email, phone, created_at, security_code <> '' AS has_security_code "
         "FROM customers WHERE id = $1",
-        customer_id,
+        scope.customer_id,
     )
     if row is None:
         raise NotFound("there is no such customer")
     return row
 
 
-async def sites_and_panels(connection: asyncpg.Connection, customer_id: int) -> list[asyncpg.Record]:
+async def sites_and_panels(connection: asyncpg.Connection, scope: CustomerScope) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await connection.fetch(
         """SELECT s.id AS site_id, s.name AS site_name, s.address, p.id AS panel_id, p.account,
                   p.dc09_key_format, extract(epoch FROM p.test_interval) / 3600 AS test_hours, p.created_at
              FROM sites s LEFT JOIN panels p ON p.site_id = s.id
             WHERE s.customer_id = $1
             ORDER BY s.id, p.account""",
-        customer_id,
+        scope.customer_id,
     )
     return rows
 
 
-async def users_of(connection: asyncpg.Connection, customer_id: int) -> list[asyncpg.Record]:
+async def users_of(connection: asyncpg.Connection, scope: CustomerScope) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await connection.fetch(
         "SELECT email, name, role, password_hash IS NOT NULL AS active, email_confirmed_at FROM users "
         "WHERE customer_id = $1 ORDER BY role = 'owner' DESC, email",
-        customer_id,
-    )
-    return rows
-
-
-async def recent_signals(connection: asyncpg.Connection, customer_id: int, limit: int = 20) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await connection.fetch(
-        "SELECT received_at, account, category, description, zone FROM signals WHERE customer_id = $1 "
-        "ORDER BY received_at DESC, id DESC LIMIT $2",
-        customer_id,
-        limit,
+        scope.customer_id,
     )
     return rows

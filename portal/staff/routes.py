@@ -11,4 +11,4 @@ from portal.staff import views
 
 def setup(app: web.Application) -> None:
     app.router.add_routes(views.routes)
-    app[navigation_key].add(NavItem("Customers", "staff", "side", lambda v: v.is_staff, section="staff", order=10))
+    app[navigation_key].add(NavItem("Customers", "staff", "side", section="staff", order=10))

@@ -6,21 +6,15 @@ from typing import Any
 
 from aiohttp import web
 
-from portal.auth.access import Access, access
-from portal.dashboard.views import category_label
+from portal.auth.access import Access, access, staff_scope
 from portal.keys import pool_key
+from portal.paths import path_id
 from portal.render import render
 from portal.staff import queries
+from shared.signal_queries import recent_signals
 
 routes = web.RouteTableDef()
-
-
-def path_id(request: web.Request, name: str) -> int:
-    """A numeric id from the path; anything else is simply not found."""
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        raise web.HTTPNotFound() from None
+STAFF_RECENT_SIGNALS = 20
 
 
 @routes.get("/staff", name="staff")
@@ -33,12 +27,12 @@ async def directory(request: web.Request) -> web.StreamResponse:
 
 
 async def customer_context(request: web.Request) -> dict[str, Any]:
-    customer_id = path_id(request, "customer_id")
+    scope = staff_scope(request, path_id(request, "customer_id"))
     async with request.app[pool_key].acquire() as connection:
-        customer = await queries.customer(connection, customer_id)
-        rows = await queries.sites_and_panels(connection, customer_id)
-        users = await queries.users_of(connection, customer_id)
-        signals = await queries.recent_signals(connection, customer_id)
+        customer = await queries.customer(connection, scope)
+        rows = await queries.sites_and_panels(connection, scope)
+        users = await queries.users_of(connection, scope)
+        signals = await recent_signals(connection, scope, STAFF_RECENT_SIGNALS)
     sites: dict[int, dict[str, Any]] = {}
     for row in rows:
         site = sites.setdefault(row["site_id"], {"row": row, "panels": []})
@@ -49,7 +43,6 @@ async def customer_context(request: web.Request) -> dict[str, Any]:
         "sites": list(sites.values()),
         "users": users,
         "signals": signals,
-        "category_label": category_label,
     }
 
 

@@ -13,13 +13,4 @@ from portal.users import views
 def setup(app: web.Application) -> None:
     app.router.add_routes(views.routes)
     app[grantable_permissions_key][Permission.MANAGE_USERS] = "Manage users"
-    app[navigation_key].add(
-        NavItem(
-            "Users",
-            "users",
-            "side",
-            lambda viewer: viewer.is_customer and viewer.may(Permission.MANAGE_USERS),
-            section="users",
-            order=30,
-        )
-    )
+    app[navigation_key].add(NavItem("Users", "users", "side", section="users", order=30))

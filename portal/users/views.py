@@ -15,6 +15,7 @@ from portal.auth.sessions import flash, start_session
 from portal.forms import Form, InvalidForm, form_view, redirect
 from portal.keys import config_key, grantable_permissions_key, pool_key
 from portal.mail.messages import send_invitation
+from portal.paths import path_id
 from portal.render import render
 from portal.users import queries
 from shared.enrolment import normalise_email, single_line
@@ -22,13 +23,6 @@ from shared.errors import DomainError, Forbidden
 
 routes = web.RouteTableDef()
 DAY = 86400.0
-
-
-def _user_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["user_id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
 
 
 def _granted(request: web.Request, form: Form, viewer: Viewer) -> frozenset[Permission]:
@@ -90,7 +84,7 @@ async def invite(request: web.Request, form: Form) -> web.StreamResponse:
 async def resend_invitation(request: web.Request) -> web.StreamResponse:
     scope, viewer = scope_of(request), viewer_of(request)
     async with request.app[pool_key].acquire() as connection, connection.transaction():
-        user = await queries.secondary_user(connection, scope, _user_id(request))
+        user = await queries.secondary_user(connection, scope, path_id(request, "user_id"))
         if user["active"]:
             raise DomainError(f"{user['email']} has already accepted the invitation")
         await _invite(request, connection, scope, viewer, user["id"], user["email"], user["name"])
@@ -104,7 +98,7 @@ async def change_permissions(request: web.Request) -> web.StreamResponse:
     scope, viewer = scope_of(request), viewer_of(request)
     permissions = _granted(request, Form(await request.post()), viewer)
     async with request.app[pool_key].acquire() as connection, connection.transaction():
-        user = await queries.secondary_user(connection, scope, _user_id(request))
+        user = await queries.secondary_user(connection, scope, path_id(request, "user_id"))
         await queries.set_permissions(connection, scope, user["id"], permissions)
     flash(await get_session(request), f"Saved what {user['name'] or user['email']} may do.")
     raise redirect("/users")
@@ -115,7 +109,7 @@ async def change_permissions(request: web.Request) -> web.StreamResponse:
 async def remove(request: web.Request) -> web.StreamResponse:
     scope = scope_of(request)
     async with request.app[pool_key].acquire() as connection, connection.transaction():
-        user = await queries.secondary_user(connection, scope, _user_id(request))
+        user = await queries.secondary_user(connection, scope, path_id(request, "user_id"))
         if user["id"] == scope.user_id:
             raise DomainError("you cannot remove yourself; ask the account owner")
         await queries.remove_user(connection, scope, user["id"])

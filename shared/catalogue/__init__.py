@@ -15,6 +15,7 @@ from shared.catalogue.model import (
     Qualifier,
     SignalCategory,
 )
+from shared.catalogue.presentation import SignalLine, category_label, category_of, present
 
 __all__ = [
     "CATEGORY_LABELS",
@@ -29,8 +30,12 @@ __all__ = [
     "FieldKind",
     "Qualifier",
     "SignalCategory",
+    "SignalLine",
     "categories",
+    "category_label",
+    "category_of",
     "classify",
     "entries",
     "lookup",
+    "present",
 ]

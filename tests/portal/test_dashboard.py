@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncpg
 import jinja2
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from portal.app import create_app
+from portal.auth.model import Permission
+from portal.auth.rules import Access, Rule
 from portal.dashboard.tabs import DashboardTab
 from portal.keys import dashboard_tabs_key, templates_key
 from shared.config import Config
@@ -50,7 +53,7 @@ async def test_a_feature_adds_a_tab_that_loads_with_the_customer_scope(
     templates.loader = jinja2.ChoiceLoader(
         [jinja2.DictLoader({"test/tab.html": "<p>{{ tab_context.calls }} calls</p>"}), templates.loader]
     )
-    app[dashboard_tabs_key].add(DashboardTab("calls", "Call list", "test/tab.html", load))
+    app[dashboard_tabs_key].add(DashboardTab("calls", "Call list", Rule(Access.CUSTOMER), "test/tab.html", load))
     async with TestClient(TestServer(app)) as client:
         portal = Portal(client)
         await portal.login(alpha.owner_email)
@@ -78,3 +81,36 @@ async def test_each_panel_shows_its_last_signal_in_the_customers_time(
     )
     assert "last signal 2026-03-04" in a1.split("</li>")[0]
     assert "last signal not yet received" in a2.split("</li>")[0]
+
+
+async def test_a_tab_is_shown_only_to_viewers_its_rule_admits(
+    config: Config, database_url: str, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+
+    async def load(connection, scope):
+        return {}
+
+    app = create_app(config, database_url)
+    app[templates_key].loader = jinja2.ChoiceLoader(
+        [jinja2.DictLoader({"test/tab.html": "<p>owner things</p>"}), app[templates_key].loader]
+    )
+    rule = Rule(Access.CUSTOMER, Permission.MANAGE_USERS)
+    app[dashboard_tabs_key].add(DashboardTab("owners", "Owner things", rule, "test/tab.html", load))
+    async with TestClient(TestServer(app)) as client:
+        portal = Portal(client)
+        await portal.login(alpha.owner_email)
+        assert "Owner things" in await (await portal.get("/dashboard")).text()
+        await portal.logout()
+        await portal.login(alpha.secondary_email)  # holds no permission
+        text = await (await portal.get("/dashboard?tab=owners")).text()
+    assert "Owner things" not in text and "owner things" not in text
+
+
+def test_a_tab_without_an_access_rule_is_refused(config: Config) -> None:
+    async def load(connection, scope):
+        return {}
+
+    app = create_app(config, "postgresql://unused")
+    with pytest.raises(RuntimeError, match="declares no access rule"):
+        app[dashboard_tabs_key].add(DashboardTab("x", "X", None, "test/tab.html", load))  # type: ignore[arg-type]
