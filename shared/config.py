@@ -242,6 +242,20 @@ SETTINGS: tuple[Setting, ...] = (
         "White-label: the company's postal address.",
     ),
     Setting("portal", "logo_text", _string, "Sentinel", "White-label: the short name shown as the logo."),
+    Setting(
+        "portal",
+        "remittance_address",
+        _string,
+        "",
+        "White-label: where customers mail cheques (printed on invoices); empty means `portal.company_address`.",
+    ),
+    Setting(
+        "portal",
+        "licence_text",
+        _string,
+        "",
+        "White-label: the company's licence as invoices and insurance certificates print it; empty prints none.",
+    ),
     Setting("portal", "timezone", _timezone, "UTC", "IANA time zone the portal shows times in, e.g. America/Chicago."),
     Setting("portal", "session_hours", _number(0.1, 720), 12.0, "Hours a login lasts before the user logs in again."),
     Setting(
