@@ -10,7 +10,7 @@ from alarmhub import admin, run
 from alarmhub.context import migrate_database
 from alarmhub.loop import run_async
 from shared.config import ConfigError, load_config
-from shared.db import resolve_database_url
+from shared.embedded_postgres import resolve_database_url
 from shared.errors import DomainError
 from shared.logs import configure_logging
 

@@ -24,8 +24,8 @@ from receiver.service import receiver_service
 from receiver.simulator.run import SimulationPlan, simulate
 from receiver.transports.mqtt import mqtt_settings
 from shared.config import Config, ConfigError
-from shared.db import resolve_database_url
 from shared.demo import has_any_customer, load_demo_data
+from shared.embedded_postgres import resolve_database_url
 from shared.logs import get_logger
 
 log = get_logger(__name__)
