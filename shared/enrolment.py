@@ -11,6 +11,7 @@ import asyncpg
 
 from shared.dc09_keys import InvalidKeyError, parse_dc09_key
 from shared.errors import Conflict, DomainError, NotFound
+from shared.password_policy import check_password
 from shared.passwords import hash_password
 
 _ACCOUNT = re.compile(r"^[0-9A-Fa-f]{3,16}$")
@@ -18,7 +19,6 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Control characters (tab, CR, LF, NUL ...) and the Unicode line and paragraph separators.
 _NOT_ON_ONE_LINE = frozenset({"Cc", "Zl", "Zp"})
 STAFF_ROLES = ("dispatcher", "admin")
-MIN_PASSWORD_LENGTH = 10
 MIN_TEST_INTERVAL_HOURS = 1 / 60
 MAX_TEST_INTERVAL_HOURS = 31 * 24
 
@@ -60,14 +60,6 @@ def normalise_email(email: str) -> str:
     return email
 
 
-def check_password_strength(password: str) -> None:
-    """A password long enough and varied enough to survive an offline guess; raises DomainError if not."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise DomainError(f"use at least {MIN_PASSWORD_LENGTH} characters", field="password")
-    if len(set(password)) < 5:
-        raise DomainError("use more varied characters", field="password")
-
-
 def _key(dc09_key: str | None, key_format: str | None) -> tuple[bytes | None, str | None]:
     if not dc09_key:
         return None, None
@@ -100,7 +92,7 @@ async def create_customer(
     key, key_format = _key(dc09_key, dc09_key_format)
     check_test_interval(test_interval_hours)
     if password is not None:
-        check_password_strength(password)
+        check_password(password, email=email)
     password_hash = await asyncio.to_thread(hash_password, password) if password is not None else None
     try:
         return await _insert_customer(
@@ -233,7 +225,7 @@ async def create_staff_user(connection: asyncpg.Connection, *, email: str, passw
     if role not in STAFF_ROLES:
         raise DomainError(f"role must be one of {', '.join(STAFF_ROLES)}", field="role")
     email = normalise_email(email)
-    check_password_strength(password)
+    check_password(password, email=email)
     if await connection.fetchval("SELECT 1 FROM users WHERE lower(email) = lower($1)", email):
         raise Conflict(f"{email} already has a login", field="email")
     password_hash = await asyncio.to_thread(hash_password, password)  # off the event loop: it takes a while

@@ -302,3 +302,31 @@ async def test_parallel_guesses_at_the_current_password_get_no_more_tries_than_t
 
     statuses = await asyncio.gather(*(guess(number) for number in range(30)))
     assert statuses.count(400) == 5 and statuses.count(429) == 25
+
+
+async def test_one_password_policy_for_the_admin_page_registration_reset_and_change(
+    portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, beta = customers
+    weak = "Password2024!"  # long enough and varied, but a common word: /admin/staff took it before
+    await portal.login("admin@example.com")
+    staff = await portal.post("/admin/staff", {"email": "carol@example.com", "role": "dispatcher", "password": weak})
+    assert staff.status == 400 and 'id="f-password-error"' in await staff.text() and "too easy" in await staff.text()
+    assert await db.fetchval("SELECT count(*) FROM users WHERE email = 'carol@example.com'") == 0
+    await portal.logout()
+
+    await db.execute("UPDATE users SET password_hash = NULL WHERE id = $1", beta.owner_id)
+    form = {"account": beta.account, "proof": beta.security_code, "name": "Bea", "email": "bea@example.com"}
+    registered = await portal.post("/register", form | {"password": weak, "password_confirm": weak})
+    assert registered.status == 422 and "too easy" in await registered.text()
+
+    await portal.post("/password/forgot", {"email": alpha.owner_email})
+    [mail] = await mails_to(db, alpha.owner_email)
+    reset = await portal.post(link_in(mail["body"]), {"password": weak, "password_confirm": weak})
+    assert reset.status == 422 and "too easy" in await reset.text()
+
+    await portal.login(alpha.owner_email)
+    changed = await portal.post(
+        "/account/password", {"current_password": PASSWORD, "new_password": weak, "new_password_confirm": weak}
+    )
+    assert changed.status == 422 and 'id="f-new_password-error"' in await changed.text()
