@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-import asyncpg
+from collections.abc import AsyncIterator
 
-from portal.auth.access import Access, rule_of
+import asyncpg
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from portal.app import create_app
+from portal.auth.access import Access, Rule, rule_of
+from shared.config import Config
+from shared.roles import CUSTOMER_PERMISSIONS
 from tests.portal.conftest import Customer, Portal
-from tests.portal.test_security import fill
+from tests.portal.sweep import HandlerRecorder, fill, route_ids
+
+ALL_GRANTS = sorted(p.value for p in CUSTOMER_PERMISSIONS)
 
 PLAUSIBLE_FORM = {
     "permissions": "manage_users",
@@ -33,35 +44,80 @@ async def snapshot(db: asyncpg.Pool, alpha: Customer) -> list[asyncpg.Record]:
     )
 
 
-async def test_every_route_as_another_customers_user_with_this_customers_ids(
-    portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
-) -> None:
-    alpha, beta = customers
-    before = await snapshot(db, alpha)
-    await portal.login(beta.owner_email)
-    checked = 0
-    for route in portal.client.app.router.routes():
+@pytest_asyncio.fixture
+async def swept(config: Config, database_url: str) -> AsyncIterator[tuple[Portal, HandlerRecorder]]:
+    """A portal whose innermost middleware records which requests reached their handler."""
+    app = create_app(config, database_url)
+    recorder = HandlerRecorder()
+    recorder.install(app)
+    async with TestClient(TestServer(app)) as client:
+        yield Portal(client), recorder
+
+
+def swept_routes(app: web.Application) -> list[tuple[str, str, Rule]]:
+    """Every route that needs a login, as (method, pattern, rule): the inventory the sweep must cover whole."""
+    found = []
+    for route in app.router.routes():
         rule = rule_of(route.handler)
-        if route.method == "HEAD" or rule is None or rule.access is Access.PUBLIC:
+        if route.method == "HEAD" or rule is None or rule.access is Access.PUBLIC or route.resource is None:
             continue
         if route.handler.__name__ == "logout":
             continue  # would end the session the rest of the test uses; it has no ids anyway
-        path = route.resource.canonical
-        url = fill(path, alpha)
-        if route.method == "GET":
-            response = await portal.get(url)
-        else:
-            response = await portal.post(url, PLAUSIBLE_FORM)
+        found.append((route.method, route.resource.canonical, rule))
+    return sorted(found, key=lambda r: (r[1], r[0]))
+
+
+@pytest.mark.parametrize("attacker", ["owner", "secondary with every permission"])
+async def test_every_route_as_another_customers_user_with_this_customers_ids(
+    swept: tuple[Portal, HandlerRecorder], db: asyncpg.Pool, customers: tuple[Customer, Customer], attacker: str
+) -> None:
+    portal, recorder = swept
+    alpha, beta = customers
+    async with db.acquire() as connection:
+        ids = await route_ids(connection, alpha)
+        await connection.execute("UPDATE users SET permissions = $2 WHERE id = $1", beta.secondary_id, ALL_GRANTS)
+    before = await snapshot(db, alpha)
+    await portal.login(beta.owner_email if attacker == "owner" else beta.secondary_email)
+    routes = swept_routes(portal.client.app)
+    tried = set()
+    for method, path, rule in routes:
+        url = fill(path, ids)  # fails the test for a placeholder it has no real id for
+        recorder.reached.clear()
+        response = await (portal.get(url) if method == "GET" else portal.post(url, PLAUSIBLE_FORM))
         text = await response.text()
-        if rule.access in (Access.STAFF, Access.ADMIN):
-            assert response.status == 403, (route.method, path)
+        reached = (method, path) in recorder.reached
+        if path.startswith("/api/"):
+            assert response.status == 401 and not reached, (method, path, response.status)  # cookies mean nothing
+        elif rule.access in (Access.STAFF, Access.ADMIN):
+            assert response.status == 403 and not reached, (method, path, response.status)
         elif "{" in path:
-            assert response.status == 404, (route.method, path)
+            # The handler itself ran with alpha's real ids, and did not find them in beta's scope.
+            assert response.status == 404 and reached, (method, path, response.status, reached)
         for marker in alpha_markers(alpha):
-            assert marker not in text, (route.method, path, marker)
-        checked += 1
-    assert checked >= 15
+            assert marker not in text, (method, path, marker)
+        tried.add((method, path))
+    assert tried == {(m, p) for m, p, _ in routes} and len(tried) >= 15
     assert await snapshot(db, alpha) == before
+
+
+async def test_ids_out_of_any_range_are_simply_not_found(
+    swept: tuple[Portal, HandlerRecorder], customers: tuple[Customer, Customer]
+) -> None:
+    portal, recorder = swept
+    alpha, _ = customers
+    huge = {name: "99999999999999999999" for name in ("customer_id", "user_id", "site_id", "panel_id")}
+    odd = {"account": alpha.account, "token": "x"}
+    for who in (alpha.owner_email, "admin@example.com"):
+        await portal.login(who)
+        for method, path, _rule in swept_routes(portal.client.app):
+            if not any(f"{{{name}}}" in path for name in huge):
+                continue
+            for bad in ("99999999999999999999", "0", "-1", "1e3", "١٢"):
+                url = fill(path, {**odd, **dict.fromkeys(huge, bad)})
+                response = await (portal.get(url) if method == "GET" else portal.post(url, PLAUSIBLE_FORM))
+                assert response.status in (403, 404), (who, method, url, response.status)
+        await portal.logout()
+    assert not any("{" in path and "_id}" in path for _, path in recorder.reached)
 
 
 async def test_the_dashboard_shows_only_the_viewers_customer(

@@ -11,16 +11,9 @@ from portal.app import create_app
 from portal.auth.access import Access, access, check_routes_declare_access
 from shared.config import Config
 from tests.portal.conftest import Customer, Portal, portal_config
+from tests.portal.sweep import fill, route_ids
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-def fill(path: str, alpha: Customer) -> str:
-    return (
-        path.replace("{token}", "some-token")
-        .replace("{user_id}", str(alpha.secondary_id))
-        .replace("{customer_id}", str(alpha.customer_id))
-    )
 
 
 def state_changing_routes(app: web.Application) -> list[tuple[str, str]]:
@@ -37,12 +30,14 @@ async def test_every_state_changing_route_refuses_a_request_without_the_csrf_tok
     portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
 ) -> None:
     alpha, _ = customers
+    async with db.acquire() as connection:
+        ids = await route_ids(connection, alpha)
     routes = state_changing_routes(portal.client.app)
     assert len(routes) >= 15  # the inventory below must not silently shrink
     for who in (alpha.owner_email, "admin@example.com"):
         await portal.login(who)
         for method, path in routes:
-            url = fill(path, alpha)
+            url = fill(path, ids)
             missing = await portal.client.request(method, url, data={"email": "x@example.com"})
             assert missing.status == 403, (who, method, path)
             wrong = await portal.client.request(method, url, data={"csrf_token": "forged", "email": "x@example.com"})

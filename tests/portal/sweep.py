@@ -1,0 +1,65 @@
+"""The route sweep's tools: every path placeholder filled with a real id of the customer under attack, or failure;
+and a recorder that tells whether a request reached its handler (a 404 from the router proves nothing)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+import asyncpg
+from aiohttp import web
+
+from portal.accounts.tokens import Purpose, issue_token
+from tests.portal.conftest import Customer
+
+_PLACEHOLDER = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def route_ids(connection: asyncpg.Connection, victim: Customer) -> dict[str, str]:
+    """A real value of `victim` for every placeholder the portal's routes use.
+
+    A new route with a placeholder not listed here makes the sweep fail (fill() raises), so every route a feature
+    adds is tried with another customer's real id, never with literal text the router answers 404 to.
+    """
+    token = await issue_token(connection, victim.secondary_id, Purpose.INVITATION, 3600.0)
+    return {
+        "customer_id": str(victim.customer_id),
+        "user_id": str(victim.secondary_id),
+        "site_id": str(victim.site_id),
+        "panel_id": str(victim.panel_id),
+        "account": victim.account,
+        "token": token,
+    }
+
+
+def fill(path: str, ids: Mapping[str, str]) -> str:
+    """`path` with each placeholder replaced by the victim's real value; an unknown placeholder fails the test."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in ids:
+            raise AssertionError(
+                f"the sweep has no real id of another customer for {{{name}}} in {path}: add one to route_ids()"
+            )
+        return ids[name]
+
+    return _PLACEHOLDER.sub(value, path)
+
+
+@dataclass
+class HandlerRecorder:
+    """Innermost middleware: records (method, route pattern) of every request that reached its handler."""
+
+    reached: list[tuple[str, str]] = field(default_factory=list)
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        resource = request.match_info.route.resource
+        if request.match_info.http_exception is None and resource is not None:
+            self.reached.append((request.method, resource.canonical))
+        return await handler(request)
+
+    def install(self, app: web.Application) -> None:
+        app.middlewares.append(self.middleware)  # last: after access, CSRF and the path-id check passed
