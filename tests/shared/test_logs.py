@@ -1,0 +1,109 @@
+"""Logging: secrets redacted by what they are, counts and ids kept, one JSON object per line."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from shared.logs import configure_logging, get_logger, is_secret_name
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """The production configuration (JSON) writing to a buffer; the root logger is put back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging("info", "json", stream=stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_a_count_whose_table_name_contains_token_is_logged_as_is(json_log: io.StringIO) -> None:
+    # The worker logs pruned rows by table name; `user_tokens` was redacted because it contains "token".
+    get_logger("tests.logs").info("login records pruned", user_tokens=3, user_sessions=0, login_failures=7)
+    (line,) = lines(json_log)
+    assert line["user_tokens"] == 3 and line["user_sessions"] == 0 and line["login_failures"] == 7
+
+
+def test_secrets_are_redacted_by_name(json_log: io.StringIO) -> None:
+    get_logger("tests.logs").info(
+        "careless",
+        token="abc",
+        api_token="tok-123",
+        session_key="k-456",
+        dc09_key="00112233",
+        password="hunter2-long",
+        card_number="4242424242424242",
+        cvc="123",
+        Authorization="Bearer xyz",
+    )
+    (line,) = lines(json_log)
+    text = json.dumps(line)
+    for secret in ("abc", "tok-123", "k-456", "00112233", "hunter2-long", "4242424242424242", "Bearer xyz"):
+        assert secret not in text
+    assert line["token"] == line["password"] == line["cvc"] == "[redacted]"
+
+
+def test_the_password_in_a_url_is_redacted_wherever_it_appears(json_log: io.StringIO) -> None:
+    log = get_logger("tests.logs")
+    log.warning("broker unreachable", broker="mqtts://receiver:s3cret-pw@broker.example.com:8883")
+    logging.getLogger("asyncpg.test").warning("cannot reach postgresql://app:db-pass@db.example.com/alarmhub")
+    first, second = lines(json_log)
+    assert first["broker"] == "mqtts://receiver:[redacted]@broker.example.com:8883"
+    assert "db-pass" not in str(second["event"]) and "postgresql://app:[redacted]@db.example.com" in str(
+        second["event"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("token", True),
+        ("api_token", True),
+        ("session_key", True),
+        ("dc09_key", True),
+        ("password", True),
+        ("new_password", True),
+        ("card_number", True),
+        ("cvc", True),
+        ("client_secret", True),
+        ("user_tokens", False),
+        ("api_tokens", False),
+        ("token_id", False),
+        ("key_id", False),
+        ("dc09_key_format", False),
+        ("passwords_changed", False),
+        ("monkey", False),
+    ],
+)
+def test_secret_names_are_exact_names_and_suffixes(name: str, secret: bool) -> None:
+    assert is_secret_name(name) is secret
+
+
+def test_integers_and_flags_are_never_redacted(json_log: io.StringIO) -> None:
+    get_logger("tests.logs").info("flags", token=7, password=False)  # no secret is a number or a flag
+    (line,) = lines(json_log)
+    assert line["token"] == 7 and line["password"] is False
+
+
+def test_context_bound_for_a_request_reaches_every_line(json_log: io.StringIO) -> None:
+    with structlog.contextvars.bound_contextvars(request_id="r-1"):
+        get_logger("tests.logs").info("inside")
+        logging.getLogger("tests.stdlib").info("stdlib inside")
+    get_logger("tests.logs").info("outside")
+    inside, stdlib_inside, outside = lines(json_log)
+    assert inside["request_id"] == stdlib_inside["request_id"] == "r-1"
+    assert "request_id" not in outside
