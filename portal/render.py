@@ -11,7 +11,8 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from portal.auth.sessions import csrf_token, pop_flashes
-from portal.keys import config_key, navigation_key, templates_key, viewer_key
+from portal.keys import navigation_key, templates_key, viewer_key
+from shared.branding import Branding
 from shared.config import Config
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -19,7 +20,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_templates(config: Config) -> jinja2.Environment:
-    """HTML templates are escaped; plain-text mail templates (*.txt) are not, since they are not HTML."""
+    """The pages' templates, escaped; mail has its own templates in shared/ (shared/messages.py)."""
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=True),
@@ -28,24 +29,13 @@ def create_templates(config: Config) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     zone = ZoneInfo(config["portal.timezone"])
-    environment.globals["brand"] = {
-        "company_name": config["portal.company_name"],
-        "logo_text": config["portal.logo_text"],
-        "phone": config["portal.company_phone"],
-        "address": config["portal.company_address"],
-    }
+    environment.globals["brand"] = Branding.from_config(config)
     environment.filters["localtime"] = lambda moment, fmt="%Y-%m-%d %H:%M": (
         moment.astimezone(zone).strftime(fmt) if moment is not None else "—"
     )
     environment.filters["capitalize_first"] = lambda text: text[:1].upper() + text[1:] if text else text
     environment.globals["timezone_name"] = config["portal.timezone"]
     return environment
-
-
-def public_url(config: Config) -> str:
-    """Where customers reach the portal, without a trailing slash; links in e-mail start with it."""
-    configured: str = config["portal.public_url"]
-    return (configured or f"http://{config['portal.host']}:{config['portal.port']}").rstrip("/")
 
 
 async def render(
@@ -75,9 +65,3 @@ async def render(
     }
     text = request.app[templates_key].get_template(template).render(page)
     return web.Response(text=text, status=status, content_type="text/html")
-
-
-def render_text(app: web.Application, template: str, context: dict[str, Any]) -> str:
-    """A plain-text template (e-mail bodies) with the brand and the portal's address."""
-    config = app[config_key]
-    return app[templates_key].get_template(template).render({"portal_url": public_url(config), **context})

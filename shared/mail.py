@@ -1,7 +1,9 @@
-"""Sending e-mail over SMTP with aiosmtplib: building the message, and telling a retryable failure from a final one."""
+"""Sending e-mail over SMTP with aiosmtplib: the MIME message, and telling a retryable failure from a final one."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
@@ -11,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 SMTP_TIMEOUT = 30.0
+_CONTENT_TYPE = re.compile(r"^[a-z0-9.+-]+/[a-z0-9.+-]+$")
 
 
 class MailError(Exception):
@@ -82,8 +85,36 @@ class SmtpTransport:
             raise MailError(f"{type(error).__name__}: {error}") from None
 
 
-def build_message(*, sender: str, recipient: str, subject: str, body: str, message_id: str) -> EmailMessage:
-    """A plain-text message; the Message-ID is stable per outbox row so a repeated delivery can be recognised."""
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a mail (a receipt, an invoice, a certificate): its name, MIME type and bytes."""
+
+    filename: str
+    content_type: str
+    content: bytes
+
+    def __post_init__(self) -> None:
+        if not self.filename or any(c in self.filename for c in "/\\\r\n"):
+            raise ValueError(f"an attachment needs a plain file name, got {self.filename!r}")
+        if not _CONTENT_TYPE.match(self.content_type):
+            raise ValueError(f"expected a MIME type such as application/pdf, got {self.content_type!r}")
+
+
+def build_message(
+    *,
+    sender: str,
+    recipient: str,
+    subject: str,
+    body: str,
+    message_id: str,
+    html: str = "",
+    attachments: Sequence[Attachment] = (),
+) -> EmailMessage:
+    """The text, then the HTML as its alternative (clients show the last part they can), then any attachments.
+
+    With attachments the message is multipart/mixed around the multipart/alternative. The Message-ID is stable
+    per outbox row so a repeated delivery can be recognised.
+    """
     message = EmailMessage()
     message["From"] = sender
     message["To"] = recipient
@@ -91,6 +122,11 @@ def build_message(*, sender: str, recipient: str, subject: str, body: str, messa
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = message_id
     message.set_content(body)
+    if html:
+        message.add_alternative(html, subtype="html")
+    for attachment in attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        message.add_attachment(attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename)
     return message
 
 

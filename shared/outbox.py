@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -12,7 +12,7 @@ import asyncpg
 
 from shared.aio import wait_or_timeout
 from shared.logs import get_logger
-from shared.mail import MailError, MailTransport, build_message, sender_domain
+from shared.mail import Attachment, MailError, MailTransport, build_message, sender_domain
 
 OUTBOX_CHANNEL = "outbox"
 log = get_logger(__name__)
@@ -20,9 +20,17 @@ log = get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Mail:
+    """One message: a text body, optionally an HTML alternative and attachments, and the user it is about.
+
+    A mail about a user (an invitation, a confirmation, a reset) is cancelled if that user is removed first.
+    """
+
     recipient: str
     subject: str
     body: str
+    html: str = ""
+    attachments: Sequence[Attachment] = ()
+    user_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,19 +47,33 @@ class RetryPolicy:
 async def enqueue_mail(connection: asyncpg.Connection, mail: Mail) -> int:
     """Queue `mail`; call it inside the transaction of the event that causes the mail, so both commit or neither."""
     outbox_id: int = await connection.fetchval(
-        "INSERT INTO outbox (recipient, subject, body) VALUES ($1, $2, $3) RETURNING id",
+        "INSERT INTO outbox (recipient, subject, body, html, user_id) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         mail.recipient,
         mail.subject,
         mail.body,
+        mail.html,
+        mail.user_id,
     )
+    if mail.attachments:
+        await connection.executemany(
+            "INSERT INTO outbox_attachments (outbox_id, position, filename, content_type, size, content) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            [
+                (outbox_id, position, a.filename, a.content_type, len(a.content), a.content)
+                for position, a in enumerate(mail.attachments)
+            ],
+        )
     # Delivered with the commit (NOTIFY is transactional), so a worker never wakes for a mail it cannot see yet.
     await connection.execute("SELECT pg_notify($1, $2)", OUTBOX_CHANNEL, str(outbox_id))
     log.info("mail queued", outbox_id=outbox_id, recipient=mail.recipient, subject=mail.subject)
     return outbox_id
 
 
+# Whatever may hold a single-use link (both parts) and the attachments' bytes go once a mail is final.
+_BLANK_ATTACHMENTS = "UPDATE outbox_attachments SET content = ''::bytea WHERE outbox_id = $1 AND content <> ''::bytea"
+
 _CLAIM_DUE = """
-    SELECT id, created_at, recipient, subject, body, attempts
+    SELECT id, created_at, recipient, subject, body, html, attempts
       FROM outbox
      WHERE status = 'pending' AND next_attempt_at <= now()
      ORDER BY next_attempt_at, id
@@ -81,7 +103,7 @@ class OutboxSender:
                 return False
             attempts = row["attempts"] + 1
             try:
-                await self.transport.send(self._message(row))
+                await self.transport.send(await self._message(connection, row))
             except MailError as error:
                 await self._record_failure(connection, row["id"], attempts, error)
                 log.warning(
@@ -93,23 +115,33 @@ class OutboxSender:
                     final=error.permanent,
                 )
                 return True
-            # The body may hold a single-use link: once delivered, the outbox keeps only who and what.
+            # The parts may hold a single-use link: once delivered, the outbox keeps only who and what.
             await connection.execute(
-                "UPDATE outbox SET status = 'sent', sent_at = now(), attempts = $2, body = '', last_error = '' "
-                "WHERE id = $1",
+                "UPDATE outbox SET status = 'sent', sent_at = now(), attempts = $2, body = '', html = '', "
+                "last_error = '' WHERE id = $1",
                 row["id"],
                 attempts,
             )
+            await connection.execute(_BLANK_ATTACHMENTS, row["id"])
         log.info("mail sent", outbox_id=row["id"], recipient=row["recipient"], subject=row["subject"])
         return True
 
-    def _message(self, row: asyncpg.Record) -> EmailMessage:
+    async def _message(self, connection: asyncpg.Connection, row: asyncpg.Record) -> EmailMessage:
+        attachments = [
+            Attachment(a["filename"], a["content_type"], a["content"])
+            for a in await connection.fetch(
+                "SELECT filename, content_type, content FROM outbox_attachments WHERE outbox_id = $1 ORDER BY position",
+                row["id"],
+            )
+        ]
         try:
             return build_message(
                 sender=self.sender,
                 recipient=row["recipient"],
                 subject=row["subject"],
                 body=row["body"],
+                html=row["html"],
+                attachments=attachments,
                 message_id=f"<outbox-{row['id']}.{int(row['created_at'].timestamp())}@{self._domain}>",
             )
         except ValueError as error:  # e.g. a line break in a header: no retry can fix the row
@@ -122,6 +154,7 @@ class OutboxSender:
         await connection.execute(
             "UPDATE outbox SET attempts = $2, last_error = $3, status = $4, "
             "body = CASE WHEN $4 = 'failed' THEN '' ELSE body END, "
+            "html = CASE WHEN $4 = 'failed' THEN '' ELSE html END, "
             "next_attempt_at = now() + make_interval(secs => $5) WHERE id = $1",
             outbox_id,
             attempts,
@@ -129,6 +162,8 @@ class OutboxSender:
             "failed" if error.permanent else "pending",
             self.retry.delay(attempts),
         )
+        if error.permanent:
+            await connection.execute(_BLANK_ATTACHMENTS, outbox_id)
 
     async def deliver_due(self, limit: int = 100) -> int:
         """Deliver (or reschedule) up to `limit` due mails; how many were tried."""

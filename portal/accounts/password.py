@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 from aiohttp import web
 from aiohttp_session import get_session
 
@@ -14,10 +15,11 @@ from portal.auth.access import Access, access, viewer_of
 from portal.auth.sessions import flash, revoke_all_sessions, start_session
 from portal.forms import Form, form_view, redirect
 from portal.keys import config_key, pool_key
-from portal.mail.messages import send_password_changed, send_password_reset
 from portal.render import render
+from shared.branding import Branding
 from shared.enrolment import normalise_email
 from shared.errors import DomainError
+from shared.messages import PASSWORD_CHANGED, PASSWORD_RESET, queue_mail
 
 routes = web.RouteTableDef()
 
@@ -54,10 +56,18 @@ async def change_password(request: web.Request, form: Form) -> web.StreamRespons
             await attempt.succeeded(connection)
             await queries.set_password(connection, viewer.user_id, new_hash)
             await revoke_all_sessions(connection, viewer.user_id)
-            await send_password_changed(request.app, connection, recipient=viewer.email)
+            await _send_password_changed(request, connection, viewer.user_id, viewer.email)
             await start_session(request, connection, viewer.user_id)
     flash(await get_session(request), "Your password is changed. Every other session of yours was logged out.")
     raise redirect("/account")
+
+
+async def _send_password_changed(
+    request: web.Request, connection: asyncpg.Connection, user_id: int, email: str
+) -> None:
+    """Tell the owner of the address, so a password change they did not make does not go unnoticed."""
+    branding = Branding.from_config(request.app[config_key])
+    await queue_mail(connection, branding, PASSWORD_CHANGED, recipient=email, user_id=user_id)
 
 
 @routes.get("/password/forgot", name="password.forgot")
@@ -81,8 +91,13 @@ async def forgot(request: web.Request, form: Form) -> web.StreamResponse:
             minutes = request.app[config_key]["portal.reset_link_minutes"]
             async with connection.transaction():
                 token = await issue_token(connection, user["id"], Purpose.RESET_PASSWORD, minutes * 60.0)
-                await send_password_reset(
-                    request.app, connection, recipient=user["email"], name=user["name"] or user["email"], token=token
+                await queue_mail(
+                    connection,
+                    Branding.from_config(request.app[config_key]),
+                    PASSWORD_RESET,
+                    recipient=user["email"],
+                    context={"name": user["name"] or user["email"], "token": token, "minutes": minutes},
+                    user_id=user["id"],
                 )
     # The same answer whether or not the address has a login: the page must not reveal who is a customer.
     flash(
@@ -123,6 +138,6 @@ async def reset(request: web.Request, form: Form) -> web.StreamResponse:
             await queries.mark_email_confirmed(connection, holder.user_id)  # the link reached that inbox
             await revoke_all_sessions(connection, holder.user_id)
             await Throttle.from_config("login", request.app[config_key]).forgive_account(connection, holder.email)
-            await send_password_changed(request.app, connection, recipient=holder.email)
+            await _send_password_changed(request, connection, holder.user_id, holder.email)
     flash(await get_session(request), "Your password is reset. Log in with your new password.")
     raise redirect("/login")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 from aiohttp_session import get_session
 
@@ -16,10 +17,11 @@ from portal.auth.access import Access, access, viewer_of
 from portal.auth.sessions import flash, start_session
 from portal.forms import Form, InvalidForm, form_view, redirect
 from portal.keys import config_key, ownership_proofs_key, pool_key, viewer_key
-from portal.mail.messages import send_confirmation
 from portal.render import render
+from shared.branding import Branding
 from shared.enrolment import normalise_account, normalise_email, single_line
 from shared.errors import DomainError
+from shared.messages import CONFIRM_EMAIL, queue_mail
 
 routes = web.RouteTableDef()
 DAY = 86400.0
@@ -92,18 +94,25 @@ async def register(request: web.Request, form: Form) -> web.StreamResponse:
                 email=values["email"],
                 password_hash=password_hash,
             )
-            token = await issue_token(
-                connection, user_id, Purpose.CONFIRM_EMAIL, request.app[config_key]["portal.invitation_days"] * DAY
-            )
-            await send_confirmation(
-                request.app, connection, recipient=values["email"], name=values["name"], token=token
-            )
+            await _send_confirmation(request, connection, user_id, values["email"], values["name"])
             await start_session(request, connection, user_id)
     flash(
         await get_session(request),
         f"Welcome! Your login is ready. We sent a confirmation e-mail to {values['email']}.",
     )
     raise redirect("/dashboard")
+
+
+async def _send_confirmation(
+    request: web.Request, connection: asyncpg.Connection, user_id: int, email: str, name: str
+) -> None:
+    config = request.app[config_key]
+    days = config["portal.invitation_days"]
+    token = await issue_token(connection, user_id, Purpose.CONFIRM_EMAIL, days * DAY)
+    context = {"name": name, "token": token, "days": days}
+    await queue_mail(
+        connection, Branding.from_config(config), CONFIRM_EMAIL, recipient=email, context=context, user_id=user_id
+    )
 
 
 @routes.get("/confirm/{token}", name="confirm")
@@ -132,14 +141,6 @@ async def resend_confirmation(request: web.Request) -> web.StreamResponse:
     viewer = viewer_of(request)
     if not viewer.email_confirmed:
         async with request.app[pool_key].acquire() as connection, connection.transaction():
-            token = await issue_token(
-                connection,
-                viewer.user_id,
-                Purpose.CONFIRM_EMAIL,
-                request.app[config_key]["portal.invitation_days"] * DAY,
-            )
-            await send_confirmation(
-                request.app, connection, recipient=viewer.email, name=viewer.display_name, token=token
-            )
+            await _send_confirmation(request, connection, viewer.user_id, viewer.email, viewer.display_name)
         flash(await get_session(request), f"We sent a new confirmation link to {viewer.email}.")
     raise redirect("/account")

@@ -77,7 +77,8 @@ async def set_permissions(
 
 
 async def remove_user(connection: asyncpg.Connection, scope: CustomerScope, user_id: int) -> None:
-    """Deleting the row ends the user's sessions and links with it (ON DELETE CASCADE)."""
+    """Deleting the row ends the user's sessions and links with it (ON DELETE CASCADE) and cancels the mail
+    still waiting for them, an invitation included (a trigger, migration 0013)."""
     await connection.execute(
         "DELETE FROM users WHERE id = $1 AND customer_id = $2 AND role = 'secondary'", user_id, scope.customer_id
     )

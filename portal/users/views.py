@@ -14,12 +14,13 @@ from portal.auth.model import CustomerScope, Permission, Viewer
 from portal.auth.sessions import flash, start_session
 from portal.forms import Form, InvalidForm, form_view, redirect
 from portal.keys import config_key, grantable_permissions_key, pool_key
-from portal.mail.messages import send_invitation
 from portal.paths import path_id
 from portal.render import render
 from portal.users import queries
+from shared.branding import Branding
 from shared.enrolment import normalise_email, single_line
 from shared.errors import DomainError, Forbidden
+from shared.messages import INVITATION, queue_mail
 
 routes = web.RouteTableDef()
 DAY = 86400.0
@@ -50,17 +51,18 @@ async def users_page(request: web.Request) -> web.StreamResponse:
 async def _invite(
     request: web.Request, connection: Any, scope: CustomerScope, viewer: Viewer, user_id: int, email: str, name: str
 ) -> None:
-    token = await issue_token(
-        connection, user_id, Purpose.INVITATION, request.app[config_key]["portal.invitation_days"] * DAY
-    )
-    await send_invitation(
-        request.app,
-        connection,
-        recipient=email,
-        name=name or email,
-        inviter=viewer.display_name,
-        customer_name=await queries.customer_name(connection, scope),
-        token=token,
+    config = request.app[config_key]
+    days = config["portal.invitation_days"]
+    token = await issue_token(connection, user_id, Purpose.INVITATION, days * DAY)
+    context = {
+        "name": name or email,
+        "inviter": viewer.display_name,
+        "customer_name": await queries.customer_name(connection, scope),
+        "token": token,
+        "days": days,
+    }
+    await queue_mail(
+        connection, Branding.from_config(config), INVITATION, recipient=email, context=context, user_id=user_id
     )
 
 

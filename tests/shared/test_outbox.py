@@ -1,4 +1,5 @@
-"""The e-mail outbox against a real SMTP server: delivery, retry with backoff, refusal, concurrent senders."""
+"""The e-mail outbox against a real SMTP server: delivery of every part, retry with backoff, refusal, concurrent
+senders, and cancellation when the user a mail is about is removed."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import asyncio
 from email.message import EmailMessage
 
 import asyncpg
+from fpdf import FPDF
 
-from shared.mail import MailError, SmtpSettings, SmtpTransport
+from shared.branding import Branding
+from shared.config import load_config
+from shared.mail import Attachment, MailError, SmtpSettings, SmtpTransport
+from shared.messages import INVITATION, compose
 from shared.outbox import Mail, OutboxSender, RetryPolicy, enqueue_mail
 from tests.conftest import free_port
 from tests.portal.smtp import Inbox, body_of, smtp_server
@@ -135,3 +140,92 @@ def test_smtp_urls() -> None:
     assert SmtpSettings.from_url("smtps://mail.example.com").port == 465
     assert SmtpSettings.from_url("smtp://mail.example.com").username is None
     assert MailError("x").permanent is False
+
+
+def receipt_pdf() -> bytes:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.cell(text="Receipt 1001: 49.90 paid")
+    return bytes(pdf.output())
+
+
+async def staff_user(db: asyncpg.Pool, email: str) -> int:
+    user_id: int = await db.fetchval(
+        "INSERT INTO users (email, name, role) VALUES ($1, 'Staff', 'dispatcher') RETURNING id", email
+    )
+    return user_id
+
+
+async def test_a_composed_mail_arrives_with_text_html_and_its_pdf_and_leaves_no_link_behind(db: asyncpg.Pool) -> None:
+    environ = {"ALARMHUB_PORTAL_COMPANY_NAME": "Acme Alarms", "ALARMHUB_PORTAL_LOGO_TEXT": "ACME"}
+    branding = Branding.from_config(load_config(None, environ=environ))
+    pdf = receipt_pdf()
+    context = {"name": "Zoë", "inviter": "Ann", "customer_name": "O'Brien & <Sons>", "token": "t0k3n", "days": 7}
+    mail = compose(
+        branding,
+        INVITATION,
+        recipient="zoe@example.com",
+        context=context,
+        attachments=[Attachment("receipt-1001.pdf", "application/pdf", pdf)],
+    )
+    await queue(db, mail)
+    port = free_port()
+    with smtp_server(port) as inbox:
+        sender = OutboxSender(db, SmtpTransport(f"smtp://127.0.0.1:{port}"), sender=SENDER)
+        assert await sender.deliver_due() == 1
+    [message] = inbox.messages
+    assert message.get_content_type() == "multipart/mixed"
+    alternative, attached = message.iter_parts()
+    assert [p.get_content_type() for p in alternative.iter_parts()] == ["text/plain", "text/html"]
+    text = body_of(message)
+    html_part = message.get_body(("html",))
+    assert html_part is not None
+    html = html_part.get_content()
+    assert "O'Brien & <Sons>" in text and "/invitation/t0k3n" in text
+    assert "O&#39;Brien &amp; &lt;Sons&gt;" in html and "<Sons>" not in html
+    assert ">ACME<" in html and "Acme Alarms" in html and "/invitation/t0k3n" in html
+    assert attached.get_filename() == "receipt-1001.pdf" and attached.get_content_type() == "application/pdf"
+    assert attached.get_content() == pdf
+    row = await db.fetchrow("SELECT status, body, html FROM outbox")
+    assert (row["status"], row["body"], row["html"]) == ("sent", "", "")  # neither part keeps the link
+    kept = await db.fetchrow("SELECT filename, size, content FROM outbox_attachments")
+    assert (kept["filename"], kept["size"], kept["content"]) == ("receipt-1001.pdf", len(pdf), b"")
+
+
+async def test_a_refused_mail_blanks_its_html_part_and_attachment_too(db: asyncpg.Pool) -> None:
+    pdf = Attachment("a.pdf", "application/pdf", receipt_pdf())
+    await queue(db, Mail("gone@example.com", "One", "link x", html="<a href='x'>link</a>", attachments=[pdf]))
+    port = free_port()
+    with smtp_server(port, Inbox(refuse=frozenset({"gone@example.com"}))):
+        sender = OutboxSender(db, SmtpTransport(f"smtp://127.0.0.1:{port}"), sender=SENDER)
+        assert await sender.deliver_due() == 1
+    row = await db.fetchrow("SELECT status, body, html FROM outbox")
+    assert (row["status"], row["body"], row["html"]) == ("failed", "", "")
+    assert await db.fetchval("SELECT content FROM outbox_attachments") == b""
+
+
+async def test_removing_a_user_cancels_the_mail_still_waiting_for_them_and_only_that(db: asyncpg.Pool) -> None:
+    leaving, staying = await staff_user(db, "leaving@example.com"), await staff_user(db, "staying@example.com")
+    pdf = Attachment("a.pdf", "application/pdf", b"%PDF-1.4 x")
+    await queue(
+        db,
+        Mail("leaving@example.com", "Delivered before", "old link", user_id=leaving),
+        Mail("leaving@example.com", "Invitation", "link", html="<p>link</p>", attachments=[pdf], user_id=leaving),
+        Mail("staying@example.com", "Reset", "link", user_id=staying),
+        Mail("someone@example.com", "About nobody", "text"),
+    )
+    port = free_port()
+    with smtp_server(port) as inbox:
+        sender = OutboxSender(db, SmtpTransport(f"smtp://127.0.0.1:{port}"), sender=SENDER)
+        assert await sender.deliver_one()  # the oldest: "Delivered before"
+        await db.execute("DELETE FROM users WHERE id = $1", leaving)
+        assert await sender.deliver_due() == 2
+    assert sorted(m["Subject"] for m in inbox.messages) == ["About nobody", "Delivered before", "Reset"]
+    rows = {r["subject"]: r for r in await db.fetch("SELECT * FROM outbox")}
+    cancelled = rows["Invitation"]
+    assert (cancelled["status"], cancelled["body"], cancelled["html"]) == ("cancelled", "", "")
+    assert cancelled["user_id"] is None and "removed" in cancelled["last_error"]
+    assert rows["Delivered before"]["status"] == "sent"
+    assert rows["Reset"]["status"] == "sent" and rows["Reset"]["user_id"] == staying
+    assert await db.fetchval("SELECT content FROM outbox_attachments") == b""

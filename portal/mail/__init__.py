@@ -1,1 +1,0 @@
-"""The portal's e-mail: composing messages (queued in the outbox) and the admins' outbox page."""
