@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-import unicodedata
 from dataclasses import dataclass
 
 import asyncpg
 
 from shared.dc09_keys import InvalidKeyError, parse_dc09_key
 from shared.errors import Conflict, DomainError, NotFound
+from shared.fields import normalise_email, single_line
 from shared.password_policy import check_password
 from shared.passwords import hash_password
+from shared.roles import STAFF_ROLES
 
 _ACCOUNT = re.compile(r"^[0-9A-Fa-f]{3,16}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-# Control characters (tab, CR, LF, NUL ...) and the Unicode line and paragraph separators.
-_NOT_ON_ONE_LINE = frozenset({"Cc", "Zl", "Zp"})
-STAFF_ROLES = ("dispatcher", "admin")
 MIN_TEST_INTERVAL_HOURS = 1 / 60
 MAX_TEST_INTERVAL_HOURS = 31 * 24
 
@@ -38,26 +35,6 @@ def normalise_account(account: str) -> str:
     if not _ACCOUNT.match(account):
         raise DomainError("an account number has 3 to 16 digits 0-9 or A-F", field="account")
     return account.upper()
-
-
-def single_line(value: str, *, field: str, missing: str | None = None) -> str:
-    """`value` trimmed, refused (by `field`) if it holds a control character or line break, or if empty and `missing`.
-
-    Names end up in mail headers and logs: one line break there ends a header or forges a log line.
-    """
-    value = value.strip()
-    if missing is not None and not value:
-        raise DomainError(missing, field=field)
-    if any(unicodedata.category(char) in _NOT_ON_ONE_LINE for char in value):
-        raise DomainError("use letters, digits and punctuation only, on one line", field=field)
-    return value
-
-
-def normalise_email(email: str) -> str:
-    email = single_line(email, field="email")
-    if not _EMAIL.match(email):
-        raise DomainError("enter an e-mail address like name@example.com", field="email")
-    return email
 
 
 def _key(dc09_key: str | None, key_format: str | None) -> tuple[bytes | None, str | None]:
@@ -223,7 +200,7 @@ async def add_panel(
 async def create_staff_user(connection: asyncpg.Connection, *, email: str, password: str, role: str) -> int:
     """A dispatcher or admin login; returns its id."""
     if role not in STAFF_ROLES:
-        raise DomainError(f"role must be one of {', '.join(STAFF_ROLES)}", field="role")
+        raise DomainError(f"role must be one of {', '.join(sorted(STAFF_ROLES))}", field="role")
     email = normalise_email(email)
     check_password(password, email=email)
     if await connection.fetchval("SELECT 1 FROM users WHERE lower(email) = lower($1)", email):
