@@ -1,57 +1,36 @@
-"""The background worker: delivers the e-mail outbox and prunes old login records; later jobs join it."""
+"""The background worker: delivers the e-mail outbox and runs the jobs of shared/jobs.py (singletons and queues)."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import asyncpg
 
 from shared.config import Config
 from shared.db import pool_from_config
+from shared.jobs import RESTART_DELAYS, Job, Singleton, running_jobs, supervised
 from shared.logs import get_logger
 from shared.mail import SmtpSettings, SmtpTransport
-from shared.outbox import OutboxSender, RetryPolicy, pending_count
+from shared.outbox import OutboxSender, pending_count
 from shared.users import prune_login_records
 
 log = get_logger(__name__)
-HOUSEKEEPING_INTERVAL = 3600.0
-# Pauses before a job that died is started again: 1 s, 2 s, 4 s ... at most a minute.
-RESTART_DELAYS = RetryPolicy(base_delay=1.0, max_delay=60.0)
 
 
-async def _supervised(name: str, job: Callable[[], Awaitable[None]]) -> None:
-    """Run `job` for ever; when it dies of an error nobody foresaw, log it and start it again after a pause.
-
-    Without this a dead task went unnoticed while the process kept running: no mail went out until a restart.
-    """
-    crashes = 0
-    while True:
-        started = time.monotonic()
-        try:
-            await job()
-            log.error("worker task ended", task=name)
-        except Exception:
-            log.exception("worker task died", task=name)
-        policy = RESTART_DELAYS
-        crashes = 1 if time.monotonic() - started > policy.max_delay else crashes + 1  # a long good run forgives
-        delay = policy.delay(crashes)
-        log.info("worker task restarts", task=name, delay=delay)
-        await asyncio.sleep(delay)
+async def prune_login_records_tick(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as connection:
+        deleted = await prune_login_records(connection)
+    log.info("login records pruned", **deleted)
 
 
-async def _housekeeping(pool: asyncpg.Pool, interval: float) -> None:
-    """Prune the login tables now and then; several workers doing it at once only find less to delete."""
-    while True:
-        try:
-            async with pool.acquire() as connection:
-                deleted = await prune_login_records(connection)
-            log.info("login records pruned", **deleted)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            log.warning("housekeeping skipped", error=f"{type(error).__name__}: {error}")
-        await asyncio.sleep(interval)
+def worker_jobs(config: Config) -> list[Job]:
+    """Every job the worker runs. A new singleton is one line here, its tick a function taking the pool (it must be
+    idempotent), and its interval a documented `worker.*_interval` key in shared/config.py."""
+    return [
+        Singleton("prune-login-records", config["worker.housekeeping_interval"], prune_login_records_tick),
+    ]
 
 
 def describe_mail(config: Config) -> str:
@@ -67,28 +46,28 @@ def describe_mail(config: Config) -> str:
 async def worker_service(config: Config, database_url: str) -> AsyncIterator[None]:
     """Run the background jobs until the block exits."""
     pool = await pool_from_config(config, database_url)
-    tasks = [
-        asyncio.create_task(
-            _supervised("housekeeping", lambda: _housekeeping(pool, HOUSEKEEPING_INTERVAL)), name="housekeeping"
-        )
-    ]
-    try:
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(pool.close)
+        await stack.enter_async_context(running_jobs(pool, database_url, worker_jobs(config), restarts=RESTART_DELAYS))
         smtp_url: str = config["email.smtp_url"]
         if smtp_url:
             sender = OutboxSender(pool, SmtpTransport(smtp_url), sender=config["email.from_address"])
             poll_interval = config["email.poll_interval"]
-            tasks.append(
-                asyncio.create_task(
-                    _supervised("outbox", lambda: sender.run(poll_interval=poll_interval)), name="outbox"
-                )
+            await stack.enter_async_context(
+                _background("outbox", lambda: sender.run(poll_interval=poll_interval))  # the outbox keeps its own loop
             )
         else:
             async with pool.acquire() as connection:
                 waiting = await pending_count(connection)
             log.info("email.smtp_url is empty: mail stays in the outbox", waiting=waiting)
         yield
+
+
+@asynccontextmanager
+async def _background(name: str, task: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+    running = asyncio.create_task(supervised(name, task, RESTART_DELAYS), name=name)
+    try:
+        yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await pool.close()
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)

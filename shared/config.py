@@ -430,6 +430,15 @@ SETTINGS: tuple[Setting, ...] = (
         5.0,
         "Seconds between the worker's looks at the outbox when no new-mail notice arrives.",
     ),
+    # worker
+    Setting(
+        "worker",
+        "housekeeping_interval",
+        _number(0.5, 86400),
+        3600.0,
+        "Seconds between prunings of ended sessions, used links and old failed logins: a singleton job, run once "
+        "per interval by one of the processes running the worker (`alarmhub run`, `alarmhub worker`).",
+    ),
     # log
     Setting("log", "level", _choice("debug", "info", "warning", "error"), "info", "Lowest level logged."),
     Setting(
