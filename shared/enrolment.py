@@ -14,6 +14,7 @@ from shared.fields import normalise_email, single_line
 from shared.password_policy import check_password
 from shared.passwords import hash_password
 from shared.roles import STAFF_ROLES
+from shared.users import insert_owner
 
 _ACCOUNT = re.compile(r"^[0-9A-Fa-f]{3,16}$")
 MIN_TEST_INTERVAL_HOURS = 1 / 60
@@ -114,13 +115,8 @@ async def _insert_customer(
             security_code,
             phone,
         )
-        user_id = await connection.fetchval(
-            "INSERT INTO users (customer_id, email, name, role, password_hash) "
-            "VALUES ($1, $2, $3, 'owner', $4) RETURNING id",
-            customer_id,
-            email,
-            name,
-            password_hash,
+        user_id = await insert_owner(
+            connection, customer_id=customer_id, email=email, name=name, password_hash=password_hash
         )
         site_id = await _insert_site(connection, customer_id, "Premises", address)
         panel_id = await _insert_panel(connection, site_id, account, key, key_format, test_interval_hours)

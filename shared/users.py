@@ -1,4 +1,4 @@
-"""Housekeeping of the login tables: ended sessions, spent links and old failed attempts do not pile up."""
+"""Login rows that several features write (a customer's owner), and the housekeeping of the login tables."""
 
 from __future__ import annotations
 
@@ -23,3 +23,21 @@ async def prune_login_records(connection: asyncpg.Connection) -> dict[str, int]:
     )
     deleted["auth_failures"] = int(status.rsplit(maxsplit=1)[-1])
     return deleted
+
+
+async def insert_owner(
+    connection: asyncpg.Connection, *, customer_id: int, email: str, name: str, password_hash: str | None
+) -> int:
+    """A customer's owner login (enrolment by staff, or registration online); one per customer (unique index).
+
+    password_changed_at is set when a password is: a reset link issued before it no longer works.
+    """
+    user_id: int = await connection.fetchval(
+        "INSERT INTO users (customer_id, email, name, role, password_hash, password_changed_at) "
+        "VALUES ($1, $2, $3, 'owner', $4, CASE WHEN $4::text IS NULL THEN NULL ELSE now() END) RETURNING id",
+        customer_id,
+        email,
+        name,
+        password_hash,
+    )
+    return user_id

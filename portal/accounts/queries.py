@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from shared.errors import Conflict
+from shared.users import insert_owner
 
 
 async def login_by_email(connection: asyncpg.Connection, email: str) -> asyncpg.Record | None:
@@ -44,15 +45,9 @@ async def claim_owner_login(
         raise Conflict("this e-mail address already has a login: log in, or use another address", field="email")
     try:
         if owner is None:
-            user_id: int = await connection.fetchval(
-                "INSERT INTO users (customer_id, email, name, role, password_hash, password_changed_at) "
-                "VALUES ($1, $2, $3, 'owner', $4, now()) RETURNING id",
-                customer_id,
-                email,
-                name,
-                password_hash,
+            return await insert_owner(
+                connection, customer_id=customer_id, email=email, name=name, password_hash=password_hash
             )
-            return user_id
         await connection.execute(
             "UPDATE users SET email = $2, name = $3, password_hash = $4, password_changed_at = now(), "
             "email_confirmed_at = NULL WHERE id = $1",
