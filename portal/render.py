@@ -14,6 +14,7 @@ from portal.auth.sessions import csrf_token, pop_flashes
 from portal.keys import navigation_key, templates_key, viewer_key
 from shared.branding import Branding
 from shared.config import Config
+from shared.fields import limit_of
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -35,6 +36,7 @@ def create_templates(config: Config) -> jinja2.Environment:
     )
     environment.filters["capitalize_first"] = lambda text: text[:1].upper() + text[1:] if text else text
     environment.globals["timezone_name"] = config["portal.timezone"]
+    environment.globals["field_limit"] = limit_of  # maxlength: the limits the server enforces (shared.fields)
     return environment
 
 

@@ -18,8 +18,8 @@ from portal.paths import path_id
 from portal.render import render
 from portal.users import queries
 from shared.branding import Branding
-from shared.enrolment import normalise_email, single_line
 from shared.errors import DomainError, Forbidden
+from shared.fields import normalise_email, single_line
 from shared.messages import INVITATION, queue_mail
 
 routes = web.RouteTableDef()
