@@ -30,7 +30,7 @@ from portal.keys import (
     pool_key,
     templates_key,
 )
-from portal.middleware import error_middleware, security_headers_middleware
+from portal.middleware import access_log_middleware, error_middleware, request_id_middleware, response_headers
 from portal.navigation import Navigation
 from portal.paths import path_ids_middleware
 from portal.proxies import forwarded_for_middleware
@@ -39,6 +39,7 @@ from portal.staff import routes as staff
 from portal.users import routes as users
 from shared.config import Config
 from shared.db import pool_from_config
+from shared.http_server import server_options
 
 # aiohttp-session still keys the request with strings; the warning is about its code, not ours.
 warnings.filterwarnings("ignore", category=web.NotAppKeyWarning, module="aiohttp_session")
@@ -72,13 +73,13 @@ def session_storage(config: Config) -> EncryptedCookieStorage:
 
 
 def create_app(config: Config, database_url: str) -> web.Application:
-    https = served_over_tls(config)
     app = web.Application(
         client_max_size=MAX_FORM_BYTES,
+        handler_args=server_options(),
         middlewares=[
+            request_id_middleware,
             forwarded_for_middleware(config["portal.trusted_proxies"]),
-            metrics.latency_middleware,
-            security_headers_middleware(https=https),
+            access_log_middleware,
             session_middleware(session_storage(config)),
             error_middleware,
             viewer_middleware,
@@ -87,6 +88,7 @@ def create_app(config: Config, database_url: str) -> web.Application:
             path_ids_middleware,
         ],
     )
+    app.on_response_prepare.append(response_headers(https=served_over_tls(config)))
     app[config_key] = config
     app[database_url_key] = database_url
     app[templates_key] = create_templates(config)

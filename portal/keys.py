@@ -26,3 +26,5 @@ grantable_permissions_key = web.AppKey("grantable_permissions", dict[Permission,
 viewer_key = web.RequestKey("viewer", Viewer)
 # Set by the access middleware on a CUSTOMER route: the one customer the request may read or change.
 scope_key = web.RequestKey("customer_scope", CustomerScope)
+# Set first of all (portal/middleware.py): the id that the request's log lines and its response carry.
+request_id_key = web.RequestKey("request_id", str)

@@ -1,17 +1,24 @@
-"""Cross-cutting middleware: security headers on every answer, and domain errors turned into pages or JSON."""
+"""Cross-cutting request handling: request ids, the access log, headers on every answer, errors as pages or JSON."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 
+import structlog
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
+from portal.keys import request_id_key, viewer_key
+from portal.metrics import observe_latency
 from portal.render import render
 from shared.errors import DomainError
 from shared.logs import get_logger
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ResponseHook = Callable[[web.Request, web.StreamResponse], Awaitable[None]]
 
 log = get_logger(__name__)
 
@@ -36,31 +43,89 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 HSTS = "max-age=31536000; includeSubDomains"
+REQUEST_ID = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+CLIENT_WENT_AWAY = 499  # the client closed the connection before the answer (nginx's convention)
 
 
-def security_headers_middleware(*, https: bool) -> Middleware:
-    """Headers for every answer, errors included; HSTS only when the portal is reached over TLS."""
+def response_headers(*, https: bool) -> ResponseHook:
+    """An `on_response_prepare` hook: security headers and X-Request-ID on every answer, as its headers leave.
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            response = await handler(request)
-        except web.HTTPException as error:
-            error.headers.update(_headers_for(request, https))
-            raise
-        response.headers.update(_headers_for(request, https))
+    A middleware would miss the answers a handler streams itself (CSV, PDF: `prepare()` sends the headers before
+    any middleware sees the response); the signal fires for those as for pages, errors and redirects.
+    HSTS only when the portal is reached over TLS.
+    """
+
+    async def on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.update(SECURITY_HEADERS)
+        if https:
+            response.headers["Strict-Transport-Security"] = HSTS
+        if not request.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "no-store"  # pages show account data: never kept by a browser or proxy
+        request_id = request.get(request_id_key)
+        if request_id is not None:
+            response.headers[REQUEST_ID] = request_id
+
+    return on_response_prepare
+
+
+def request_id_for(incoming: str | None) -> str:
+    """The caller's X-Request-ID when it is sane (it goes into logs and headers as is), else a new one."""
+    if incoming is not None and _SANE_REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost: the request's id, kept on the request (for its response) and bound into structlog's context for
+    the request, so that every line it causes, aiohttp's and asyncpg's included, can be found by it."""
+    request_id = request_id_for(request.headers.get(REQUEST_ID))
+    request[request_id_key] = request_id
+    with structlog.contextvars.bound_contextvars(request_id=request_id):
+        return await handler(request)
+
+
+@web.middleware
+async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One "request" line per request, and its latency metric. It runs inside forwarded_for_middleware (the
+    address is the client's) and sees the viewer the session middleware sets on the same request."""
+    started = time.perf_counter()
+    status, response = 500, None
+    try:
+        response = await handler(request)
+        status = response.status
         return response
+    except web.HTTPException as error:  # redirects; other errors became pages in error_middleware
+        status = error.status
+        raise
+    except asyncio.CancelledError:
+        status = CLIENT_WENT_AWAY
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        observe_latency(request, status, elapsed)
+        _log_request(request, status, elapsed, response)
 
-    return middleware
 
-
-def _headers_for(request: web.Request, https: bool) -> dict[str, str]:
-    headers = dict(SECURITY_HEADERS)
-    if https:
-        headers["Strict-Transport-Security"] = HSTS
-    if not request.path.startswith("/static/"):
-        headers["Cache-Control"] = "no-store"  # pages show account data: never kept by the browser or a proxy
-    return headers
+def _log_request(request: web.Request, status: int, elapsed: float, response: web.StreamResponse | None) -> None:
+    fields: dict[str, object] = {
+        "method": request.method,
+        "route": _route_of(request),
+        "status": status,
+        "duration_ms": round(elapsed * 1000, 2),
+        "client": request.remote,
+    }
+    size = response.content_length if response is not None else None
+    if size is not None:
+        fields["bytes"] = size
+    viewer = request.get(viewer_key)
+    if viewer is not None:
+        fields["user_id"] = viewer.user_id
+    if status >= 500:
+        log.error("request", **fields)  # error_middleware has logged the traceback once already
+    else:
+        log.info("request", **fields)  # a 4xx is the client's business, not an error of ours
 
 
 def _wants_json(request: web.Request) -> bool:
@@ -86,10 +151,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     return await render(request, "errors/error.html", {"status": status, "message": message}, status=status)
 
 
-def _route_of(request: web.Request) -> str:
+def _route_of(request: web.Request) -> str | None:
     """The route's pattern, not the path: paths can carry single-use tokens that must not reach the logs."""
     resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "?"
+    return resource.canonical if resource is not None else None  # no route matched
 
 
 _HTTP_MESSAGES = {

@@ -12,18 +12,19 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _trusted(address: str | None, proxies: Sequence[Network]) -> bool:
+def address_in(address: str | None, networks: Sequence[Network]) -> bool:
+    """Whether `address` lies in one of `networks` (trusted proxies, /metrics scrapers); not an address: no."""
     try:
         parsed = ipaddress.ip_address(address or "")
     except ValueError:
         return False
-    return any(parsed in network for network in proxies)
+    return any(parsed in network for network in networks)
 
 
 def client_address(peer: str | None, forwarded_for: Sequence[str], proxies: Sequence[Network]) -> str | None:
     """The rightmost hop that is not a trusted proxy: each proxy appends whom it heard from, the client writes
     whatever it likes on the left. Without a trusted peer the header is anyone's word and is ignored."""
-    if not _trusted(peer, proxies):
+    if not address_in(peer, proxies):
         return peer
     hops = [hop.strip() for header in forwarded_for for hop in header.split(",") if hop.strip()]
     client = peer
@@ -33,7 +34,7 @@ def client_address(peer: str | None, forwarded_for: Sequence[str], proxies: Sequ
         except ValueError:
             break  # not written by a proxy of ours: stop at the last hop a trusted proxy vouched for
         client = hop
-        if not _trusted(hop, proxies):
+        if not address_in(hop, proxies):
             break
     return client
 

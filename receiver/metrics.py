@@ -7,17 +7,11 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 from aiohttp import web
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+
+from shared.http_server import serve_metrics, server_options
 
 
 class HotCounter(Collector):
@@ -116,13 +110,8 @@ async def metrics_server(listen: tuple[str, int] | None) -> AsyncIterator[str | 
         yield None
         return
 
-    async def metrics(_: web.Request) -> web.Response:
-        response = web.Response(body=generate_latest(REGISTRY))
-        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-        return response
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
+    app = web.Application(handler_args=server_options())
+    app.router.add_get("/metrics", serve_metrics)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
