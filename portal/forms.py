@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -58,6 +59,24 @@ def errors_of(error: DomainError) -> dict[str, str]:
     if isinstance(error, InvalidForm):
         return error.errors
     return {error.field or "form": error.message}
+
+
+class FieldErrors:
+    """Runs several checks and gathers what each refused, so the form shows every wrong field at once."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, str] = {}
+
+    @contextlib.contextmanager
+    def check(self) -> Iterator[None]:
+        try:
+            yield
+        except DomainError as error:
+            self.errors.update(errors_of(error))
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise InvalidForm(self.errors)
 
 
 def form_view(template: str, context: ContextLoader | None = None) -> Callable[[FormHandler], Any]:

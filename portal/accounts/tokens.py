@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import asyncpg
+from aiohttp import web
 
 from portal.auth.sessions import token_hash
+from portal.keys import pool_key
 from shared.errors import NotFound
 
 
@@ -65,6 +67,12 @@ async def peek_token(connection: asyncpg.Connection, token: str, purpose: Purpos
     if row is None:
         raise LinkNotValid()
     return LinkHolder(row["id"], row["email"], row["name"], row["customer_id"])
+
+
+async def holder_of_link(request: web.Request, purpose: Purpose) -> LinkHolder:
+    """The holder of the valid link in this request's path ({token}), for the page the link opens."""
+    async with request.app[pool_key].acquire() as connection:
+        return await peek_token(connection, request.match_info["token"], purpose)
 
 
 async def use_token(connection: asyncpg.Connection, token: str, purpose: Purpose) -> LinkHolder:

@@ -8,11 +8,11 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from portal.accounts.passwords import check_new_password, hash_in_thread
-from portal.accounts.tokens import Purpose, issue_token, peek_token, use_token
+from portal.accounts.tokens import Purpose, holder_of_link, issue_token, peek_token, use_token
 from portal.auth.access import Access, access, scope_of, viewer_of
 from portal.auth.model import CustomerScope, Permission, Viewer
 from portal.auth.sessions import flash, start_session
-from portal.forms import Form, InvalidForm, form_view, redirect
+from portal.forms import FieldErrors, Form, form_view, redirect
 from portal.keys import config_key, grantable_permissions_key, pool_key
 from portal.paths import path_id
 from portal.render import render
@@ -120,9 +120,7 @@ async def remove(request: web.Request) -> web.StreamResponse:
 
 
 async def invitation_context(request: web.Request) -> dict[str, Any]:
-    async with request.app[pool_key].acquire() as connection:
-        holder = await peek_token(connection, request.match_info["token"], Purpose.INVITATION)
-    return {"holder": holder}
+    return {"holder": await holder_of_link(request, Purpose.INVITATION)}
 
 
 @routes.get("/invitation/{token}", name="invitation")
@@ -140,17 +138,12 @@ async def accept_invitation(request: web.Request, form: Form) -> web.StreamRespo
     async with request.app[pool_key].acquire() as connection:
         # On the connection already held: a second acquire per request let a burst of posts starve the pool.
         holder = await peek_token(connection, token, Purpose.INVITATION)
-        errors: dict[str, str] = {}
-        try:
+        fields = FieldErrors()
+        with fields.check():
             single_line(form.get("name"), field="name", missing="enter your name")
-        except DomainError as error:
-            errors["name"] = error.message
-        try:
+        with fields.check():
             check_new_password(form.raw("password"), form.raw("password_confirm"), email=holder.email)
-        except InvalidForm as error:
-            errors.update(error.errors)
-        if errors:
-            raise InvalidForm(errors)
+        fields.raise_if_any()
         password_hash = await hash_in_thread(form.raw("password"))
         async with connection.transaction():
             holder = await use_token(connection, token, Purpose.INVITATION)
