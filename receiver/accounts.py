@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 
 import asyncpg
 
-from shared.aio import wait_or_timeout
+from shared.events import PANELS_CHANGED, Listener, PanelChanged
 from shared.logs import get_logger
 
 log = get_logger(__name__)
 
-PANELS_CHANGED_CHANNEL = "panels_changed"
 _PANEL_QUERY = """
     SELECT p.account, p.id AS panel_id, p.site_id, s.customer_id, p.dc09_key
       FROM panels p JOIN sites s ON s.id = p.site_id
@@ -34,9 +32,8 @@ class PanelInfo:
 class AccountDirectory:
     """Account → PanelInfo, loaded whole at start and updated account by account as panels change.
 
-    Lookups are synchronous dict reads so that decoding never waits on the database; a LISTEN connection
-    reloads the accounts the `panels_changed` trigger names, and a periodic full reload repairs anything missed
-    while that connection was down.
+    Lookups are synchronous dict reads so that decoding never waits on the database; a shared.events Listener
+    reloads the accounts the `panels_changed` trigger names, and reloads everything whenever it (re)connects.
     """
 
     def __init__(self) -> None:
@@ -62,35 +59,21 @@ class AccountDirectory:
             self._panels[account] = _panel(row)
 
     async def follow_changes(self, database_url: str, full_reload_every: float = 300.0) -> None:
-        """Run forever: LISTEN for panel changes, reconnecting with backoff; reload everything now and then."""
-        backoff = 0.5
-        changed: asyncio.Queue[str] = asyncio.Queue()
+        """Run until cancelled: reload the accounts `panels_changed` names; reload everything after each
+        (re)connect, which repairs what was missed while no connection listened, and every `full_reload_every`."""
+        listener = Listener(database_url, name="account-directory")
 
-        def on_change(_connection: object, _pid: int, _channel: str, account: str) -> None:
-            changed.put_nowait(account)
+        async def reload_all(connection: asyncpg.Connection) -> None:
+            await self.load_all(connection)
+            listener.schedule(reload_all, full_reload_every)
 
-        while True:
-            connection: asyncpg.Connection | None = None
-            try:
-                connection = await asyncpg.connect(database_url, command_timeout=30)
-                await connection.add_listener(PANELS_CHANGED_CHANNEL, on_change)
-                await self.load_all(connection)
-                backoff = 0.5
-                while True:
-                    account = await wait_or_timeout(changed.get(), full_reload_every)
-                    if account is None:
-                        await self.load_all(connection)
-                        continue
-                    await self.reload_account(connection, account)
-                    log.info("panel changed", account=account, enrolled=account in self._panels)
-            except Exception as error:  # any database or driver failure: reconnect, never let the task die
-                log.warning("account directory lost its database connection", error=str(error), retry_in=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-            finally:
-                if connection is not None:
-                    with contextlib.suppress(Exception):  # a failed close must not end the watch for changes
-                        await connection.close(timeout=1)
+        async def panel_changed(connection: asyncpg.Connection, change: PanelChanged) -> None:
+            await self.reload_account(connection, change.account)
+            log.info("panel changed", account=change.account, enrolled=change.account in self._panels)
+
+        listener.on(PANELS_CHANGED, panel_changed)
+        listener.on_connect(reload_all)
+        await listener.run()
 
 
 def _panel(row: asyncpg.Record) -> PanelInfo:

@@ -23,11 +23,10 @@ import asyncpg
 
 from receiver import metrics
 from receiver.signal_rows import FIELD_SEPARATOR, LIST_SEPARATOR, SIGNAL_COLUMNS
+from shared.events import SIGNALS
 from shared.logs import get_logger
 
 log = get_logger(__name__)
-
-SIGNALS_CHANNEL = "signals"
 
 
 def _field(position: int, name: str, kind: str, nullable: bool) -> str:
@@ -57,7 +56,7 @@ WITH inserted AS (
     SELECT count(*) AS stored, min(id) AS first_id, max(id) AS last_id FROM inserted
 )
 SELECT stored,
-       CASE WHEN stored > 0 THEN pg_notify('{SIGNALS_CHANNEL}',
+       CASE WHEN stored > 0 THEN pg_notify('{SIGNALS.name}',  -- shared.events.SignalsCommitted
             json_build_object('first_id', first_id, 'last_id', last_id, 'count', stored)::text) END
   FROM summary
 """
