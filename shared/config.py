@@ -284,14 +284,23 @@ SETTINGS: tuple[Setting, ...] = (
         "account_max_failures",
         _integer(1, 1000),
         5,
-        "Failed logins (or registrations) for one account within the window before attempts are refused.",
+        "Failed logins (or registrations) at one account within the window before attempts at it are refused, "
+        "except from the account's known browsers (device cookie).",
     ),
     Setting(
         "portal",
         "address_max_failures",
         _integer(1, 10000),
         20,
-        "Failed attempts from one network address within the window before its attempts are refused.",
+        "Different accounts failed at from one network address within the window before its attempts are slowed "
+        "(2 s between attempts, doubling up to 60 s; known browsers exempt).",
+    ),
+    Setting(
+        "portal",
+        "device_cookie_days",
+        _integer(1, 730),
+        90,
+        "Days a browser stays known to an account after a login there (its device cookie exempts it from throttling).",
     ),
     # receiver
     Setting("receiver", "dc09_host", _string, "127.0.0.1", "Address the DC-09 receiver listens on (TCP and UDP)."),

@@ -7,6 +7,7 @@ from aiohttp_session import get_session
 from yarl import URL
 
 from portal.accounts import queries
+from portal.accounts.devices import DeviceCookies
 from portal.accounts.passwords import hash_in_thread, verify_in_thread
 from portal.accounts.throttle import Throttle
 from portal.auth.access import Access, access, viewer_of
@@ -71,20 +72,23 @@ async def login(request: web.Request, form: Form) -> web.StreamResponse:
     if not email or not password:
         raise DomainError("enter your e-mail address and your password", field="form")
     throttle = Throttle.from_config("login", request.app[config_key])
-    address = client_address(request)
+    devices = DeviceCookies.of(request)
+    device = devices.device_of(request, email)  # this browser logged in to this account before
     pool = request.app[pool_key]
     async with pool.acquire() as connection:
-        attempt = await throttle.attempt(connection, account=email, address=address)
+        attempt = await throttle.attempt(connection, account=email, address=client_address(request), device=device)
         user = await queries.login_by_email(connection, email)
         if not await verify_in_thread(user["password_hash"] if user else None, password) or user is None:
             raise DomainError("the e-mail address or the password is wrong", field="form")
         async with connection.transaction():
             await attempt.succeeded(connection)
-            await throttle.forgive_account(connection, email)
+            await throttle.forgive_account(connection, email, device)
             if needs_rehash(user["password_hash"]):
                 await queries.set_password(connection, user["id"], await hash_in_thread(password))
             await start_session(request, connection, user["id"])
-    raise redirect(safe_next(form.get("next"), user["role"]))
+    response = redirect(safe_next(form.get("next"), user["role"]))
+    devices.remember(request, response, email)
+    raise response
 
 
 @routes.post("/logout", name="logout")

@@ -1,0 +1,99 @@
+"""Device cookies: a browser that logged in to an account before is a known client of it (OWASP's device cookies).
+
+After a successful login the browser gets `alarmhub_device`: encrypted and signed (Fernet, with a key derived
+from the session key), HttpOnly, SameSite=Strict, kept `portal.device_cookie_days`. It names, for each of the
+last few accounts that logged in from this browser, a keyed digest of the account (never the address itself)
+and a random device id. It proves nothing about who is typing, so it never logs anyone in: it only lets the
+throttle (portal/accounts/throttle.py) tell the account's own browsers from strangers.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hmac
+import json
+import secrets
+import time
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from cryptography.fernet import Fernet, InvalidToken
+
+from portal.auth.session_key import session_key
+from portal.keys import config_key
+from shared.config import Config
+
+COOKIE = "alarmhub_device"
+MAX_ACCOUNTS = 5  # a family computer or a shared front desk: a few people's accounts, never an unbounded list
+DAY = 86400.0
+
+
+@functools.lru_cache(maxsize=4)
+def _keys(session_key_text: str) -> tuple[Fernet, bytes]:
+    """Keys of their own, derived from the session key: one secret to configure, no key used for two purposes."""
+    root = base64.urlsafe_b64decode(session_key_text.encode("ascii"))
+    encryption = hmac.digest(root, b"alarmhub device cookie: encryption", "sha256")
+    naming = hmac.digest(root, b"alarmhub device cookie: account names", "sha256")
+    return Fernet(base64.urlsafe_b64encode(encryption)), naming
+
+
+class DeviceCookies:
+    """Reads and writes one browser's device cookie."""
+
+    def __init__(self, config: Config) -> None:
+        self._fernet, self._naming = _keys(session_key(config))
+        self._lifetime = config["portal.device_cookie_days"] * DAY
+        self._secure = urlsplit(config["portal.public_url"]).scheme == "https"
+
+    @classmethod
+    def of(cls, request: web.Request) -> DeviceCookies:
+        return cls(request.app[config_key])
+
+    def _name(self, account: str) -> str:
+        digest = hmac.digest(self._naming, account.strip().lower().encode(), "sha256")
+        return base64.urlsafe_b64encode(digest[:16]).decode("ascii").rstrip("=")
+
+    def _entries(self, request: web.Request) -> list[list[object]]:
+        """[account name, device id, issued at] for each account this browser may still claim; [] if tampered."""
+        token = request.cookies.get(COOKIE)
+        if not token:
+            return []
+        try:
+            entries = json.loads(self._fernet.decrypt(token.encode("ascii"), ttl=int(self._lifetime)))
+        except (InvalidToken, ValueError, UnicodeEncodeError):
+            return []
+        if not isinstance(entries, list):
+            return []
+        now = time.time()
+        return [
+            entry
+            for entry in entries
+            if isinstance(entry, list)
+            and len(entry) == 3
+            and isinstance(entry[2], int | float)
+            and now - entry[2] < self._lifetime
+        ]
+
+    def device_of(self, request: web.Request, account: str) -> str | None:
+        """The device id this browser holds for `account`, or None when it holds no valid cookie naming it."""
+        name = self._name(account)
+        for entry_name, device, _ in self._entries(request):
+            if entry_name == name and isinstance(device, str):
+                return device
+        return None
+
+    def remember(self, request: web.Request, response: web.StreamResponse, account: str) -> None:
+        """After a successful login: this browser is a known client of `account`, under a fresh device id."""
+        name = self._name(account)
+        kept = [entry for entry in self._entries(request) if entry[0] != name][-(MAX_ACCOUNTS - 1) :]
+        entries = [*kept, [name, secrets.token_urlsafe(16), int(time.time())]]
+        response.set_cookie(
+            COOKIE,
+            self._fernet.encrypt(json.dumps(entries).encode()).decode("ascii"),
+            max_age=int(self._lifetime),
+            path="/",
+            httponly=True,
+            secure=self._secure,
+            samesite="Strict",
+        )
