@@ -22,7 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alarmhub", description="Alarm-monitoring central station.")
     parser.add_argument("--config", type=Path, default=Path("config.toml"), help="default: ./config.toml")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("run", help="everything in one process tree (embedded services when none configured)")
+    run_all = commands.add_parser("run", help="everything in one process tree (embedded services when none configured)")
+    run_all.add_argument(
+        "--demo",
+        action="store_true",
+        help="load the demo customers and logins (published password) even into a configured database",
+    )
     commands.add_parser("receiver", help="the DC-09 receiver alone (TCP and UDP; receiver.processes workers)")
     commands.add_parser("portal", help="the web portal alone")
     commands.add_parser("worker", help="the background worker alone (sends the e-mail outbox)")
@@ -49,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(config["log.level"], config["log.format"])
     try:
         if args.command == "run":
-            return run.run_all(config)
+            return run.run_all(config, demo=args.demo)
         if args.command == "portal":
             return run.run_portal(config)
         if args.command == "receiver":

@@ -24,8 +24,8 @@ from receiver.service import receiver_service
 from receiver.simulator.run import SimulationPlan, simulate
 from receiver.transports.mqtt import mqtt_settings
 from shared.config import Config, ConfigError
-from shared.demo import has_any_customer, load_demo_data
-from shared.embedded_postgres import resolve_database_url
+from shared.demo import DemoLogin, has_any_customer, load_demo_data
+from shared.embedded_postgres import mark_run, resolve_database_url, run_before, uses_embedded_postgres
 from shared.logs import get_logger
 
 log = get_logger(__name__)
@@ -39,11 +39,28 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _run_all(config: Config, database_url: str) -> None:
+async def demo_data_for_run(config: Config, database_url: str, *, asked: bool) -> tuple[list[DemoLogin], str | None]:
+    """Load the demo set (its password is published) only where it cannot reach production: on an embedded
+    database's first `alarmhub run`, or when asked (`--demo`, run.demo_data); never silently into a configured one.
+
+    Returns the logins loaded now, and a note for the banner when the database has no customer at all.
+    """
+    embedded = uses_embedded_postgres(config)
+    async with short_lived_pool(database_url) as pool, pool.acquire() as connection:
+        empty = not await has_any_customer(connection)
+        first_run = embedded and not run_before(config) and empty
+        logins = await load_demo_data(connection) if asked or config["run.demo_data"] or first_run else []
+    if embedded:
+        mark_run(config)
+    if logins or not empty:
+        return logins, None
+    return logins, "none (`alarmhub run --demo` or run.demo_data = true loads the demo customers and logins)"
+
+
+async def _run_all(config: Config, database_url: str, *, demo: bool) -> None:
     stop = _stop_on_signals()
     applied = await migrate_database(database_url)
-    async with short_lived_pool(database_url) as pool, pool.acquire() as connection:
-        logins = await load_demo_data(connection) if not await has_any_customer(connection) else []
+    logins, demo_note = await demo_data_for_run(config, database_url, asked=demo)
     async with AsyncExitStack() as services:
         broker_url = await services.enter_async_context(mqtt_broker(config))
         mqtt = mqtt_settings(config, broker_url)
@@ -60,6 +77,8 @@ async def _run_all(config: Config, database_url: str) -> None:
         print(
             f"  database:  {describe_database(config)}" + (f" (applied {len(applied)} migrations)" if applied else "")
         )
+        if demo_note:
+            print(f"  demo data: {demo_note}")
         if logins:
             print_logins(logins)
         print("Press Ctrl-C to stop.", flush=True)
@@ -116,9 +135,9 @@ def run_worker(config: Config) -> int:
     return 0
 
 
-def run_all(config: Config) -> int:
+def run_all(config: Config, *, demo: bool = False) -> int:
     database_url = resolve_database_url(config)
-    run_async(_run_all(config, database_url))
+    run_async(_run_all(config, database_url, demo=demo))
     return 0
 
 

@@ -448,6 +448,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds between prunings of ended sessions, used links and old failed logins: a singleton job, run once "
         "per interval by one of the processes running the worker (`alarmhub run`, `alarmhub worker`).",
     ),
+    # run
+    Setting(
+        "run",
+        "demo_data",
+        _boolean,
+        False,
+        "`alarmhub run` loads the demo customers and logins (their password is published) into a configured "
+        "database too; without it (or `--demo`) only a new embedded database gets them. Never for production.",
+    ),
     # log
     Setting("log", "level", _choice("debug", "info", "warning", "error"), "info", "Lowest level logged."),
     Setting(

@@ -16,6 +16,7 @@ from types import FrameType
 from shared.config import Config
 
 _HANDLES_FILE = ".handle_pids.json"
+_RUN_MARKER = ".alarmhub_run_before"
 DATABASE_NAME = "alarmhub"
 
 
@@ -25,6 +26,16 @@ def embedded_pgdata(config: Config) -> Path:
 
 def uses_embedded_postgres(config: Config) -> bool:
     return not config["database.url"]
+
+
+def run_before(config: Config) -> bool:
+    """Whether `alarmhub run` has started on this embedded database before (a marker in its data directory, so a
+    new data directory starts afresh)."""
+    return (embedded_pgdata(config) / _RUN_MARKER).exists()
+
+
+def mark_run(config: Config) -> None:
+    (embedded_pgdata(config) / _RUN_MARKER).touch()
 
 
 def resolve_database_url(config: Config) -> str:
