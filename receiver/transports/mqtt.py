@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import socket
 import time
 from collections import deque
@@ -211,6 +212,8 @@ class _Connection:
         self._queue: deque[_Delivery] = deque()
         self.paho: paho.Client | None = None
         self.open = True
+        # Bound once per broker connection (never per message), so its lines can be followed by the id.
+        self.log = log.bind(connection_id=secrets.token_hex(6), peer=transport.settings.address)
 
     def on_message(self, message: paho.MQTTMessage) -> None:
         self._transport.received += 1
@@ -237,7 +240,7 @@ class _Connection:
             else:  # a topic our filters should not have matched: nothing to store, nothing to redeliver
                 self._finish(delivery, [])
         except Exception as error:  # a bug must not turn one message into a redelivery loop: record, let it go
-            log.exception("MQTT message could not be processed", topic=delivery.topic)
+            self.log.exception("MQTT message could not be processed", topic=delivery.topic)
             rejection = Rejection(RejectReason.MALFORMED, f"internal error: {error!r}"[:200], delivery.payload)
             self._ingestor.record_rejection(rejection, TRANSPORT, delivery.topic, delivery.account or None)
             self._finish(delivery, [])
@@ -363,18 +366,13 @@ class MqttTransport:
                     self.connections += 1
                     self.connected.set()
                     backoff = BACKOFF_FIRST
-                    log.info("MQTT connected", broker=self.settings.address, topics=list(self.settings.filters))
+                    connection.log.info("MQTT connected", topics=list(self.settings.filters))
                     async for _ in client.messages:  # our callback takes every message; this ends on disconnect
                         pass
             except aiomqtt.MqttError as error:
-                log.warning(
-                    "MQTT broker unreachable or connection lost",
-                    broker=self.settings.address,
-                    error=str(error),
-                    retry_in=backoff,
-                )
+                connection.log.warning("MQTT broker unreachable or connection lost", error=str(error), retry_in=backoff)
             except Exception:  # whatever it was, the receiver keeps trying rather than go deaf on MQTT
-                log.exception("MQTT connection failed", broker=self.settings.address, retry_in=backoff)
+                connection.log.exception("MQTT connection failed", retry_in=backoff)
             finally:
                 connection.close()
                 self.connected.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections import deque
 from dataclasses import dataclass
 from typing import cast
@@ -46,6 +47,7 @@ class DC09Connection(asyncio.Protocol):
         self._queue: deque[bytes | PendingAnswer | None] = deque()
         self._transport: asyncio.Transport | None = None
         self._peer = ""
+        self._log = log
         self._loop = asyncio.get_running_loop()
         self._idle_timer: asyncio.TimerHandle | None = None
         self._last_activity = 0.0
@@ -56,10 +58,13 @@ class DC09Connection(asyncio.Protocol):
         self._transport = transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         peer = transport.get_extra_info("peername")
         self._peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        # Bound once per connection (never per frame): every line about this connection can be followed by its id.
+        self._log = log.bind(connection_id=secrets.token_hex(6), peer=self._peer)
         if len(self._registry.open) >= self._limits.max_connections:
-            log.warning("connection refused: too many connections", peer=self._peer)
+            self._log.warning("connection refused: too many connections")
             transport.abort()
             return
+        self._log.debug("connection opened")
         self._registry.open.add(self)
         metrics.CONNECTIONS.inc()
         transport.set_write_buffer_limits(high=64 * 1024)
@@ -69,6 +74,7 @@ class DC09Connection(asyncio.Protocol):
         if self in self._registry.open:
             self._registry.open.discard(self)
             metrics.CONNECTIONS.dec()
+            self._log.debug("connection ended", error=None if exc is None else str(exc))
         for timer in (self._idle_timer, self._write_timer):
             if timer is not None:
                 timer.cancel()
@@ -134,7 +140,7 @@ class DC09Connection(asyncio.Protocol):
 
     def _cut(self, reason: str) -> None:
         if self._transport is not None:
-            log.info("connection closed", peer=self._peer, reason=reason)
+            self._log.info("connection closed", reason=reason)
             self._transport.abort()
 
     def abort(self) -> None:

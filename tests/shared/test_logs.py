@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import structlog
@@ -13,18 +14,24 @@ import structlog
 from shared.logs import configure_logging, get_logger, is_secret_name
 
 
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
+@contextmanager
+def json_logs(level: str = "info") -> Iterator[io.StringIO]:
     """The production configuration (JSON) writing to a buffer; the root logger is put back afterwards."""
     root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
+    handlers, root_level = root.handlers[:], root.level
     stream = io.StringIO()
-    configure_logging("info", "json", stream=stream)
+    configure_logging(level, "json", stream=stream)
     try:
         yield stream
     finally:
         root.handlers[:] = handlers
-        root.setLevel(level)
+        root.setLevel(root_level)
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    with json_logs() as stream:
+        yield stream
 
 
 def lines(stream: io.StringIO) -> list[dict[str, object]]:
