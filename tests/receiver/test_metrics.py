@@ -1,10 +1,16 @@
-"""The receiver's per-frame metrics: plain counts that the Prometheus registry reads at scrape time."""
+"""The receiver's metrics: plain per-frame counts the registry reads at scrape time, and its /metrics server."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import urllib.request
+
 from prometheus_client import CollectorRegistry, generate_latest
 
-from receiver.metrics import HotCounter, HotHistogram
+from receiver.metrics import HotCounter, HotHistogram, metrics_server
+from tests.conftest import free_port
+from tests.shared.test_logs import json_logs
 
 
 def exposition(*collectors: object) -> list[str]:
@@ -35,3 +41,22 @@ def test_a_hot_histogram_has_cumulative_buckets_a_count_and_a_sum() -> None:
     assert 't_latency_seconds_bucket{le="+Inf"} 5.0' in lines
     assert "t_latency_seconds_count 5.0" in lines
     assert "t_latency_seconds_sum 3.5065" in lines
+
+
+async def test_the_standalone_metrics_server_refuses_a_malformed_request_without_a_traceback() -> None:
+    port = free_port()
+    with json_logs() as stream:
+        async with metrics_server(("127.0.0.1", port)) as url:
+            assert url is not None
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                writer.write(b"GET /metrics?" + b"a" * 8200 + b" HTTP/1.1\r\nHost: receiver\r\n\r\n")
+                await writer.drain()
+                answer = await asyncio.wait_for(reader.read(), 10)
+            finally:
+                writer.close()
+            scraped = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5))
+            assert scraped.status == 200 and scraped.headers["Content-Type"] == "text/plain"
+    assert b" 400 " in answer.split(b"\r\n")[0]
+    logged = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(line["event"], line["level"]) for line in logged] == [("malformed request refused", "info")]
