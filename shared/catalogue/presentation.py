@@ -64,7 +64,8 @@ def present(row: Mapping[str, Any]) -> SignalLine:
         category=category,
         category_label=CATEGORY_LABELS[category],
         text=row["description"],
-        is_restore=row["qualifier"] == Qualifier.RESTORE.value,
+        # Contact ID sends a closing with the restore qualifier: for open/close codes it is the closing, no restore.
+        is_restore=row["qualifier"] == Qualifier.RESTORE.value and category is not SignalCategory.OPEN_CLOSE,
         who=who,
         area=f"Area {row['partition']}" if row["partition"] else "",
         code=row["code"],

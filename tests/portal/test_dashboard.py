@@ -114,3 +114,33 @@ def test_a_tab_without_an_access_rule_is_refused(config: Config) -> None:
     app = create_app(config, "postgresql://unused")
     with pytest.raises(RuntimeError, match="declares no access rule"):
         app[dashboard_tabs_key].add(DashboardTab("x", "X", None, "test/tab.html", load))  # type: ignore[arg-type]
+
+
+async def test_customer_and_staff_pages_show_a_signal_the_same_way(
+    portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    """A Contact ID closing comes with the restore qualifier; it was shown as "Closing by user (restored)", and the
+    staff page dropped the user number. One presentation now serves both pages."""
+    alpha, _ = customers
+    await db.execute(
+        "INSERT INTO signals (account, panel_id, site_id, customer_id, transport, sequence, format, code, qualifier, "
+        "user_number, partition, category, priority, description, raw_frame) "
+        "VALUES ($1, $2, $3, $4, 'tcp', '0042', 'ADM-CID', '401', 'restore', '003', '1', 'open_close', 6, "
+        "'Closing by user', '\\x00')",
+        alpha.account,
+        alpha.panel_id,
+        alpha.site_id,
+        alpha.customer_id,
+    )
+    pages = []
+    for who, path in (
+        (alpha.owner_email, "/dashboard"),
+        ("dispatcher@example.com", f"/staff/customers/{alpha.customer_id}"),
+    ):
+        await portal.login(who)
+        pages.append(await (await portal.get(path)).text())
+        await portal.logout()
+    for text in pages:
+        assert '<td data-label="What happened">Closing by user</td>' in text
+        assert "(restored)" not in text
+        assert "User 003" in text and "Area 1" in text
