@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest_asyncio
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, make_mocked_request
 
-from portal.accounts.devices import COOKIE
+from portal.accounts.devices import COOKIE, DeviceCookies
 from portal.accounts.throttle import address_gap
-from tests.portal.conftest import Customer, Portal
+from tests.portal.conftest import Customer, Portal, portal_config
 
 
 @pytest_asyncio.fixture
@@ -89,6 +91,18 @@ async def test_a_tampered_or_foreign_device_cookie_exempts_nobody(
         stranger = Portal(client)
         client.session.cookie_jar.update_cookies({COOKIE: "gAAAAABm" + "x" * 100})
         assert (await stranger.login(alpha.owner_email)).status == 429
+
+
+def test_the_device_cookie_is_secure_behind_https(tmp_path: Path) -> None:
+    for public_url, secure in (("", False), ("https://portal.example.com", True)):
+        response = web.Response()
+        devices = DeviceCookies(portal_config(tmp_path, portal__public_url=public_url))
+        devices.remember(make_mocked_request("POST", "/login"), response, "owner@example.com")
+        cookie = response.cookies[COOKIE]
+        assert bool(cookie["secure"]) is secure and cookie["httponly"] and cookie["samesite"] == "Strict"
+        browser = make_mocked_request("POST", "/login", headers={"Cookie": f"{COOKIE}={cookie.value}"})
+        assert devices.device_of(browser, "Owner@Example.com") is not None
+        assert devices.device_of(browser, "other@example.com") is None
 
 
 async def test_an_address_failing_at_many_accounts_is_slowed_not_shut(
