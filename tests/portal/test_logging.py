@@ -3,9 +3,10 @@ streamed answers too, and a client's malformed request logged as the client's pr
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +18,29 @@ from portal.app import create_app
 from portal.auth.access import Access, access
 from shared.logs import get_logger
 from tests.portal.conftest import Customer, Portal, portal_config
+from tests.shared.test_http_server import raw_exchange, status_of
 from tests.shared.test_logs import json_log, lines
 
 __all__ = ["json_log"]  # the fixture, shared with the logging tests of shared/
 
 SECURITY_HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy")
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def requests_logged(stream: io.StringIO) -> list[dict[str, Any]]:
     return [line for line in lines(stream) if line["event"] == "request"]
+
+
+@asynccontextmanager
+async def portal_with(
+    tmp_path: Path, database_url: str, path: str, handler: Handler
+) -> AsyncIterator[TestClient[Any, Any]]:
+    """The portal as create_app builds it, plus one test-only route."""
+    app = create_app(portal_config(tmp_path), database_url)
+    app.router.add_get(path, handler)
+    async with TestClient(TestServer(app)) as client:
+        yield client
 
 
 @access(Access.PUBLIC)
@@ -48,9 +62,7 @@ async def broken(request: web.Request) -> web.Response:
 async def test_a_streamed_answer_carries_the_security_headers_and_the_request_id(
     database_url: str, tmp_path: Path, json_log: io.StringIO
 ) -> None:
-    app = create_app(portal_config(tmp_path), database_url)
-    app.router.add_get("/test-only/export.csv", streamed_csv)
-    async with TestClient(TestServer(app)) as client:
+    async with portal_with(tmp_path, database_url, "/test-only/export.csv", streamed_csv) as client:
         response = await client.get("/test-only/export.csv", headers={"X-Request-ID": "export-7"})
         assert response.status == 200 and await response.text() == "time,code\n"
     for name in SECURITY_HEADERS:
@@ -136,9 +148,7 @@ async def test_errors_and_redirects_echo_the_request_id(portal: Portal, json_log
 async def test_a_failing_request_logs_its_traceback_once_and_an_error_access_line_with_the_same_id(
     database_url: str, tmp_path: Path, json_log: io.StringIO
 ) -> None:
-    app = create_app(portal_config(tmp_path), database_url)
-    app.router.add_get("/test-only/broken", broken)
-    async with TestClient(TestServer(app)) as client:
+    async with portal_with(tmp_path, database_url, "/test-only/broken", broken) as client:
         response = await client.get("/test-only/broken", headers={"X-Request-ID": "bug-3"})
         assert response.status == 500 and response.headers["X-Request-ID"] == "bug-3"
     logged = lines(json_log)
@@ -162,16 +172,10 @@ async def test_the_client_address_is_the_one_a_trusted_proxy_names(
 async def test_an_8kb_url_is_answered_400_and_logged_as_one_line_without_a_traceback(
     database_url: str, tmp_path: Path, json_log: io.StringIO
 ) -> None:
-    app = create_app(portal_config(tmp_path), database_url)
-    async with TestServer(app) as server:
-        reader, writer = await asyncio.open_connection(server.host, server.port)
-        try:
-            writer.write(b"GET /confirm/secret-" + b"a" * 8200 + b" HTTP/1.1\r\nHost: portal\r\n\r\n")
-            await writer.drain()
-            answer = await asyncio.wait_for(reader.read(), 10)
-        finally:
-            writer.close()
-    assert answer.startswith(b"HTTP/1.1 400") or answer.startswith(b"HTTP/1.0 400")
+    async with TestServer(create_app(portal_config(tmp_path), database_url)) as server:
+        request = b"GET /confirm/secret-" + b"a" * 8200 + b" HTTP/1.1\r\nHost: portal\r\n\r\n"
+        answer = await raw_exchange(server.host, server.port, request)
+    assert status_of(answer) == 400
     logged = lines(json_log)
     assert [(line["event"], line["level"]) for line in logged] == [("malformed request refused", "info")]
     (refused,) = logged

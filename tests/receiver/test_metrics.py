@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from receiver.metrics import HotCounter, HotHistogram, metrics_server
 from tests.conftest import free_port
+from tests.shared.test_http_server import raw_exchange, status_of
 from tests.shared.test_logs import json_logs
 
 
@@ -48,15 +49,9 @@ async def test_the_standalone_metrics_server_refuses_a_malformed_request_without
     with json_logs() as stream:
         async with metrics_server(("127.0.0.1", port)) as url:
             assert url is not None
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            try:
-                writer.write(b"GET /metrics?" + b"a" * 8200 + b" HTTP/1.1\r\nHost: receiver\r\n\r\n")
-                await writer.drain()
-                answer = await asyncio.wait_for(reader.read(), 10)
-            finally:
-                writer.close()
+            answer = await raw_exchange("127.0.0.1", port, b"GET /metrics?" + b"a" * 8200 + b" HTTP/1.1\r\n\r\n")
             scraped = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5))
             assert scraped.status == 200 and scraped.headers["Content-Type"] == "text/plain"
-    assert b" 400 " in answer.split(b"\r\n")[0]
+    assert status_of(answer) == 400
     logged = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [(line["event"], line["level"]) for line in logged] == [("malformed request refused", "info")]
