@@ -88,3 +88,50 @@ def test_demo_data_prints_the_logins(database_url: str) -> None:
     assert first.returncode == 0 and second.returncode == 0, first.stderr
     assert "dispatcher@example.com" in first.stdout
     assert first.stdout == second.stdout
+
+
+async def test_create_customer_takes_the_security_code_so_the_owner_can_register(database_url: str) -> None:
+    created = alarmhub(
+        database_url,
+        "admin",
+        "create-customer",
+        "--email",
+        "sam@example.com",
+        "--password",
+        "Lantern-Harbour-42",
+        "--name",
+        "Sam",
+        "--account",
+        "5A5A",
+        "--security-code",
+        "7741",
+    )
+    assert created.returncode == 0, created.stderr
+    connection = await asyncpg.connect(database_url)
+    try:
+        code = await connection.fetchval("SELECT security_code FROM customers WHERE email = 'sam@example.com'")
+    finally:
+        await connection.close()
+    assert code == "7741"
+
+
+async def test_api_tokens_from_the_command_line(database_url: str) -> None:
+    created = alarmhub(database_url, "admin", "create-api-token", "--name", "cad", "--role", "admin")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert created.stdout == token + "\n" and token.startswith("ahk_")  # alone, for TOKEN=$(alarmhub ...)
+    assert "name=cad role=admin" in created.stderr and token not in created.stderr
+    again = alarmhub(database_url, "admin", "create-api-token", "--name", "CAD", "--role", "dispatcher")
+    assert again.returncode == 1 and "already named" in again.stderr
+    customer = alarmhub(database_url, "admin", "create-api-token", "--name", "x", "--role", "owner")
+    assert customer.returncode == 2 and "invalid choice" in customer.stderr
+    revoked = alarmhub(database_url, "admin", "revoke-api-token", "--name", "cad")
+    assert revoked.returncode == 0 and "revoked" in revoked.stdout, revoked.stderr
+    missing = alarmhub(database_url, "admin", "revoke-api-token", "--name", "cad")
+    assert missing.returncode == 1 and "no live API token is named cad" in missing.stderr
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch("SELECT name, role, revoked_at IS NOT NULL AS revoked FROM api_tokens")
+    finally:
+        await connection.close()
+    assert [tuple(r) for r in rows] == [("cad", "admin", True)]
