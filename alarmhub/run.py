@@ -20,7 +20,7 @@ from alarmhub.services import mqtt_broker, portal_service
 from alarmhub.supervisor import SUPERVISOR_ENV, Supervisor, supervised_worker
 from alarmhub.worker import describe_mail, worker_service
 from receiver.metrics import metrics_server
-from receiver.service import receiver_service
+from receiver.service import RunningReceiver, receiver_service
 from receiver.simulator.run import SimulationPlan, simulate
 from receiver.transports.mqtt import mqtt_settings
 from shared.config import Config, ConfigError
@@ -61,11 +61,19 @@ async def _run_all(config: Config, database_url: str, *, demo: bool) -> None:
     stop = _stop_on_signals()
     applied = await migrate_database(database_url)
     logins, demo_note = await demo_data_for_run(config, database_url, asked=demo)
+    receiver: RunningReceiver | None = None
+
+    def receiver_listening() -> bool:
+        return receiver is not None and receiver.listening.is_set()
+
     async with AsyncExitStack() as services:
+        # The portal first, so that /healthz answers "not ready" until the receiver listens (and again from the
+        # moment it stops listening on the way out): a load balancer or a test waits for 200, not for a port.
+        readiness = {"receiver": receiver_listening}
+        portal_url = await services.enter_async_context(portal_service(config, database_url, readiness))
         broker_url = await services.enter_async_context(mqtt_broker(config))
         mqtt = mqtt_settings(config, broker_url)
         receiver = await services.enter_async_context(receiver_service(config, database_url, mqtt))
-        portal_url = await services.enter_async_context(portal_service(config, database_url))
         await services.enter_async_context(worker_service(config, database_url))
         print("alarmhub is running")
         print(f"  portal:    {portal_url}")

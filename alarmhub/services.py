@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
 from aiohttp import web
@@ -11,11 +11,18 @@ from shared.config import Config
 
 
 @asynccontextmanager
-async def portal_service(config: Config, database_url: str) -> AsyncIterator[str]:
-    """Serve the portal until the block exits; yields its address."""
+async def portal_service(
+    config: Config, database_url: str, readiness: Mapping[str, Callable[[], bool]] | None = None
+) -> AsyncIterator[str]:
+    """Serve the portal until the block exits; yields its address. `readiness` names checks that /healthz adds to
+    its own (the database): under `alarmhub run`, whether the receiver listens."""
     from portal.app import create_app  # here, so that `alarmhub receiver` never loads the portal
+    from portal.keys import readiness_key
 
-    runner = web.AppRunner(create_app(config, database_url), access_log=None, handle_signals=False)
+    app = create_app(config, database_url)
+    if readiness:
+        app[readiness_key] = dict(readiness)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     host, port = config["portal.host"], config["portal.port"]
     site = web.TCPSite(runner, host, port)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import asyncpg
 import jinja2
 from aiohttp import web
@@ -21,6 +23,9 @@ ownership_proofs_key = web.AppKey("ownership_proofs", OwnershipProofs)
 dashboard_tabs_key = web.AppKey("dashboard_tabs", DashboardTabs)
 # The permissions an owner can grant secondary users, with their labels; each feature adds its own.
 grantable_permissions_key = web.AppKey("grantable_permissions", dict[Permission, str])
+# Readiness beyond the database that /healthz reports, by name (under `alarmhub run`: whether the receiver
+# listens); set by whoever wires the portal to other parts, absent for a standalone portal.
+readiness_key = web.AppKey("readiness", dict[str, Callable[[], bool]])
 
 # Set by the session middleware when the request carries a live login; absent for visitors.
 viewer_key = web.RequestKey("viewer", Viewer)

@@ -7,7 +7,7 @@ import contextlib
 import resource
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from receiver import fastpath
 from receiver.accounts import AccountDirectory
@@ -34,6 +34,8 @@ class RunningReceiver:
     directory: AccountDirectory
     writer: BatchWriter
     mqtt: MqttTransport | None = None
+    # Set while DC-09 is served (TCP, and UDP when enabled); `alarmhub run`'s /healthz is ready only then.
+    listening: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def raise_open_file_limit() -> None:
@@ -102,16 +104,19 @@ async def receiver_service(
             udp = await start_udp_endpoint(ingestor, host, tcp_address[1], limits.max_frame_length)
         mqtt_transport = MqttTransport(ingestor, mqtt) if mqtt is not None else None
         mqtt_task = asyncio.create_task(mqtt_transport.run(), name="mqtt") if mqtt_transport is not None else None
+        running = RunningReceiver(
+            tcp_address,
+            udp.get_extra_info("sockname")[:2] if udp else None,
+            ingestor,
+            directory,
+            writer,
+            mqtt_transport,
+        )
+        running.listening.set()
         try:
-            yield RunningReceiver(
-                tcp_address,
-                udp.get_extra_info("sockname")[:2] if udp else None,
-                ingestor,
-                directory,
-                writer,
-                mqtt_transport,
-            )
+            yield running
         finally:
+            running.listening.clear()
             if mqtt_task is not None:  # first: its unacknowledged messages go back to the broker, not to a dead writer
                 mqtt_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -52,7 +52,7 @@ def _wait_healthy(process: subprocess.Popen[str], url: str, limit: float = 90) -
         assert process.poll() is None, process.stdout.read() if process.stdout else ""
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
-                assert json.load(response) == {"database": "ok"}
+                assert json.load(response) == {"database": "ok", "receiver": "ok"}  # 503 until the receiver listens
                 return
         except OSError:
             time.sleep(0.3)
