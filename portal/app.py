@@ -14,6 +14,8 @@ from portal import health, metrics
 from portal.accounts import routes as accounts
 from portal.accounts.ownership import OwnershipProofs
 from portal.admin import routes as admin
+from portal.api import routes as api
+from portal.api.bearer import bearer_middleware
 from portal.auth.access import access_middleware, check_routes_declare_access
 from portal.auth.csrf import csrf_middleware
 from portal.auth.session_key import session_key
@@ -83,6 +85,7 @@ def create_app(config: Config, database_url: str) -> web.Application:
             session_middleware(session_storage(config)),
             error_middleware,
             viewer_middleware,
+            bearer_middleware,
             csrf_middleware,
             access_middleware,
             path_ids_middleware,
@@ -99,7 +102,7 @@ def create_app(config: Config, database_url: str) -> web.Application:
     app.cleanup_ctx.append(database_pool)
     health.add_routes(app)
     metrics.add_routes(app)
-    for feature in (accounts, dashboard, users, staff, admin):
+    for feature in (accounts, dashboard, users, staff, admin, api):
         feature.setup(app)
     app.router.add_static("/static", STATIC, name="static", append_version=True)
     check_routes_declare_access(app)

@@ -12,6 +12,7 @@ from portal.accounts.ownership import OwnershipProofs
 from portal.auth.model import CustomerScope, Permission, Viewer
 from portal.dashboard.tabs import DashboardTabs
 from portal.navigation import Navigation
+from shared.api_tokens import ApiClient
 from shared.config import Config
 
 config_key = web.AppKey("config", Config)
@@ -31,5 +32,7 @@ readiness_key = web.AppKey("readiness", dict[str, Callable[[], bool]])
 viewer_key = web.RequestKey("viewer", Viewer)
 # Set by the access middleware on a CUSTOMER route: the one customer the request may read or change.
 scope_key = web.RequestKey("customer_scope", CustomerScope)
+# Set by the bearer middleware under /api/ when the request carries a live API token (portal/api/bearer.py).
+api_client_key = web.RequestKey("api_client", ApiClient)
 # Set first of all (portal/middleware.py): the id that the request's log lines and its response carry.
 request_id_key = web.RequestKey("request_id", str)

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from portal.api.bearer import is_api_request, unauthenticated
 from portal.auth.model import CustomerScope, Viewer
 from portal.auth.rules import Access, Rule, access, rule_of
 from portal.keys import scope_key, viewer_key
@@ -31,6 +32,8 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     viewer = request.get(viewer_key)
     if viewer is None:
+        if is_api_request(request):
+            return unauthenticated(token_offered=False)  # an API client gets 401 JSON, never the login page
         target = request.path_qs if request.method == "GET" else "/"
         raise web.HTTPSeeOther(f"/login?{urlencode({'next': target})}")
     if not rule.admits(viewer):

@@ -11,6 +11,7 @@ import asyncpg
 from aiohttp import web
 from aiohttp_session import Session, get_session, new_session
 
+from portal.api.bearer import is_api_request
 from portal.auth.model import Role, Viewer, parse_permissions
 from portal.keys import config_key, pool_key, viewer_key
 
@@ -79,6 +80,10 @@ async def load_viewer(pool: asyncpg.Pool, token: str) -> Viewer | None:
 @web.middleware
 async def viewer_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Attach the viewer when the cookie names a live session; forget a session the server has ended."""
+    if is_api_request(request):
+        # Under /api/ only a bearer token authenticates (portal/api/bearer.py): a cookie, which the browser adds to
+        # any request on its own, must not, so no other site can make a logged-in browser call the API.
+        return await handler(request)
     session = await get_session(request)
     token = session.get(SESSION_TOKEN)
     if isinstance(token, str):
