@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from shared.logs import get_logger
 from shared.outbox import RetryPolicy
@@ -60,7 +61,7 @@ class QueueJob:
     given, does the work and says whether there was any; with none, the worker waits `idle_interval` seconds."""
 
     name: str
-    take_one: Callable[[asyncpg.Connection], Awaitable[bool]]
+    take_one: Callable[[PoolConnectionProxy[asyncpg.Record]], Awaitable[bool]]
     idle_interval: float = 5.0
     concurrency: int = 1
 
