@@ -10,15 +10,15 @@ from portal.accounts import queries
 from portal.accounts.login import client_address
 from portal.accounts.passwords import check_new_password, hash_in_thread, verify_in_thread
 from portal.accounts.throttle import Throttle
-from portal.accounts.tokens import Purpose, issue_token, peek_token, use_token
+from portal.accounts.tokens import Purpose, holder_of_link, issue_token, peek_token, use_token
 from portal.auth.access import Access, access, viewer_of
 from portal.auth.sessions import flash, revoke_all_sessions, start_session
 from portal.forms import Form, form_view, redirect
 from portal.keys import config_key, pool_key
 from portal.render import render
 from shared.branding import Branding
-from shared.enrolment import normalise_email
 from shared.errors import DomainError
+from shared.fields import normalise_email
 from shared.messages import PASSWORD_CHANGED, PASSWORD_RESET, queue_mail
 
 routes = web.RouteTableDef()
@@ -111,15 +111,11 @@ async def forgot(request: web.Request, form: Form) -> web.StreamResponse:
 @routes.get("/password/reset/{token}", name="password.reset")
 @access(Access.PUBLIC)
 async def reset_page(request: web.Request) -> web.StreamResponse:
-    async with request.app[pool_key].acquire() as connection:
-        holder = await peek_token(connection, request.match_info["token"], Purpose.RESET_PASSWORD)
-    return await render(request, "accounts/reset.html", {"email": holder.email})
+    return await render(request, "accounts/reset.html", await reset_context(request))
 
 
 async def reset_context(request: web.Request) -> dict[str, object]:
-    async with request.app[pool_key].acquire() as connection:
-        holder = await peek_token(connection, request.match_info["token"], Purpose.RESET_PASSWORD)
-    return {"email": holder.email}
+    return {"email": (await holder_of_link(request, Purpose.RESET_PASSWORD)).email}
 
 
 @routes.post("/password/reset/{token}", name="password.reset.submit")

@@ -12,15 +12,16 @@ from portal.accounts import queries
 from portal.accounts.login import client_address, home_of
 from portal.accounts.passwords import check_new_password, hash_in_thread
 from portal.accounts.throttle import Throttle
-from portal.accounts.tokens import Purpose, issue_token, peek_token, use_token
+from portal.accounts.tokens import Purpose, holder_of_link, issue_token, use_token
 from portal.auth.access import Access, access, viewer_of
 from portal.auth.sessions import flash, start_session
-from portal.forms import Form, InvalidForm, form_view, redirect
+from portal.forms import FieldErrors, Form, form_view, redirect
 from portal.keys import config_key, ownership_proofs_key, pool_key, viewer_key
 from portal.render import render
 from shared.branding import Branding
-from shared.enrolment import normalise_account, normalise_email, single_line
+from shared.enrolment import normalise_account
 from shared.errors import DomainError
+from shared.fields import normalise_email, single_line
 from shared.messages import CONFIRM_EMAIL, queue_mail
 
 routes = web.RouteTableDef()
@@ -39,31 +40,26 @@ async def register_page(request: web.Request) -> web.StreamResponse:
 
 def _read_registration(request: web.Request, form: Form) -> dict[str, str]:
     """Every field checked at once, so the form shows all that needs fixing."""
-    errors: dict[str, str] = {}
+    fields = FieldErrors()
     values: dict[str, str] = {}
     for name, check in (("account", normalise_account), ("email", normalise_email)):
-        try:
+        with fields.check():
             values[name] = check(form.get(name))
-        except DomainError as error:
-            errors[name] = error.message
-    try:
+    with fields.check():
         values["name"] = single_line(form.get("name"), field="name", missing="enter your name")
-    except DomainError as error:
-        errors["name"] = error.message
     proofs = request.app[ownership_proofs_key]
     method = form.get("proof_method") or proofs.proofs[0].method
-    if proofs.get(method) is None:
-        errors["proof_method"] = "choose how you prove the account is yours"
+    with fields.check():
+        if proofs.get(method) is None:
+            raise DomainError("choose how you prove the account is yours", field="proof_method")
     values["proof_method"] = method
     values["proof"] = form.get("proof")
-    if not values["proof"]:
-        errors["proof"] = "enter it exactly as printed"
-    try:
+    with fields.check():
+        if not values["proof"]:
+            raise DomainError("enter it exactly as printed", field="proof")
+    with fields.check():
         check_new_password(form.raw("password"), form.raw("password_confirm"), email=values.get("email", ""))
-    except InvalidForm as error:
-        errors.update(error.errors)
-    if errors:
-        raise InvalidForm(errors)
+    fields.raise_if_any()
     return values
 
 
@@ -119,8 +115,7 @@ async def _send_confirmation(
 @access(Access.PUBLIC)
 async def confirm_page(request: web.Request) -> web.StreamResponse:
     # A GET only shows the page: mail scanners that open links must not use them up.
-    async with request.app[pool_key].acquire() as connection:
-        holder = await peek_token(connection, request.match_info["token"], Purpose.CONFIRM_EMAIL)
+    holder = await holder_of_link(request, Purpose.CONFIRM_EMAIL)
     return await render(request, "accounts/confirm.html", {"email": holder.email})
 
 

@@ -11,6 +11,7 @@ import asyncpg
 from aiohttp import web
 
 from portal.accounts.tokens import Purpose, issue_token
+from shared.api_tokens import create_api_token
 from tests.portal.conftest import Customer
 
 _PLACEHOLDER = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
@@ -24,6 +25,8 @@ async def route_ids(connection: asyncpg.Connection, victim: Customer) -> dict[st
     adds is tried with another customer's real id, never with literal text the router answers 404 to.
     """
     token = await issue_token(connection, victim.secondary_id, Purpose.INVITATION, 3600.0)
+    # Staff-only ids (no customer owns them): real ones all the same, so the route's own refusal is what is tested.
+    api_token = await create_api_token(connection, name=f"sweep-{victim.account}", role="admin")
     return {
         "customer_id": str(victim.customer_id),
         "user_id": str(victim.secondary_id),
@@ -31,6 +34,7 @@ async def route_ids(connection: asyncpg.Connection, victim: Customer) -> dict[st
         "panel_id": str(victim.panel_id),
         "account": victim.account,
         "token": token,
+        "token_id": str(api_token.record.id),
     }
 
 
