@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("receiver", help="the DC-09 receiver alone (TCP and UDP; receiver.processes workers)")
     commands.add_parser("portal", help="the web portal alone")
-    commands.add_parser("worker", help="the background worker alone (sends the e-mail outbox)")
+    commands.add_parser("worker", help="the background worker alone (the e-mail outbox and the jobs)")
     commands.add_parser("migrate", help="apply pending database migrations")
     admin.add_parsers(commands)
     simulate = commands.add_parser("simulate", help="virtual panels sending realistic traffic to a receiver")

@@ -18,7 +18,7 @@ from alarmhub.context import describe_database, migrate_database, short_lived_po
 from alarmhub.loop import run_async
 from alarmhub.services import mqtt_broker, portal_service
 from alarmhub.supervisor import SUPERVISOR_ENV, Supervisor, supervised_worker
-from alarmhub.worker import describe_mail, worker_service
+from alarmhub.worker import describe_mail, worker_jobs, worker_service
 from receiver.metrics import metrics_server
 from receiver.service import RunningReceiver, receiver_service
 from receiver.simulator.run import SimulationPlan, simulate
@@ -134,7 +134,7 @@ async def _run_portal(config: Config, database_url: str) -> None:
 async def _run_worker(config: Config, database_url: str) -> None:
     stop = _stop_on_signals()
     async with worker_service(config, database_url):
-        log.info("worker started", mail=describe_mail(config))
+        log.info("worker started", mail=describe_mail(config), jobs=[job.name for job in worker_jobs(config)])
         await stop.wait()
 
 
