@@ -30,6 +30,8 @@ class Viewer:
     customer_id: int | None
     permissions: frozenset[Permission]
     email_confirmed: bool
+    # A confirmation link is out and still valid: the page may say "open the link we sent you" only then.
+    confirmation_link_sent: bool = False
 
     @property
     def is_customer(self) -> bool:

@@ -54,7 +54,11 @@ def pop_flashes(session: Session) -> list[str]:
 
 
 _LOAD_VIEWER = """
-    SELECT u.id, u.email, u.name, u.role, u.customer_id, u.permissions, u.email_confirmed_at IS NOT NULL AS confirmed
+    SELECT u.id, u.email, u.name, u.role, u.customer_id, u.permissions, u.email_confirmed_at IS NOT NULL AS confirmed,
+           u.email_confirmed_at IS NULL AND EXISTS (
+               SELECT 1 FROM user_tokens t
+                WHERE t.user_id = u.id AND t.purpose = 'confirm_email' AND t.used_at IS NULL AND t.expires_at > now()
+           ) AS confirmation_link_sent
       FROM user_sessions s JOIN users u ON u.id = s.user_id
      WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND u.password_hash IS NOT NULL
 """
@@ -74,6 +78,7 @@ async def load_viewer(pool: asyncpg.Pool, token: str) -> Viewer | None:
         customer_id=row["customer_id"],
         permissions=parse_permissions(row["permissions"]),
         email_confirmed=row["confirmed"],
+        confirmation_link_sent=row["confirmation_link_sent"],
     )
 
 
