@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
-
 from shared.config import Config
-from shared.db import create_pool
+from shared.db import Pool, create_pool
 from shared.migrations import migrate
 
 
 @asynccontextmanager
-async def short_lived_pool(url: str) -> AsyncIterator[asyncpg.Pool]:
+async def short_lived_pool(url: str) -> AsyncIterator[Pool]:
     """A small pool for a one-shot command (migrate, admin, demo-data)."""
     pool = await create_pool(url, min_size=1, max_size=2)
     try:

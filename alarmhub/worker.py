@@ -6,10 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
-import asyncpg
-
 from shared.config import Config
-from shared.db import pool_from_config
+from shared.db import Pool, pool_from_config
 from shared.jobs import RESTART_DELAYS, Job, Singleton, running_jobs, supervised
 from shared.logs import get_logger
 from shared.mail import SmtpSettings, SmtpTransport
@@ -19,7 +17,7 @@ from shared.users import prune_login_records
 log = get_logger(__name__)
 
 
-async def prune_login_records_tick(pool: asyncpg.Pool) -> None:
+async def prune_login_records_tick(pool: Pool) -> None:
     async with pool.acquire() as connection:
         deleted = await prune_login_records(connection)
     log.info("login records pruned", **deleted)

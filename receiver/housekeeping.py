@@ -13,6 +13,7 @@ import asyncpg
 from receiver import metrics
 from receiver.accounts import PanelInfo
 from receiver.dc09 import Rejection
+from shared.db import Connection
 from shared.logs import get_logger
 
 log = get_logger(__name__)
@@ -84,7 +85,7 @@ class Housekeeping:
 
     async def run(self) -> None:
         """Flush forever; on database trouble keep the buffers (bounded) and try again."""
-        connection: asyncpg.Connection | None = None
+        connection: Connection | None = None
         try:
             while True:
                 await asyncio.sleep(self._interval)
@@ -103,7 +104,7 @@ class Housekeeping:
                     await self.flush(connection)
                     await connection.close(timeout=1)
 
-    async def flush(self, connection: asyncpg.Connection) -> None:
+    async def flush(self, connection: Connection) -> None:
         # Take the rejections out of the buffer first; put them back if the insert fails (the buffer may have
         # moved on meanwhile, so counting what to remove afterwards would drop the wrong ones).
         rejections = list(self._rejections)

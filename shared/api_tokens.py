@@ -11,6 +11,7 @@ from typing import Final
 
 import asyncpg
 
+from shared.db import Connection, Pool
 from shared.errors import Conflict, DomainError, NotFound
 
 # The prefix lets secret scanners (and people) recognise a leaked alarmhub token; 32 random bytes follow.
@@ -94,7 +95,7 @@ def _record(row: asyncpg.Record) -> ApiToken:
     )
 
 
-async def create_api_token(connection: asyncpg.Connection, *, name: str, role: str) -> IssuedToken:
+async def create_api_token(connection: Connection, *, name: str, role: str) -> IssuedToken:
     """A new token named `name` acting as `role`; its secret is in the answer and nowhere else."""
     name, role = check_name(name), check_role(role)
     secret = new_token()
@@ -113,7 +114,7 @@ async def create_api_token(connection: asyncpg.Connection, *, name: str, role: s
     return IssuedToken(secret, _record(row))
 
 
-async def revoke_api_token(connection: asyncpg.Connection, *, name: str) -> ApiToken:
+async def revoke_api_token(connection: Connection, *, name: str) -> ApiToken:
     """Revoke the live token named `name` (any case); it stops working at once."""
     row = await connection.fetchrow(
         f"UPDATE api_tokens SET revoked_at = now() WHERE lower(name) = lower($1) AND revoked_at IS NULL "
@@ -125,7 +126,7 @@ async def revoke_api_token(connection: asyncpg.Connection, *, name: str) -> ApiT
     return _record(row)
 
 
-async def revoke_api_token_by_id(connection: asyncpg.Connection, token_id: int) -> ApiToken:
+async def revoke_api_token_by_id(connection: Connection, token_id: int) -> ApiToken:
     """Revoke a token by id (the admin page); revoking a revoked token again changes nothing."""
     row = await connection.fetchrow(
         f"UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING {_COLUMNS}",
@@ -136,7 +137,7 @@ async def revoke_api_token_by_id(connection: asyncpg.Connection, token_id: int) 
     return _record(row)
 
 
-async def list_api_tokens(connection: asyncpg.Connection) -> list[ApiToken]:
+async def list_api_tokens(connection: Connection) -> list[ApiToken]:
     """Every token, live ones first (by name), then revoked ones (latest first)."""
     rows = await connection.fetch(
         f"SELECT {_COLUMNS} FROM api_tokens ORDER BY revoked_at IS NOT NULL, revoked_at DESC, lower(name), id"
@@ -144,7 +145,7 @@ async def list_api_tokens(connection: asyncpg.Connection) -> list[ApiToken]:
     return [_record(row) for row in rows]
 
 
-async def authenticate(database: asyncpg.Pool | asyncpg.Connection, token: str) -> ApiClient | None:
+async def authenticate(database: Pool | Connection, token: str) -> ApiClient | None:
     """The holder of `token` if it is live, else None: one lookup by the unique hash index.
 
     The last-used time is written only when it is a minute old or more (and the UPDATE re-checks that, so two

@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import json
+from typing import TypeAlias
 
 import asyncpg
 
 from shared.config import Config
 
+# What a query takes: a connection of its own or one borrowed from a pool (asyncpg hands out a proxy for those).
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
+Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 
-async def _init_connection(connection: asyncpg.Connection) -> None:
+
+async def _init_connection(connection: Connection) -> None:
     await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 async def create_pool(
     url: str, *, min_size: int = 2, max_size: int = 10, connect_timeout: float = 10.0
-) -> asyncpg.Pool:
+) -> Pool:
     """Open a pool whose connections decode jsonb to Python values."""
-    pool: asyncpg.Pool = await asyncpg.create_pool(
+    pool: Pool = await asyncpg.create_pool(
         url, min_size=min_size, max_size=max_size, timeout=connect_timeout, init=_init_connection
     )
     return pool
 
 
-async def pool_from_config(config: Config, url: str) -> asyncpg.Pool:
+async def pool_from_config(config: Config, url: str) -> Pool:
     return await create_pool(
         url,
         min_size=config["database.pool_min_size"],

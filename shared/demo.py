@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
-
+from shared.db import Connection
 from shared.demo_signals import load_demo_signals
 from shared.enrolment import create_customer, create_staff_user
 
@@ -44,7 +43,7 @@ DEMO_CUSTOMERS = (
 DEMO_STAFF = (("dispatcher@example.com", "dispatcher"), ("admin@example.com", "admin"))
 
 
-async def load_demo_data(connection: asyncpg.Connection) -> list[DemoLogin]:
+async def load_demo_data(connection: Connection) -> list[DemoLogin]:
     """Create whatever part of the demo set is missing; return every demo login."""
     logins: list[DemoLogin] = []
     for name, email, account, address, key, key_format, code in DEMO_CUSTOMERS:
@@ -75,5 +74,5 @@ async def load_demo_data(connection: asyncpg.Connection) -> list[DemoLogin]:
     return logins
 
 
-async def has_any_customer(connection: asyncpg.Connection) -> bool:
+async def has_any_customer(connection: Connection) -> bool:
     return bool(await connection.fetchval("SELECT EXISTS (SELECT 1 FROM customers)"))

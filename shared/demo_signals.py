@@ -6,9 +6,8 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-
 from shared.catalogue import CONTACT_ID, classify
+from shared.db import Connection
 
 DEMO_SOURCE = "demo-data"  # remote_addr of every demo signal: never mistaken for a panel's traffic
 
@@ -44,7 +43,7 @@ def demo_history(now: datetime, seed: int) -> list[DemoEvent]:
     return sorted((event for event in events if event.at < now), key=lambda event: event.at)
 
 
-async def load_demo_signals(connection: asyncpg.Connection, account: str, seed: int) -> int:
+async def load_demo_signals(connection: Connection, account: str, seed: int) -> int:
     """Insert the history for `account` unless it already has signals; how many were added."""
     panel = await connection.fetchrow(
         "SELECT p.id, p.site_id, s.customer_id FROM panels p JOIN sites s ON s.id = p.site_id WHERE p.account = $1",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from shared.db import Connection
 from shared.dc09_keys import InvalidKeyError, parse_dc09_key
 from shared.errors import Conflict, DomainError, NotFound
 from shared.fields import normalise_email, single_line
@@ -48,7 +49,7 @@ def _key(dc09_key: str | None, key_format: str | None) -> tuple[bytes | None, st
 
 
 async def create_customer(
-    connection: asyncpg.Connection,
+    connection: Connection,
     *,
     name: str,
     email: str,
@@ -91,7 +92,7 @@ async def create_customer(
 
 
 async def _insert_customer(
-    connection: asyncpg.Connection,
+    connection: Connection,
     name: str,
     email: str,
     password_hash: str | None,
@@ -123,7 +124,7 @@ async def _insert_customer(
     return EnrolledCustomer(customer_id, user_id, site_id, panel_id, account)
 
 
-async def _insert_site(connection: asyncpg.Connection, customer_id: int, name: str, address: str) -> int:
+async def _insert_site(connection: Connection, customer_id: int, name: str, address: str) -> int:
     site_id: int = await connection.fetchval(
         "INSERT INTO sites (customer_id, name, address) VALUES ($1, $2, $3) RETURNING id", customer_id, name, address
     )
@@ -131,7 +132,7 @@ async def _insert_site(connection: asyncpg.Connection, customer_id: int, name: s
 
 
 async def _insert_panel(
-    connection: asyncpg.Connection,
+    connection: Connection,
     site_id: int,
     account: str,
     key: bytes | None,
@@ -160,7 +161,7 @@ def check_test_interval(hours: float) -> float:
     return hours
 
 
-async def add_site(connection: asyncpg.Connection, *, customer_id: int, name: str, address: str) -> int:
+async def add_site(connection: Connection, *, customer_id: int, name: str, address: str) -> int:
     """Another monitored premises for an enrolled customer."""
     address = single_line(address, field="address", missing="enter the premises' address")
     name = single_line(name, field="site_name")
@@ -170,7 +171,7 @@ async def add_site(connection: asyncpg.Connection, *, customer_id: int, name: st
 
 
 async def add_panel(
-    connection: asyncpg.Connection,
+    connection: Connection,
     *,
     site_id: int,
     account: str,
@@ -193,7 +194,7 @@ async def add_panel(
             raise Conflict(f"account {account} is already enrolled", field="account") from None
 
 
-async def create_staff_user(connection: asyncpg.Connection, *, email: str, password: str, role: str) -> int:
+async def create_staff_user(connection: Connection, *, email: str, password: str, role: str) -> int:
     """A dispatcher or admin login; returns its id."""
     if role not in STAFF_ROLES:
         raise DomainError(f"role must be one of {', '.join(sorted(STAFF_ROLES))}", field="role")

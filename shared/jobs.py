@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from shared.db import Connection, Pool
 from shared.logs import get_logger
 from shared.outbox import RetryPolicy
 
@@ -52,7 +53,7 @@ class Singleton:
 
     name: str
     interval: float
-    tick: Callable[[asyncpg.Pool], Awaitable[object]]
+    tick: Callable[[Pool], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +128,7 @@ async def supervised(name: str, task: Callable[[], Awaitable[None]], restarts: R
 
 @asynccontextmanager
 async def running_jobs(
-    pool: asyncpg.Pool,
+    pool: Pool,
     database_url: str,
     jobs: Sequence[Job],
     *,
@@ -161,7 +162,7 @@ async def running_jobs(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _drain_queue(job: QueueJob, pool: asyncpg.Pool) -> None:
+async def _drain_queue(job: QueueJob, pool: Pool) -> None:
     while True:
         async with pool.acquire() as connection, connection.transaction():
             found = await job.take_one(connection)
@@ -207,7 +208,7 @@ class _SingletonRunner:
     """One process's part in a singleton: stand by for the lock, then lead until the connection breaks."""
 
     job: Singleton
-    pool: asyncpg.Pool
+    pool: Pool
     database_url: str
     holder: str
     leadership: Leadership
@@ -219,7 +220,7 @@ class _SingletonRunner:
     async def serve(self) -> None:
         """Wait for the lock, then lead; raises LeadershipLost (or a database error) when that ends."""
         timing = self.leadership
-        connection: asyncpg.Connection = await asyncpg.connect(
+        connection: Connection = await asyncpg.connect(
             self.database_url,
             server_settings={
                 "application_name": f"alarmhub job {self.job.name}"[:63],
@@ -236,7 +237,7 @@ class _SingletonRunner:
         finally:
             connection.terminate()  # never a graceful close: the connection may be the thing that broke
 
-    async def _lead(self, connection: asyncpg.Connection) -> None:
+    async def _lead(self, connection: Connection) -> None:
         name = self.job.name
         await connection.execute(_TAKE_LEADERSHIP, name, self.holder)
         abandoned = await connection.execute(_ABANDON_RUNNING, name)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import jinja2
 
 from shared.branding import Branding
+from shared.db import Connection
 from shared.mail import Attachment
 from shared.outbox import Mail, enqueue_mail
 
@@ -72,7 +72,7 @@ def compose(
 
 
 async def queue_mail(
-    connection: asyncpg.Connection,
+    connection: Connection,
     branding: Branding,
     kind: MessageKind,
     *,

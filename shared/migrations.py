@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
+from shared.db import Connection
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "sql"
 _FILENAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
@@ -40,7 +40,7 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-async def migrate(connection: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+async def migrate(connection: Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Apply every migration not yet recorded, each in its own transaction; return those applied now."""
     applied_now: list[Migration] = []
     await connection.execute("SELECT pg_advisory_lock($1)", _ADVISORY_LOCK_KEY)

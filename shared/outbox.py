@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from shared.aio import wait_or_timeout
+from shared.db import Connection, Pool
 from shared.logs import get_logger
 from shared.mail import Attachment, MailError, MailTransport, build_message, sender_domain
 
@@ -44,7 +46,7 @@ class RetryPolicy:
         return float(min(self.base_delay * 2 ** max(attempts - 1, 0), self.max_delay))
 
 
-async def enqueue_mail(connection: asyncpg.Connection, mail: Mail) -> int:
+async def enqueue_mail(connection: Connection, mail: Mail) -> int:
     """Queue `mail`; call it inside the transaction of the event that causes the mail, so both commit or neither."""
     outbox_id: int = await connection.fetchval(
         "INSERT INTO outbox (recipient, subject, body, html, user_id) VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -85,9 +87,7 @@ _CLAIM_DUE = """
 class OutboxSender:
     """Delivers due outbox rows one at a time, each under its row lock, so concurrent senders never share a row."""
 
-    def __init__(
-        self, pool: asyncpg.Pool, transport: MailTransport, *, sender: str, retry: RetryPolicy | None = None
-    ) -> None:
+    def __init__(self, pool: Pool, transport: MailTransport, *, sender: str, retry: RetryPolicy | None = None) -> None:
         self.pool = pool
         self.transport = transport
         self.sender = sender
@@ -126,7 +126,7 @@ class OutboxSender:
         log.info("mail sent", outbox_id=row["id"], recipient=row["recipient"], subject=row["subject"])
         return True
 
-    async def _message(self, connection: asyncpg.Connection, row: asyncpg.Record) -> EmailMessage:
+    async def _message(self, connection: Connection, row: asyncpg.Record) -> EmailMessage:
         attachments = [
             Attachment(a["filename"], a["content_type"], a["content"])
             for a in await connection.fetch(
@@ -147,9 +147,7 @@ class OutboxSender:
         except ValueError as error:  # e.g. a line break in a header: no retry can fix the row
             raise MailError(f"message cannot be built: {error}", permanent=True) from None
 
-    async def _record_failure(
-        self, connection: asyncpg.Connection, outbox_id: int, attempts: int, error: MailError
-    ) -> None:
+    async def _record_failure(self, connection: Connection, outbox_id: int, attempts: int, error: MailError) -> None:
         # A mail that will never go still holds its single-use link: blanked, as after a delivery.
         await connection.execute(
             "UPDATE outbox SET attempts = $2, last_error = $3, status = $4, "
@@ -175,7 +173,7 @@ class OutboxSender:
     async def run(self, *, poll_interval: float) -> None:
         """Deliver forever: at once when a mail is queued (LISTEN), and every `poll_interval` for retries."""
         wake = asyncio.Event()
-        listener: asyncpg.Connection | None = None
+        listener: PoolConnectionProxy[asyncpg.Record] | None = None
         try:
             while True:
                 if listener is None or listener.is_closed():
@@ -193,10 +191,10 @@ class OutboxSender:
     def _on_notice(self, wake: asyncio.Event) -> Callable[..., None]:
         return lambda *_: wake.set()
 
-    async def _listen(self, wake: asyncio.Event) -> asyncpg.Connection | None:
+    async def _listen(self, wake: asyncio.Event) -> PoolConnectionProxy[asyncpg.Record] | None:
         """A pool connection that LISTENs for new mail; None while the database is away (polling covers it)."""
         try:
-            connection: asyncpg.Connection = await self.pool.acquire()
+            connection = await self.pool.acquire()
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             log.warning("cannot listen for new mail", error=f"{type(error).__name__}: {error}")
             return None
@@ -209,7 +207,7 @@ class OutboxSender:
             return None
         return connection
 
-    async def _unlisten(self, connection: asyncpg.Connection | None, wake: asyncio.Event) -> None:
+    async def _unlisten(self, connection: PoolConnectionProxy[asyncpg.Record] | None, wake: asyncio.Event) -> None:
         if connection is None:
             return
         if not connection.is_closed():
@@ -218,6 +216,6 @@ class OutboxSender:
         await self.pool.release(connection)
 
 
-async def pending_count(connection: asyncpg.Connection) -> int:
+async def pending_count(connection: Connection) -> int:
     count: int = await connection.fetchval("SELECT count(*) FROM outbox WHERE status = 'pending'")
     return count

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from shared.catalogue.presentation import SignalLine, present
+from shared.db import Connection
 from shared.scope import CustomerScope
 
 # What a SignalLine needs; the index signals_customer_received (customer_id, received_at DESC, id DESC) serves it.
 SIGNAL_LINE_COLUMNS = "id, received_at, account, category, qualifier, description, code, zone, partition, user_number"
 
 
-async def recent_signals(connection: asyncpg.Connection, scope: CustomerScope, limit: int = 10) -> list[SignalLine]:
+async def recent_signals(connection: Connection, scope: CustomerScope, limit: int = 10) -> list[SignalLine]:
     """The customer's latest signals, newest first."""
     rows = await connection.fetch(
         f"""SELECT {SIGNAL_LINE_COLUMNS}

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncpg
+from shared.db import Connection
 
 # Kept a while after they end, for the odd question "was I logged in last week?"; then they go.
 KEEP_ENDED_DAYS = 30
 KEEP_FAILURES_HOURS = 24
 
 
-async def prune_login_records(connection: asyncpg.Connection) -> dict[str, int]:
+async def prune_login_records(connection: Connection) -> dict[str, int]:
     """Delete sessions and links that ended long ago and failed attempts no window still counts; idempotent."""
     deleted: dict[str, int] = {}
     for table, condition in (
@@ -26,7 +26,7 @@ async def prune_login_records(connection: asyncpg.Connection) -> dict[str, int]:
 
 
 async def insert_owner(
-    connection: asyncpg.Connection, *, customer_id: int, email: str, name: str, password_hash: str | None
+    connection: Connection, *, customer_id: int, email: str, name: str, password_hash: str | None
 ) -> int:
     """A customer's owner login (enrolment by staff, or registration online); one per customer (unique index).
 

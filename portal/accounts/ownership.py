@@ -6,9 +6,9 @@ import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import asyncpg
+from shared.db import Connection
 
-Verify = Callable[[asyncpg.Connection, int, str], Awaitable[bool]]
+Verify = Callable[[Connection, int, str], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ def _normalise_code(code: str) -> bytes:
     return "".join(code.split()).upper().encode()
 
 
-async def verify_security_code(connection: asyncpg.Connection, customer_id: int, offered: str) -> bool:
+async def verify_security_code(connection: Connection, customer_id: int, offered: str) -> bool:
     stored = await connection.fetchval("SELECT security_code FROM customers WHERE id = $1", customer_id)
     if not stored or not offered:
         return False

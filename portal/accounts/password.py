@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncpg
 from aiohttp import web
 from aiohttp_session import get_session
 
@@ -17,6 +16,7 @@ from portal.forms import Form, form_view, redirect
 from portal.keys import config_key, pool_key
 from portal.render import render
 from shared.branding import Branding
+from shared.db import Connection
 from shared.errors import DomainError
 from shared.fields import normalise_email
 from shared.messages import PASSWORD_CHANGED, PASSWORD_RESET, queue_mail
@@ -62,9 +62,7 @@ async def change_password(request: web.Request, form: Form) -> web.StreamRespons
     raise redirect("/account")
 
 
-async def _send_password_changed(
-    request: web.Request, connection: asyncpg.Connection, user_id: int, email: str
-) -> None:
+async def _send_password_changed(request: web.Request, connection: Connection, user_id: int, email: str) -> None:
     """Tell the owner of the address, so a password change they did not make does not go unnoticed."""
     branding = Branding.from_config(request.app[config_key])
     await queue_mail(connection, branding, PASSWORD_CHANGED, recipient=email, user_id=user_id)

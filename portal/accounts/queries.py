@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncpg
 
-from shared.errors import Conflict
+from shared.db import Connection
+from shared.errors import Conflict, NotFound
 from shared.users import insert_owner
 
 
-async def login_by_email(connection: asyncpg.Connection, email: str) -> asyncpg.Record | None:
+async def login_by_email(connection: Connection, email: str) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await connection.fetchrow(
         "SELECT id, email, name, role, customer_id, password_hash FROM users WHERE lower(email) = lower($1)", email
     )
     return row
 
 
-async def customer_of_account(connection: asyncpg.Connection, account: str) -> int | None:
+async def customer_of_account(connection: Connection, account: str) -> int | None:
     """The customer whose panel has this monitoring account number."""
     customer_id: int | None = await connection.fetchval(
         "SELECT s.customer_id FROM panels p JOIN sites s ON s.id = p.site_id WHERE p.account = $1", account
@@ -24,7 +25,7 @@ async def customer_of_account(connection: asyncpg.Connection, account: str) -> i
 
 
 async def claim_owner_login(
-    connection: asyncpg.Connection, *, customer_id: int, name: str, email: str, password_hash: str
+    connection: Connection, *, customer_id: int, name: str, email: str, password_hash: str
 ) -> int:
     """Give the customer's owner login its e-mail and password (staff may have enrolled it without a password).
 
@@ -61,28 +62,30 @@ async def claim_owner_login(
     return int(owner["id"])
 
 
-async def set_password(connection: asyncpg.Connection, user_id: int, password_hash: str) -> None:
+async def set_password(connection: Connection, user_id: int, password_hash: str) -> None:
     await connection.execute(
         "UPDATE users SET password_hash = $2, password_changed_at = now() WHERE id = $1", user_id, password_hash
     )
 
 
-async def password_hash_of(connection: asyncpg.Connection, user_id: int) -> str | None:
+async def password_hash_of(connection: Connection, user_id: int) -> str | None:
     value: str | None = await connection.fetchval("SELECT password_hash FROM users WHERE id = $1", user_id)
     return value
 
 
-async def mark_email_confirmed(connection: asyncpg.Connection, user_id: int) -> None:
+async def mark_email_confirmed(connection: Connection, user_id: int) -> None:
     await connection.execute(
         "UPDATE users SET email_confirmed_at = coalesce(email_confirmed_at, now()) WHERE id = $1", user_id
     )
 
 
-async def profile(connection: asyncpg.Connection, user_id: int) -> asyncpg.Record:
-    row: asyncpg.Record = await connection.fetchrow(
+async def profile(connection: Connection, user_id: int) -> asyncpg.Record:
+    row = await connection.fetchrow(
         """SELECT u.email, u.name, u.role, u.email_confirmed_at, u.password_changed_at, c.name AS customer_name
              FROM users u LEFT JOIN customers c ON c.id = u.customer_id
             WHERE u.id = $1""",
         user_id,
     )
+    if row is None:
+        raise NotFound("there is no such user")
     return row

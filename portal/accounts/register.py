@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 from aiohttp_session import get_session
 
@@ -19,6 +18,7 @@ from portal.forms import FieldErrors, Form, form_view, redirect
 from portal.keys import config_key, ownership_proofs_key, pool_key, viewer_key
 from portal.render import render
 from shared.branding import Branding
+from shared.db import Connection
 from shared.enrolment import normalise_account
 from shared.errors import DomainError
 from shared.fields import normalise_email, single_line
@@ -99,9 +99,7 @@ async def register(request: web.Request, form: Form) -> web.StreamResponse:
     raise redirect("/dashboard")
 
 
-async def _send_confirmation(
-    request: web.Request, connection: asyncpg.Connection, user_id: int, email: str, name: str
-) -> None:
+async def _send_confirmation(request: web.Request, connection: Connection, user_id: int, email: str, name: str) -> None:
     config = request.app[config_key]
     days = config["portal.invitation_days"]
     token = await issue_token(connection, user_id, Purpose.CONFIRM_EMAIL, days * DAY)

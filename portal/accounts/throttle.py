@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from shared.config import Config
+from shared.db import Connection
 from shared.errors import DomainError
 
 FIRST_GAP_SECONDS = 2.0
@@ -45,7 +46,7 @@ class Attempt:
 
     failure_ids: tuple[int, ...]
 
-    async def succeeded(self, connection: asyncpg.Connection) -> None:
+    async def succeeded(self, connection: Connection) -> None:
         """It was no failure after all: take it back."""
         await connection.execute("DELETE FROM auth_failures WHERE id = any($1::bigint[])", list(self.failure_ids))
 
@@ -83,7 +84,7 @@ class Throttle:
         )
 
     async def attempt(
-        self, connection: asyncpg.Connection, *, account: str, address: str, device: str | None = None
+        self, connection: Connection, *, account: str, address: str, device: str | None = None
     ) -> Attempt:
         """Count one attempt now, before it is judged; raise TooManyAttempts (counting nothing) when it must wait.
 
@@ -160,7 +161,7 @@ class Throttle:
                 "and try again"
             )
 
-    async def forgive_account(self, connection: asyncpg.Connection, account: str, device: str | None = None) -> None:
+    async def forgive_account(self, connection: Connection, account: str, device: str | None = None) -> None:
         """After a success (login, password reset) the account and this browser's device cookie start with a clean
         slate; the address does not."""
         await connection.execute(

@@ -6,11 +6,11 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
-import asyncpg
 from aiohttp import web
 
 from portal.auth.sessions import token_hash
 from portal.keys import pool_key
+from shared.db import Connection
 from shared.errors import NotFound
 
 
@@ -35,7 +35,7 @@ class LinkHolder:
     customer_id: int | None
 
 
-async def issue_token(connection: asyncpg.Connection, user_id: int, purpose: Purpose, lifetime_seconds: float) -> str:
+async def issue_token(connection: Connection, user_id: int, purpose: Purpose, lifetime_seconds: float) -> str:
     """A new link token; earlier unused links of the same purpose stop working, so only the newest mail counts."""
     await connection.execute(
         "UPDATE user_tokens SET used_at = now() WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
@@ -61,7 +61,7 @@ _HOLDER = """
 """
 
 
-async def peek_token(connection: asyncpg.Connection, token: str, purpose: Purpose) -> LinkHolder:
+async def peek_token(connection: Connection, token: str, purpose: Purpose) -> LinkHolder:
     """Whose valid link this is, without using it up (for the page the link opens)."""
     row = await connection.fetchrow(_HOLDER, token_hash(token), purpose.value)
     if row is None:
@@ -75,7 +75,7 @@ async def holder_of_link(request: web.Request, purpose: Purpose) -> LinkHolder:
         return await peek_token(connection, request.match_info["token"], purpose)
 
 
-async def use_token(connection: asyncpg.Connection, token: str, purpose: Purpose) -> LinkHolder:
+async def use_token(connection: Connection, token: str, purpose: Purpose) -> LinkHolder:
     """Use the link once: of two concurrent uses only one finds it unused."""
     holder = await peek_token(connection, token, purpose)
     used = await connection.fetchval(

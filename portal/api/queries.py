@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncpg
 
+from shared.db import Connection
 
-async def panel_by_account(connection: asyncpg.Connection, account: str) -> asyncpg.Record | None:
+
+async def panel_by_account(connection: Connection, account: str) -> asyncpg.Record | None:
     """The enrolled panel with this (normalised) account, with its site and customer."""
     row: asyncpg.Record | None = await connection.fetchrow(
         """SELECT p.id AS panel_id, p.last_signal_at,
@@ -18,7 +20,7 @@ async def panel_by_account(connection: asyncpg.Connection, account: str) -> asyn
     return row
 
 
-async def panels_of_site(connection: asyncpg.Connection, site_id: int) -> list[asyncpg.Record]:
+async def panels_of_site(connection: Connection, site_id: int) -> list[asyncpg.Record]:
     """The site's panels: never the key itself, only whether there is one."""
     rows: list[asyncpg.Record] = await connection.fetch(
         """SELECT account, extract(epoch FROM test_interval)::bigint AS test_interval_seconds,
@@ -30,7 +32,7 @@ async def panels_of_site(connection: asyncpg.Connection, site_id: int) -> list[a
 
 
 async def last_signal(
-    connection: asyncpg.Connection, customer_id: int, account: str, last_signal_at: object
+    connection: Connection, customer_id: int, account: str, last_signal_at: object
 ) -> asyncpg.Record | None:
     """The panel's latest signal for its present customer.
 
@@ -54,7 +56,7 @@ async def last_signal(
     return row
 
 
-async def has_unknown_signals(connection: asyncpg.Connection, account: str) -> bool:
+async def has_unknown_signals(connection: Connection, account: str) -> bool:
     """Whether this account has sent signals although no panel is enrolled with it (SPEC R6).
 
     The idempotency index starts with the account, so this is one index probe.

@@ -52,7 +52,7 @@ def viewer_of(request: web.Request) -> Viewer:
 
 def scope_of(request: web.Request) -> CustomerScope:
     """The customer this request may touch, as the access middleware set it for a CUSTOMER route."""
-    scope = request.get(scope_key)
+    scope: CustomerScope | None = request.get(scope_key)
     if scope is None:
         raise RuntimeError(f"{request.match_info.route.resource} is not a CUSTOMER route: it has no customer scope")
     return scope

@@ -7,13 +7,13 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 
-import asyncpg
 from aiohttp import web
 from aiohttp_session import Session, get_session, new_session
 
 from portal.api.bearer import is_api_request
 from portal.auth.model import Role, Viewer, parse_permissions
 from portal.keys import config_key, pool_key, viewer_key
+from shared.db import Connection, Pool
 
 # Names of the session cookie's fields.
 SESSION_TOKEN = "sid"  # noqa: S105
@@ -64,7 +64,7 @@ _LOAD_VIEWER = """
 """
 
 
-async def load_viewer(pool: asyncpg.Pool, token: str) -> Viewer | None:
+async def load_viewer(pool: Pool, token: str) -> Viewer | None:
     digest = token_hash(token)
     row = await pool.fetchrow(_LOAD_VIEWER, digest)
     if row is None:
@@ -100,7 +100,7 @@ async def viewer_middleware(request: web.Request, handler: Handler) -> web.Strea
     return await handler(request)
 
 
-async def start_session(request: web.Request, connection: asyncpg.Connection, user_id: int) -> None:
+async def start_session(request: web.Request, connection: Connection, user_id: int) -> None:
     """Log `user_id` in: a new session row and a fresh cookie (new CSRF token, nothing carried over but notices)."""
     token = secrets.token_urlsafe(32)
     hours: float = request.app[config_key]["portal.session_hours"]
@@ -120,7 +120,7 @@ async def start_session(request: web.Request, connection: asyncpg.Connection, us
         flash(session, notice)
 
 
-async def end_session(request: web.Request, connection: asyncpg.Connection, viewer: Viewer) -> None:
+async def end_session(request: web.Request, connection: Connection, viewer: Viewer) -> None:
     """Log out: this session's row is revoked, so a copy of the cookie opens nothing."""
     await connection.execute(
         "UPDATE user_sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL",
@@ -130,7 +130,7 @@ async def end_session(request: web.Request, connection: asyncpg.Connection, view
     csrf_token(session)
 
 
-async def revoke_all_sessions(connection: asyncpg.Connection, user_id: int) -> int:
+async def revoke_all_sessions(connection: Connection, user_id: int) -> int:
     """End every session of a user (password changed or reset, user removed); how many were live."""
     result: str = await connection.execute(
         "UPDATE user_sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", user_id

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from portal.auth.model import CustomerScope
+from shared.db import Connection
+from shared.errors import NotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,14 +19,16 @@ class Premises:
     panels: list[asyncpg.Record] = field(default_factory=list)
 
 
-async def account_summary(connection: asyncpg.Connection, scope: CustomerScope) -> asyncpg.Record:
-    row: asyncpg.Record = await connection.fetchrow(
+async def account_summary(connection: Connection, scope: CustomerScope) -> asyncpg.Record:
+    row = await connection.fetchrow(
         "SELECT id, name, email, phone, created_at FROM customers WHERE id = $1", scope.customer_id
     )
+    if row is None:
+        raise NotFound("there is no such customer")
     return row
 
 
-async def premises_with_panels(connection: asyncpg.Connection, scope: CustomerScope) -> list[Premises]:
+async def premises_with_panels(connection: Connection, scope: CustomerScope) -> list[Premises]:
     # last_signal_at is kept on the panel by the receiver after commit (sql/0003_panel_last_signal.sql), reset when
     # the panel or its site changes hands: looked up in signals it would need an index every insert pays for.
     rows = await connection.fetch(

@@ -6,12 +6,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
-
 from portal.auth.model import CustomerScope, Viewer
 from portal.auth.rules import Rule
+from shared.db import Connection
 
-Loader = Callable[[asyncpg.Connection, CustomerScope], Awaitable[dict[str, Any]]]
+Loader = Callable[[Connection, CustomerScope], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncpg
 
+from shared.db import Connection
 from shared.errors import NotFound
 from shared.scope import CustomerScope
 
 DIRECTORY_LIMIT = 100
 
 
-async def find_customers(connection: asyncpg.Connection, search: str) -> list[asyncpg.Record]:
+async def find_customers(connection: Connection, search: str) -> list[asyncpg.Record]:
     """Customers whose name, e-mail, account number or address contains `search` (all when empty), newest first."""
     pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     rows: list[asyncpg.Record] = await connection.fetch(
@@ -30,7 +31,7 @@ async def find_customers(connection: asyncpg.Connection, search: str) -> list[as
     return rows
 
 
-async def customer(connection: asyncpg.Connection, scope: CustomerScope) -> asyncpg.Record:
+async def customer(connection: Connection, scope: CustomerScope) -> asyncpg.Record:
     row: asyncpg.Record | None = await connection.fetchrow(
         "SELECT id, name, email, phone, created_at, security_code <> '' AS has_security_code "
         "FROM customers WHERE id = $1",
@@ -41,7 +42,7 @@ async def customer(connection: asyncpg.Connection, scope: CustomerScope) -> asyn
     return row
 
 
-async def sites_and_panels(connection: asyncpg.Connection, scope: CustomerScope) -> list[asyncpg.Record]:
+async def sites_and_panels(connection: Connection, scope: CustomerScope) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await connection.fetch(
         """SELECT s.id AS site_id, s.name AS site_name, s.address, p.id AS panel_id, p.account,
                   p.dc09_key_format, extract(epoch FROM p.test_interval) / 3600 AS test_hours, p.created_at
@@ -53,7 +54,7 @@ async def sites_and_panels(connection: asyncpg.Connection, scope: CustomerScope)
     return rows
 
 
-async def users_of(connection: asyncpg.Connection, scope: CustomerScope) -> list[asyncpg.Record]:
+async def users_of(connection: Connection, scope: CustomerScope) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await connection.fetch(
         "SELECT email, name, role, password_hash IS NOT NULL AS active, email_confirmed_at FROM users "
         "WHERE customer_id = $1 ORDER BY role = 'owner' DESC, email",

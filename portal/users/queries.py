@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncpg
 
 from portal.auth.model import CustomerScope, Permission
+from shared.db import Connection
 from shared.errors import Conflict, NotFound
 
 
-async def customer_users(connection: asyncpg.Connection, scope: CustomerScope) -> list[asyncpg.Record]:
+async def customer_users(connection: Connection, scope: CustomerScope) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await connection.fetch(
         """SELECT u.id, u.email, u.name, u.role, u.permissions, u.created_at,
                   u.password_hash IS NOT NULL AS active, u.email_confirmed_at,
@@ -22,12 +23,12 @@ async def customer_users(connection: asyncpg.Connection, scope: CustomerScope) -
     return rows
 
 
-async def customer_name(connection: asyncpg.Connection, scope: CustomerScope) -> str:
+async def customer_name(connection: Connection, scope: CustomerScope) -> str:
     name: str = await connection.fetchval("SELECT name FROM customers WHERE id = $1", scope.customer_id)
     return name
 
 
-async def secondary_user(connection: asyncpg.Connection, scope: CustomerScope, user_id: int) -> asyncpg.Record:
+async def secondary_user(connection: Connection, scope: CustomerScope, user_id: int) -> asyncpg.Record:
     """A secondary user of this customer, locked for the change; anyone else's id is simply not found."""
     row: asyncpg.Record | None = await connection.fetchrow(
         "SELECT id, email, name, permissions, password_hash IS NOT NULL AS active FROM users "
@@ -41,7 +42,7 @@ async def secondary_user(connection: asyncpg.Connection, scope: CustomerScope, u
 
 
 async def add_secondary_user(
-    connection: asyncpg.Connection,
+    connection: Connection,
     scope: CustomerScope,
     *,
     email: str,
@@ -66,7 +67,7 @@ async def add_secondary_user(
 
 
 async def set_permissions(
-    connection: asyncpg.Connection, scope: CustomerScope, user_id: int, permissions: frozenset[Permission]
+    connection: Connection, scope: CustomerScope, user_id: int, permissions: frozenset[Permission]
 ) -> None:
     await connection.execute(
         "UPDATE users SET permissions = $3 WHERE id = $1 AND customer_id = $2 AND role = 'secondary'",
@@ -76,7 +77,7 @@ async def set_permissions(
     )
 
 
-async def remove_user(connection: asyncpg.Connection, scope: CustomerScope, user_id: int) -> None:
+async def remove_user(connection: Connection, scope: CustomerScope, user_id: int) -> None:
     """Deleting the row ends the user's sessions and links with it (ON DELETE CASCADE) and cancels the mail
     still waiting for them, an invitation included (a trigger, migration 0013)."""
     await connection.execute(
@@ -84,7 +85,7 @@ async def remove_user(connection: asyncpg.Connection, scope: CustomerScope, user
     )
 
 
-async def accept_invitation(connection: asyncpg.Connection, user_id: int, name: str, password_hash: str) -> None:
+async def accept_invitation(connection: Connection, user_id: int, name: str, password_hash: str) -> None:
     await connection.execute(
         "UPDATE users SET name = $2, password_hash = $3, password_changed_at = now(), "
         "email_confirmed_at = coalesce(email_confirmed_at, now()) WHERE id = $1",

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from receiver.simulator.traffic import VirtualPanel
+from shared.db import Connection
 
 SIMULATOR_EMAIL = "simulator@alarmhub.invalid"
 
@@ -32,7 +33,7 @@ ON CONFLICT (account) DO UPDATE SET dc09_key = EXCLUDED.dc09_key, dc09_key_forma
 """
 
 
-async def enrol_simulated_panels(connection: asyncpg.Connection, keys: dict[str, bytes | None]) -> None:
+async def enrol_simulated_panels(connection: Connection, keys: dict[str, bytes | None]) -> None:
     """Make sure every account exists with exactly the given key (None: plain)."""
     async with connection.transaction():
         site_id = await connection.fetchval(_ENSURE_CUSTOMER, SIMULATOR_EMAIL)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from shared.catalogue.model import CATEGORY_LABELS, Qualifier, SignalCategory
+
+
+class Row(Protocol):
+    """A database record or a mapping: what present() reads by column name."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 def category_of(value: str) -> SignalCategory:
@@ -49,7 +54,7 @@ class SignalLine:
         return self.category.value
 
 
-def present(row: Mapping[str, Any]) -> SignalLine:
+def present(row: Row) -> SignalLine:
     """A signals row (id, received_at, account, category, qualifier, description, code, zone, partition,
     user_number) as a SignalLine."""
     category = category_of(row["category"])
