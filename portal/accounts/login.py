@@ -16,7 +16,9 @@ from portal.auth.sessions import end_session, flash, start_session
 from portal.forms import Form, form_view, redirect
 from portal.keys import config_key, pool_key, viewer_key
 from portal.render import render
+from shared import password_policy
 from shared.errors import DomainError
+from shared.fields import limit_of
 from shared.passwords import needs_rehash
 
 routes = web.RouteTableDef()
@@ -71,6 +73,8 @@ async def login(request: web.Request, form: Form) -> web.StreamResponse:
     email, password = form.get("email"), form.raw("password")
     if not email or not password:
         raise DomainError("enter your e-mail address and your password", field="form")
+    if len(email) > limit_of("email") or len(password) > password_policy.MAX_LENGTH:
+        raise DomainError("the e-mail address or the password is wrong", field="form")  # no login is that long
     throttle = Throttle.from_config("login", request.app[config_key])
     devices = DeviceCookies.of(request)
     device = devices.device_of(request, email)  # this browser logged in to this account before

@@ -15,6 +15,9 @@ behind a load balancer sees the same attempts:
   without being checked or counted. Behind an office's or a proxy's shared address one person failing at one
   account adds one account, so colleagues still log in; a password sprayer gets about one guess a minute. While
   a sprayer is active, a browser that never logged in from that address may be asked to wait; known browsers not.
+- Registration and reset requests: the account rule as above (no device exemption), and an address is refused
+  after `portal.address_max_failures` failures whatever accounts they aimed at: they guess at security codes and
+  account numbers, which nobody needs to try twenty times.
 - Counted before judged: an attempt is counted under advisory locks (account, then device, then address) before
   the password is checked and taken back if it succeeds, so parallel requests cannot all pass the check. Unknown
   e-mail addresses are counted exactly like known ones: the answers and their timing reveal nobody.
@@ -93,9 +96,11 @@ class Throttle:
         are held for a few statements, never while a password is hashed. A successful attempt is taken back with
         `Attempt.succeeded`; a failed one simply stays counted.
         """
-        account = account.lower()
         device_key = device_subject(device) if device is not None else None
         async with connection.transaction():
+            # The account as the login's own lookup folds it (PostgreSQL's lower(), not Python's: they differ on
+            # e.g. "İ"), so no spelling of one address counts as another account.
+            account = await connection.fetchval("SELECT lower($1)", account)
             # Always account, device, address in this order: two requests never wait for each other in a circle.
             for scope, subject in (("account", account), ("device", device_key), ("address", address)):
                 if subject is not None:
@@ -108,6 +113,7 @@ class Throttle:
                           extract(epoch FROM min(failed_at) FILTER (WHERE scope = 'account')
                                              + make_interval(secs => $5) - now()) AS account_wait,
                           count(*) FILTER (WHERE scope = 'device') AS device_failures,
+                          count(*) FILTER (WHERE scope = 'address') AS address_failures,
                           -- rows written before migration 0016 name no account: each counts as its own
                           count(DISTINCT coalesce(account, id::text)) FILTER (WHERE scope = 'address')
                               AS address_accounts,
@@ -153,6 +159,10 @@ class Throttle:
             raise TooManyAttempts(
                 f"too many attempts: please wait {minutes} minute{'s' if minutes > 1 else ''} and try again, or call us"
             )
+        if self.action != "login" and counts["address_failures"] >= self.address_limit:
+            # Registration and reset requests guess at codes, not passwords, and nobody needs many: an address is
+            # refused after address_limit failures, as before, whatever accounts they aimed at.
+            raise TooManyAttempts("too many attempts from your network: please wait a few minutes and try again")
         gap = address_gap(counts["address_accounts"], self.address_limit)
         if gap and float(counts["since_address_failure"]) < gap:
             seconds = max(1, math.ceil(gap - float(counts["since_address_failure"])))
@@ -165,9 +175,9 @@ class Throttle:
         """After a success (login, password reset) the account and this browser's device cookie start with a clean
         slate; the address does not."""
         await connection.execute(
-            "DELETE FROM auth_failures WHERE action = $1 AND ((scope = 'account' AND subject = $2) "
+            "DELETE FROM auth_failures WHERE action = $1 AND ((scope = 'account' AND subject = lower($2)) "
             "OR (scope = 'device' AND subject = $3))",
             self.action,
-            account.lower(),
+            account,
             device_subject(device) if device is not None else None,
         )

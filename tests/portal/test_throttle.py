@@ -160,3 +160,42 @@ def test_the_address_gap_doubles_from_two_seconds_to_a_minute() -> None:
         60.0,
         60.0,
     ]
+
+
+async def test_another_spelling_of_a_locked_address_is_the_same_account(
+    guesser: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    """PostgreSQL's lower() folds "İ" to "i", Python's does not: the throttle counted "İris@…" as another account
+    while the login's lookup found iris@… — five more guesses for each spelling, and a variant got in."""
+    from shared.enrolment import create_staff_user
+    from tests.portal.conftest import PASSWORD
+
+    async with db.acquire() as connection:
+        await create_staff_user(connection, email="iris@example.com", password=PASSWORD, role="dispatcher")
+    for n in range(5):
+        assert (await guesser.login("iris@example.com", f"guess {n}")).status == 400
+    for variant in ("İris@example.com", "IRIS@example.com", "irİs@example.com"):
+        assert (await guesser.login(variant, "another guess")).status == 429, variant
+        assert (await guesser.login(variant)).status == 429, variant  # the right password waits like any other
+
+
+async def test_registration_guesses_from_one_address_stop_after_the_address_limit(
+    portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    """Security codes are guessed per account number: spreading guesses over many accounts must not multiply them."""
+    from tests.portal.conftest import PASSWORD
+
+    form = {"proof": "0000", "name": "Mallory", "email": "mallory@example.com"}
+    form |= {"password": PASSWORD, "password_confirm": PASSWORD}
+    statuses = []
+    for number in range(25):
+        account = f"ABC{number:03d}"
+        statuses.append((await portal.post("/register", form | {"account": account})).status)
+    assert statuses[:20] == [400] * 20 and statuses[20:] == [429] * 5
+
+
+async def test_an_endless_e_mail_address_is_a_wrong_login_not_a_server_error(
+    guesser: Portal, customers: tuple[Customer, Customer]
+) -> None:
+    response = await guesser.login("x" * 6000 + "@example.com", "whatever password")
+    assert response.status == 400 and "the e-mail address or the password is wrong" in (await response.text()).lower()
