@@ -27,8 +27,21 @@ _SECRET_NAMES = frozenset(
         "cookie",
     }
 )
-_SECRET_SUFFIXES = ("_password", "_passphrase", "_token", "_secret", "_key", "_card_number", "_cvc", "_cvv")
+_SECRET_SUFFIXES = (
+    "_password",
+    "_passphrase",
+    "_token",
+    "_secret",
+    "_key",
+    "_card_number",
+    "_cvc",
+    "_cvv",
+    "_cookie",
+    "_authorization",
+)
 _URL_PASSWORD = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@")
+# libpq-style parameters in a URL's query or a keyword DSN: ?password=… or password=…
+_PASSWORD_PARAMETER = re.compile(r"(?P<name>\b(?:password|passwd|pwd|sslpassword)=)[^&\s]*", re.IGNORECASE)
 
 
 def is_secret_name(name: str) -> bool:
@@ -38,15 +51,42 @@ def is_secret_name(name: str) -> bool:
     return lowered in _SECRET_NAMES or lowered.endswith(_SECRET_SUFFIXES)
 
 
+def mask_url_passwords(text: str) -> str:
+    """`text` with the passwords in any URL or connection string replaced."""
+    if "://" in text:
+        text = _URL_PASSWORD.sub(rf"\g<scheme>\g<user>:{_REDACTED}@", text)
+    if "=" in text:
+        text = _PASSWORD_PARAMETER.sub(rf"\g<name>{_REDACTED}", text)
+    return text
+
+
+def _redacted(name: str, value: Any) -> Any:
+    if isinstance(value, bool):  # a flag says nothing secret, whatever its name
+        return value
+    if is_secret_name(name):
+        return _REDACTED
+    if isinstance(value, str):
+        return mask_url_passwords(value)
+    if isinstance(value, dict):  # e.g. headers={"Authorization": "Bearer …"}
+        return {key: _redacted(str(key), item) for key, item in value.items()}
+    return value
+
+
 def _redact_secrets(_: Any, __: str, event_dict: structlog.types.EventDict) -> structlog.types.EventDict:
-    """Replace values named as secrets, and passwords inside URLs, so a careless log call cannot leak one."""
+    """Replace values named as secrets (at any depth of a dict), and passwords inside URLs and connection strings,
+    so a careless log call cannot leak one. Counts under other names (`user_tokens=3`) stay readable."""
     for name, value in event_dict.items():
-        if isinstance(value, int):  # counts, ids and flags (bool is an int) are never secrets
-            continue
-        if name != "event" and is_secret_name(name):
-            event_dict[name] = _REDACTED
-        elif isinstance(value, str) and "://" in value:
-            event_dict[name] = _URL_PASSWORD.sub(rf"\g<scheme>\g<user>:{_REDACTED}@", value)
+        event_dict[name] = (
+            mask_url_passwords(value) if name == "event" and isinstance(value, str) else _redacted(name, value)
+        )
+    return event_dict
+
+
+def _redact_exception(_: Any, __: str, event_dict: structlog.types.EventDict) -> structlog.types.EventDict:
+    """A formatted traceback quotes what the exception said, which may be a URL with its password."""
+    exception = event_dict.get("exception")
+    if isinstance(exception, str):
+        event_dict["exception"] = mask_url_passwords(exception)
     return event_dict
 
 
@@ -65,7 +105,9 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: IO[str] | 
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # Below the level nothing else runs: a debug line costs a call, not a rendering (the receiver's connections
+        # log at debug).
+        processors=[structlog.stdlib.filter_by_level, *shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
@@ -75,6 +117,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: IO[str] | 
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            _redact_exception,
             renderer,
         ],
     )

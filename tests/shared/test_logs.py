@@ -100,10 +100,40 @@ def test_secret_names_are_exact_names_and_suffixes(name: str, secret: bool) -> N
     assert is_secret_name(name) is secret
 
 
-def test_integers_and_flags_are_never_redacted(json_log: io.StringIO) -> None:
-    get_logger("tests.logs").info("flags", token=7, password=False)  # no secret is a number or a flag
-    (line,) = lines(json_log)
-    assert line["token"] == 7 and line["password"] is False
+def test_flags_and_counts_stay_but_a_number_under_a_secret_name_is_a_secret(json_log: io.StringIO) -> None:
+    log = get_logger("tests.logs")
+    log.info("flags", password=False, user_tokens=3)  # a flag says nothing; a count is no secret
+    log.info("numbers", card_number=4242424242424242, secret_key=123456789)  # a card or a PIN can be a number
+    flags, numbers = lines(json_log)
+    assert flags["password"] is False and flags["user_tokens"] == 3
+    assert numbers["card_number"] == "[redacted]" and numbers["secret_key"] == "[redacted]"
+
+
+def test_nested_headers_connection_strings_and_tracebacks_are_redacted(json_log: io.StringIO) -> None:
+    log = get_logger("tests.logs")
+    log.info("sent", headers={"Authorization": "Bearer abc123", "Accept": "text/html"})
+    log.info("dsn", dsn="host=db user=me password=hunter2 dbname=x", url="postgresql://h/db?password=hunter2")
+    try:
+        raise ValueError("cannot reach postgresql://me:hunter2@db/alarmhub")
+    except ValueError:
+        log.exception("failed")
+    sent, dsn, failed = lines(json_log)
+    assert sent["headers"] == {"Authorization": "[redacted]", "Accept": "text/html"}
+    assert "hunter2" not in json.dumps(dsn) and "hunter2" not in json.dumps(failed)
+    assert "ValueError" in failed["exception"]
+
+
+def test_lines_below_the_level_are_dropped_before_any_work(json_log: io.StringIO) -> None:
+    """The receiver logs each connection at debug: at info that must cost a call, not the processor chain."""
+    calls = []
+
+    class Counting(dict):  # a value whose redaction would be noticed
+        def items(self):  # type: ignore[override]
+            calls.append(1)
+            return super().items()
+
+    get_logger("tests.logs").debug("connection opened", details=Counting(a=1))
+    assert lines(json_log) == [] and calls == []
 
 
 def test_context_bound_for_a_request_reaches_every_line(json_log: io.StringIO) -> None:
