@@ -258,12 +258,16 @@ class Listener:
             next_due = min(self._scheduled.values(), default=now + self.probe_every)
             wait = max(0.0, min(next_due, idle_since + self.probe_every) - now)
             item = await wait_or_timeout(self._queue.get(), wait)
-            if item is _LOST or connection.is_closed():
+            while item is not None:  # everything queued by now first: handlers may coalesce into one scheduled read
+                if item is _LOST or connection.is_closed():
+                    raise _ConnectionLost("the database closed the connection")
+                if isinstance(item, tuple):
+                    channel, payload = item
+                    await self._handlers[channel](connection, payload)
+                    idle_since = time.monotonic()
+                item = None if self._queue.empty() else self._queue.get_nowait()
+            if connection.is_closed():
                 raise _ConnectionLost("the database closed the connection")
-            if isinstance(item, tuple):
-                channel, payload = item
-                await self._handlers[channel](connection, payload)
-                idle_since = time.monotonic()
             now = time.monotonic()
             for hook, due in list(self._scheduled.items()):
                 if due <= now:
