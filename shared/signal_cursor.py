@@ -19,14 +19,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
+from shared.db import Connection
 from shared.events import SIGNALS, Listener, SignalsCommitted
 from shared.logs import get_logger
 
 log = get_logger(__name__)
-
-Reader = asyncpg.Connection | PoolConnectionProxy  # a direct connection or one from a pool
 
 _BIGINT_MAX = 2**63 - 1
 _TEXT = re.compile(r"(?P<xact>\d{1,19})-(?P<id>\d{1,19})")
@@ -111,13 +109,13 @@ _FIRST_WINDOW = 64
 _WINDOW_GROWTH = 8
 
 
-async def cursor_now(connection: Reader) -> SignalCursor:
+async def cursor_now(connection: Connection) -> SignalCursor:
     """A cursor before every signal not yet committed now (and perhaps a few just committed: never fewer)."""
     xmin: int = await connection.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
     return SignalCursor(xmin, 0)
 
 
-async def signals_after(connection: Reader, cursor: SignalCursor, limit: int = 500) -> SignalPage:
+async def signals_after(connection: Connection, cursor: SignalCursor, limit: int = 500) -> SignalPage:
     """Up to `limit` signals after `cursor` in (xact, id) order, each exactly once across successive calls.
 
     Call it outside a transaction that has written anything (its own id would hold the horizon back). The next
@@ -133,7 +131,7 @@ async def signals_after(connection: Reader, cursor: SignalCursor, limit: int = 5
         return await _read_windows(connection, cursor, limit)
 
 
-async def _read_windows(connection: Reader, cursor: SignalCursor, limit: int) -> SignalPage:
+async def _read_windows(connection: Connection, cursor: SignalCursor, limit: int) -> SignalPage:
     rows: list[asyncpg.Record] = []
     window = _FIRST_WINDOW
     seen_horizon = cursor.xact  # a floor for the held-back check that the planner can see is near the end
