@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 import socket
 import time
 from collections import deque
@@ -30,6 +29,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from receiver.connection_ids import next_connection_id
 from receiver.dc09 import Envelope, Rejection, RejectReason, nak, parse_envelope, split_datagram
 from receiver.ingest import Ingestor, PendingAnswer
 from receiver.mqtt_events import EventRejection, decode_event, event_answer
@@ -213,7 +213,7 @@ class _Connection:
         self.paho: paho.Client | None = None
         self.open = True
         # Bound once per broker connection (never per message), so its lines can be followed by the id.
-        self.log = log.bind(connection_id=secrets.token_hex(6), peer=transport.settings.address)
+        self.log = log.bind(connection_id=next_connection_id(), peer=transport.settings.address)
 
     def on_message(self, message: paho.MQTTMessage) -> None:
         self._transport.received += 1

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
+import logging
 from collections import deque
 from dataclasses import dataclass
 from typing import cast
 
+from structlog.stdlib import BoundLogger
+
 from receiver import metrics
+from receiver.connection_ids import next_connection_id
 from receiver.dc09 import FrameSplitter
 from receiver.ingest import Ingestor, PendingAnswer
 from shared.logs import get_logger
 
 log = get_logger(__name__)
+_stdlib_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +51,7 @@ class DC09Connection(asyncio.Protocol):
         self._queue: deque[bytes | PendingAnswer | None] = deque()
         self._transport: asyncio.Transport | None = None
         self._peer = ""
-        self._log = log
+        self._connection_id = ""
         self._loop = asyncio.get_running_loop()
         self._idle_timer: asyncio.TimerHandle | None = None
         self._last_activity = 0.0
@@ -58,13 +62,13 @@ class DC09Connection(asyncio.Protocol):
         self._transport = transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         peer = transport.get_extra_info("peername")
         self._peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        # Bound once per connection (never per frame): every line about this connection can be followed by its id.
-        self._log = log.bind(connection_id=secrets.token_hex(6), peer=self._peer)
+        self._connection_id = next_connection_id()
         if len(self._registry.open) >= self._limits.max_connections:
-            self._log.warning("connection refused: too many connections")
+            self._log().warning("connection refused: too many connections")
             transport.abort()
             return
-        self._log.debug("connection opened")
+        if _stdlib_log.isEnabledFor(logging.DEBUG):  # connections are many: at info this costs one call
+            self._log().debug("connection opened")
         self._registry.open.add(self)
         metrics.CONNECTIONS.inc()
         transport.set_write_buffer_limits(high=64 * 1024)
@@ -74,7 +78,8 @@ class DC09Connection(asyncio.Protocol):
         if self in self._registry.open:
             self._registry.open.discard(self)
             metrics.CONNECTIONS.dec()
-            self._log.debug("connection ended", error=None if exc is None else str(exc))
+            if _stdlib_log.isEnabledFor(logging.DEBUG):
+                self._log().debug("connection ended", error=None if exc is None else str(exc))
         for timer in (self._idle_timer, self._write_timer):
             if timer is not None:
                 timer.cancel()
@@ -138,9 +143,13 @@ class DC09Connection(asyncio.Protocol):
         else:
             self._idle_timer = self._loop.call_later(self._limits.idle_timeout - silent_for, self._check_idle)
 
+    def _log(self) -> BoundLogger:
+        """A logger bound to this connection (its id and peer), made when a line is written, never per frame."""
+        return log.bind(connection_id=self._connection_id, peer=self._peer)
+
     def _cut(self, reason: str) -> None:
         if self._transport is not None:
-            self._log.info("connection closed", reason=reason)
+            self._log().info("connection closed", reason=reason)
             self._transport.abort()
 
     def abort(self) -> None:

@@ -14,7 +14,7 @@ from tests.receiver.test_mqtt import forget_session, mqtt_config, settings_of
 from tests.receiver.test_pipeline import cid
 from tests.shared.test_logs import json_logs
 
-CONNECTION_ID = re.compile(r"[0-9a-f]{12}")
+CONNECTION_ID = re.compile(r"[0-9a-f]+-[0-9a-f]+")  # process and number, in hex
 
 
 def local_address(panel: Panel) -> str:
