@@ -83,3 +83,15 @@ async def test_two_migrate_commands_at_the_same_moment_both_succeed(empty_databa
     finally:
         await connection.close()
     assert count == len(discover())
+
+
+def test_the_readme_shows_the_number_of_migrations_a_new_database_gets() -> None:
+    """The README's sample start-up output is what a newcomer compares with; keep it true."""
+    import re
+    from pathlib import Path
+
+    from shared.migrations import discover
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    shown = re.search(r"\(applied (\d+) migrations\)", readme)
+    assert shown is not None and int(shown.group(1)) == len(discover())
