@@ -52,7 +52,7 @@ async def worker_service(config: Config, database_url: str) -> AsyncIterator[Non
             sender = OutboxSender(pool, SmtpTransport(smtp_url), sender=config["email.from_address"])
             poll_interval = config["email.poll_interval"]
             await stack.enter_async_context(
-                _background("outbox", lambda: sender.run(poll_interval=poll_interval))  # the outbox keeps its own loop
+                _background("outbox", lambda: sender.run(database_url=database_url, poll_interval=poll_interval))
             )
         else:
             async with pool.acquire() as connection:

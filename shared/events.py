@@ -14,6 +14,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import asyncpg
 
 from shared.aio import wait_or_timeout
+from shared.db import Connection
 from shared.logs import get_logger
 
 log = get_logger(__name__)
@@ -99,7 +100,7 @@ OUTBOX: Channel[MailQueued] = Channel("outbox", MailQueued.decode)
 INCIDENTS_CHANNEL = "incidents"
 
 
-async def notify(connection: asyncpg.Connection, channel: Channel[P], event: P) -> None:
+async def notify(connection: Connection, channel: Channel[P], event: P) -> None:
     """NOTIFY `event` on `channel`; inside a transaction it is delivered at commit, and not at all on rollback."""
     await connection.execute("SELECT pg_notify($1, $2)", channel.name, event.encode())
 

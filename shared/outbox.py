@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
 from shared.aio import wait_or_timeout
 from shared.db import Connection, Pool
+from shared.events import OUTBOX, Listener, MailQueued, notify
 from shared.logs import get_logger
 from shared.mail import Attachment, MailError, MailTransport, build_message, sender_domain
 
-OUTBOX_CHANNEL = "outbox"
 log = get_logger(__name__)
 
 
@@ -66,7 +64,7 @@ async def enqueue_mail(connection: Connection, mail: Mail) -> int:
             ],
         )
     # Delivered with the commit (NOTIFY is transactional), so a worker never wakes for a mail it cannot see yet.
-    await connection.execute("SELECT pg_notify($1, $2)", OUTBOX_CHANNEL, str(outbox_id))
+    await notify(connection, OUTBOX, MailQueued(outbox_id))
     log.info("mail queued", outbox_id=outbox_id, recipient=mail.recipient, subject=mail.subject)
     return outbox_id
 
@@ -170,50 +168,31 @@ class OutboxSender:
             tried += 1
         return tried
 
-    async def run(self, *, poll_interval: float) -> None:
-        """Deliver forever: at once when a mail is queued (LISTEN), and every `poll_interval` for retries."""
+    async def run(self, *, database_url: str, poll_interval: float) -> None:
+        """Deliver forever: at once when a mail is queued, after every (re)connect of the listener (mail queued
+        while it was away), and every `poll_interval` for retries. Listening has its own connection
+        (shared.events.Listener); delivery borrows from the pool."""
         wake = asyncio.Event()
-        listener: PoolConnectionProxy[asyncpg.Record] | None = None
+
+        async def woken(_connection: object, _event: object = None) -> None:
+            wake.set()
+
+        listener = Listener(database_url, name="outbox")
+        listener.on(OUTBOX, woken)
+        listener.on_connect(woken)
+        listening = asyncio.create_task(listener.run(), name="outbox listener")
         try:
             while True:
-                if listener is None or listener.is_closed():
-                    await self._unlisten(listener, wake)  # the database went away: hand the dead one back
-                    listener = await self._listen(wake)
+                wake.clear()  # before delivering: a notice that comes meanwhile wakes the next round
                 try:
                     await self.deliver_due()
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                     log.warning("outbox unavailable", error=f"{type(error).__name__}: {error}")
-                wake.clear()
                 await wait_or_timeout(wake.wait(), poll_interval)
         finally:
-            await self._unlisten(listener, wake)
-
-    def _on_notice(self, wake: asyncio.Event) -> Callable[..., None]:
-        return lambda *_: wake.set()
-
-    async def _listen(self, wake: asyncio.Event) -> PoolConnectionProxy[asyncpg.Record] | None:
-        """A pool connection that LISTENs for new mail; None while the database is away (polling covers it)."""
-        try:
-            connection = await self.pool.acquire()
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            log.warning("cannot listen for new mail", error=f"{type(error).__name__}: {error}")
-            return None
-        self._callback = self._on_notice(wake)
-        try:
-            await connection.add_listener(OUTBOX_CHANNEL, self._callback)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            log.warning("cannot listen for new mail", error=f"{type(error).__name__}: {error}")
-            await self.pool.release(connection)
-            return None
-        return connection
-
-    async def _unlisten(self, connection: PoolConnectionProxy[asyncpg.Record] | None, wake: asyncio.Event) -> None:
-        if connection is None:
-            return
-        if not connection.is_closed():
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                await connection.remove_listener(OUTBOX_CHANNEL, self._callback)
-        await self.pool.release(connection)
+            listener.stop()
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
 
 
 async def pending_count(connection: Connection) -> int:

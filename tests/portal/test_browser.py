@@ -73,7 +73,7 @@ async def site(tmp_path: Path, database_url: str, db: asyncpg.Pool) -> AsyncIter
             sender="Sentinel <noreply@example.com>",
             retry=RetryPolicy(0.2, 1.0),
         )
-        delivering = asyncio.create_task(sender.run(poll_interval=0.5))
+        delivering = asyncio.create_task(sender.run(database_url=database_url, poll_interval=0.5))
         try:
             yield url, inbox
         finally:

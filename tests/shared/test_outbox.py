@@ -114,15 +114,36 @@ async def test_concurrent_senders_deliver_each_mail_exactly_once(database_url: s
         await pool.close()
 
 
-async def test_the_sender_wakes_on_new_mail_without_waiting_for_its_poll(db: asyncpg.Pool) -> None:
+async def test_the_sender_wakes_on_new_mail_without_waiting_for_its_poll(db: asyncpg.Pool, database_url: str) -> None:
     port = free_port()
     with smtp_server(port) as inbox:
         sender = OutboxSender(db, SmtpTransport(f"smtp://127.0.0.1:{port}"), sender=SENDER)
-        task = asyncio.create_task(sender.run(poll_interval=60))
+        task = asyncio.create_task(sender.run(database_url=database_url, poll_interval=60))
         try:
             await asyncio.sleep(0.2)
             await queue(db, Mail("cy@example.com", "Prompt", "z"))
             await inbox.wait_for(1, timeout=5)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_mail_queued_while_the_listener_was_cut_off_goes_out_when_it_reconnects(
+    db: asyncpg.Pool, database_url: str
+) -> None:
+    """NOTIFY is fire and forget: the listener's catch-up after a reconnect is what wakes the sender then."""
+    port = free_port()
+    with smtp_server(port) as inbox:
+        sender = OutboxSender(db, SmtpTransport(f"smtp://127.0.0.1:{port}"), sender=SENDER)
+        task = asyncio.create_task(sender.run(database_url=database_url, poll_interval=600))
+        try:
+            await asyncio.sleep(0.3)
+            # Cut the listener's own connection, and queue a mail before it can listen again.
+            await db.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'alarmhub outbox'"
+            )
+            await queue(db, Mail("di@example.com", "While away", "z"))
+            await inbox.wait_for(1, timeout=15)
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
