@@ -11,7 +11,7 @@ from portal.auth.access import Access, access
 from portal.auth.sessions import flash
 from portal.forms import Form, form_view, redirect
 from portal.keys import pool_key
-from portal.paths import path_id
+from portal.paths import parse_id, path_id
 from portal.render import render
 from portal.staff.views import customer_context
 from shared.enrolment import add_panel, add_site, create_customer, create_staff_user
@@ -78,10 +78,9 @@ async def create_site(request: web.Request, form: Form) -> web.StreamResponse:
 async def create_panel(request: web.Request, form: Form) -> web.StreamResponse:
     customer_id = path_id(request, "customer_id")
     key, key_format = _key_fields(form)
-    try:
-        site_id = int(form.get("site_id"))
-    except ValueError:
-        raise DomainError("choose the premises", field="site_id") from None
+    site_id = parse_id(form.get("site_id"))
+    if site_id is None:
+        raise DomainError("choose the premises", field="site_id")
     async with request.app[pool_key].acquire() as connection:
         if not await connection.fetchval(
             "SELECT 1 FROM sites WHERE id = $1 AND customer_id = $2", site_id, customer_id

@@ -40,3 +40,14 @@ async def test_admins_cannot_enrol_a_customer_with_an_endless_address(
     response = await portal.post("/admin/customers", form)
     assert response.status == 400 and 'id="f-address-error">Use at most 300 characters' in await response.text()
     assert await db.fetchval("SELECT count(*) FROM customers WHERE name = 'Long Address Ltd'") == 0
+
+
+async def test_an_id_in_a_form_outside_any_range_is_a_field_error_not_a_server_error(
+    portal: Portal, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+    await portal.login("admin@example.com")
+    await portal.get(f"/staff/customers/{alpha.customer_id}")
+    form = {"site_id": "99999999999999999999", "account": "ABC999", "test_interval_hours": "24"}
+    response = await portal.post(f"/admin/customers/{alpha.customer_id}/panels", form)
+    assert response.status == 400 and 'id="f-site_id-error">Choose the premises' in await response.text()
