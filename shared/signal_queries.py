@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import asyncpg
+
 from shared.catalogue.presentation import SignalLine, present
 from shared.db import Connection
 from shared.scope import CustomerScope
@@ -22,3 +26,27 @@ async def recent_signals(connection: Connection, scope: CustomerScope, limit: in
         limit,
     )
     return [present(row) for row in rows]
+
+
+async def last_signal_of_panel(
+    connection: Connection, scope: CustomerScope, account: str, last_signal_at: datetime | None
+) -> asyncpg.Record | None:
+    """A panel's latest signal for the customer in scope, with the panel's time as sent (for the API).
+
+    signals has no index on account (every index costs each stored signal): the panel's last_signal_at (kept by the
+    receiver after commit, sql/0003) places the search at its end of the customer's index, where the first row of
+    this account is found at once. None means nothing since the panel came to this customer.
+    """
+    if last_signal_at is None:
+        return None
+    row: asyncpg.Record | None = await connection.fetchrow(
+        f"""SELECT {SIGNAL_LINE_COLUMNS}, panel_time, format
+              FROM signals
+             WHERE customer_id = $1 AND account = $2 AND received_at <= $3
+             ORDER BY received_at DESC, id DESC
+             LIMIT 1""",
+        scope.customer_id,
+        account,
+        last_signal_at,
+    )
+    return row

@@ -10,9 +10,10 @@ from aiohttp import web
 
 from portal.api import queries
 from portal.api.openapi import ERROR, Component, Reply, operation, path_parameter
-from portal.auth.access import Access, access
+from portal.auth.access import Access, access, staff_scope
 from portal.keys import pool_key
 from shared.enrolment import normalise_account
+from shared.signal_queries import last_signal_of_panel
 
 routes = web.RouteTableDef()
 
@@ -166,7 +167,8 @@ async def account(request: web.Request) -> web.StreamResponse:
         if panel is None:
             return _not_enrolled(number, heard_from=await queries.has_unknown_signals(connection, number))
         panels = await queries.panels_of_site(connection, panel["site_id"])
-        last = await queries.last_signal(connection, panel["customer_id"], number, panel["last_signal_at"])
+        scope = staff_scope(request, panel["customer_id"])
+        last = await last_signal_of_panel(connection, scope, number, panel["last_signal_at"])
     return web.json_response(
         {
             "account": number,

@@ -1,4 +1,4 @@
-"""SQL of the API: an account's customer, premises, panels and last signal, for staff (not customer-scoped)."""
+"""SQL of the API: which customer and premises an account belongs to, for staff (signals: shared.signal_queries)."""
 
 from __future__ import annotations
 
@@ -29,31 +29,6 @@ async def panels_of_site(connection: Connection, site_id: int) -> list[asyncpg.R
         site_id,
     )
     return rows
-
-
-async def last_signal(
-    connection: Connection, customer_id: int, account: str, last_signal_at: object
-) -> asyncpg.Record | None:
-    """The panel's latest signal for its present customer.
-
-    signals has no index on account (every index costs each stored signal): the panel's last_signal_at (kept by the
-    receiver after commit, sql/0003) places the search at its end of the customer's index, where the first row of
-    this account is found at once. NULL means nothing since the panel came to this customer.
-    """
-    if last_signal_at is None:
-        return None
-    row: asyncpg.Record | None = await connection.fetchrow(
-        """SELECT received_at, panel_time, category, format, code, qualifier, description, zone, partition,
-                  user_number
-             FROM signals
-            WHERE customer_id = $1 AND account = $2 AND received_at <= $3
-            ORDER BY received_at DESC, id DESC
-            LIMIT 1""",
-        customer_id,
-        account,
-        last_signal_at,
-    )
-    return row
 
 
 async def has_unknown_signals(connection: Connection, account: str) -> bool:

@@ -129,18 +129,19 @@ async def test_a_token_from_the_cli_reads_the_account_until_it_is_revoked_by_the
 
 @pytest.mark.parametrize("who", ["owner", "admin"])
 async def test_a_session_cookie_means_nothing_under_api(
-    portal: Portal, customers: tuple[Customer, Customer], who: str
+    api_client: TestClient[Any, Any], customers: tuple[Customer, Customer], who: str
 ) -> None:
     alpha, _ = customers
+    portal = Portal(api_client)
     await portal.login(alpha.owner_email if who == "owner" else "admin@example.com")
     assert (await portal.get("/dashboard" if who == "owner" else "/staff")).status == 200  # the login works
     response = await portal.client.get(ACCOUNT_URL.format(alpha.account), allow_redirects=False)
     assert response.status == 401 and response.headers["WWW-Authenticate"] == REALM
-    # Nor with the CSRF token a page gave that session.
+    # Nor a state-changing API route, with the CSRF token a page gave that session: the cookie opens nothing.
     posted = await portal.client.post(
-        "/api/v1/openapi.json", headers={"X-CSRF-Token": portal.csrf}, allow_redirects=False
+        "/api/v1/test/echo", json={"hello": "api"}, headers={"X-CSRF-Token": portal.csrf}, allow_redirects=False
     )
-    assert posted.status == 405
+    assert posted.status == 401 and posted.headers["WWW-Authenticate"] == REALM
 
 
 async def test_a_valid_token_posting_without_csrf_is_not_refused_for_csrf(
