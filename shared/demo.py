@@ -44,7 +44,16 @@ DEMO_STAFF = (("dispatcher@example.com", "dispatcher"), ("admin@example.com", "a
 
 
 async def load_demo_data(connection: Connection) -> list[DemoLogin]:
-    """Create whatever part of the demo set is missing; return every demo login."""
+    """Create whatever part of the demo set is missing, in one transaction; return every demo login.
+
+    One transaction: a first run stopped half-way must leave no customer behind, or the next run would take the
+    database for one in use and never finish the set (staff logins, confirmed addresses) nor print the logins.
+    """
+    async with connection.transaction():
+        return await _load_demo_data(connection)
+
+
+async def _load_demo_data(connection: Connection) -> list[DemoLogin]:
     logins: list[DemoLogin] = []
     for name, email, account, address, key, key_format, code in DEMO_CUSTOMERS:
         if not await connection.fetchval("SELECT 1 FROM panels WHERE account = $1", account):

@@ -82,6 +82,9 @@ class Leadership:
     keepalive_idle: int = 5
     keepalive_interval: int = 2
     keepalive_count: int = 3
+    # Keepalives do not run while the server waits for its own data to be acknowledged (a heartbeat's answer in
+    # flight when the holder's host vanished): this bounds that wait too, in milliseconds.
+    user_timeout_ms: int = 11_000
 
 
 class LeadershipLost(Exception):
@@ -227,15 +230,25 @@ class _SingletonRunner:
                 "tcp_keepalives_idle": str(timing.keepalive_idle),
                 "tcp_keepalives_interval": str(timing.keepalive_interval),
                 "tcp_keepalives_count": str(timing.keepalive_count),
+                "tcp_user_timeout": str(timing.user_timeout_ms),
             },
         )
         try:
             # Polled, not a blocking pg_advisory_lock(): a statement waiting for hours would hide a dead connection.
-            while not await connection.fetchval("SELECT pg_try_advisory_lock($1, $2)", *self.key):  # noqa: ASYNC110
+            # Each try is bounded too: on a silently dead socket it would otherwise wait for TCP to give up (minutes).
+            while not await self._try_lock(connection):  # noqa: ASYNC110
                 await asyncio.sleep(timing.retry)
             await self._lead(connection)
         finally:
             connection.terminate()  # never a graceful close: the connection may be the thing that broke
+
+    async def _try_lock(self, connection: Connection) -> bool:
+        try:
+            async with asyncio.timeout(self.leadership.heartbeat_timeout):
+                taken: bool = await connection.fetchval("SELECT pg_try_advisory_lock($1, $2)", *self.key)
+        except TimeoutError:
+            raise LeadershipLost("the standby's connection stopped answering") from None
+        return taken
 
     async def _lead(self, connection: Connection) -> None:
         name = self.job.name

@@ -103,3 +103,27 @@ async def test_a_demo_owner_is_not_asked_to_open_a_link_nobody_sent(
         page = await (await portal.get("/")).text()
     assert "Jordan Avery" in page, "logged in and on the dashboard"
     assert "link we sent you" not in page and "Send the link again" not in page
+
+
+async def test_a_demo_load_stopped_half_way_leaves_nothing_behind(
+    db: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Else the next first run would find customers, take the database for one in use, and never finish the set."""
+    import shared.demo
+
+    real = shared.demo.load_demo_signals
+    calls = 0
+
+    async def stopped_on_the_second_panel(*args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("stopped half-way")
+        await real(*args, **kwargs)
+
+    monkeypatch.setattr(shared.demo, "load_demo_signals", stopped_on_the_second_panel)
+    async with db.acquire() as connection:
+        with pytest.raises(RuntimeError, match="half-way"):
+            await shared.demo.load_demo_data(connection)
+    assert await db.fetchval("SELECT count(*) FROM customers") == 0
+    assert await db.fetchval("SELECT count(*) FROM signals") == 0
