@@ -18,9 +18,7 @@ async def _init_connection(connection: Connection) -> None:
     await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(
-    url: str, *, min_size: int = 2, max_size: int = 10, connect_timeout: float = 10.0
-) -> Pool:
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, connect_timeout: float = 10.0) -> Pool:
     """Open a pool whose connections decode jsonb to Python values."""
     pool: Pool = await asyncpg.create_pool(
         url, min_size=min_size, max_size=max_size, timeout=connect_timeout, init=_init_connection
