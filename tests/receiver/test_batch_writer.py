@@ -111,15 +111,18 @@ async def test_the_retransmission_statement_follows_the_index_before_and_after_i
     for migration in sorted(MIGRATIONS_DIR.glob("*.sql")):
         if migration.name < "0004":
             (tmp_path / migration.name).write_text(migration.read_text())
+    # Built once: a retransmission is the same frame again, panel time included (built anew after the migrations,
+    # row 10 carried the next second's time once the migrations took longer than the rest of a second).
+    nine, ten, eleven = _rows(9), _rows(10), _rows(11)
     connection = await asyncpg.connect(empty_database_url)
     try:
         await migrate(connection, tmp_path)
         before = await retransmission_insert(connection)
-        await _insert(connection, _rows(9), before)
-        await _insert(connection, _rows(9) + _rows(10), before)
+        await _insert(connection, nine, before)
+        await _insert(connection, nine + ten, before)
         await migrate(connection)
         after = await retransmission_insert(connection)
-        await _insert(connection, _rows(10) + _rows(11), after)
+        await _insert(connection, ten + eleven, after)
         sequences = await connection.fetch("SELECT sequence FROM signals ORDER BY sequence")
     finally:
         await connection.close()
