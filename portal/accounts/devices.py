@@ -50,8 +50,8 @@ class DeviceCookies:
     def of(cls, request: web.Request) -> DeviceCookies:
         return cls(request.app[config_key])
 
-    def _name(self, account: str) -> str:
-        digest = hmac.digest(self._naming, account.strip().lower().encode(), "sha256")
+    def _name(self, user_id: int) -> str:
+        digest = hmac.digest(self._naming, f"user:{user_id}".encode(), "sha256")
         return base64.urlsafe_b64encode(digest[:16]).decode("ascii").rstrip("=")
 
     def _entries(self, request: web.Request) -> list[list[object]]:
@@ -75,17 +75,17 @@ class DeviceCookies:
             and now - entry[2] < self._lifetime
         ]
 
-    def device_of(self, request: web.Request, account: str) -> str | None:
-        """The device id this browser holds for `account`, or None when it holds no valid cookie naming it."""
-        name = self._name(account)
+    def device_of(self, request: web.Request, user_id: int) -> str | None:
+        """The device id this browser holds for the login `user_id`, or None when no valid cookie names it."""
+        name = self._name(user_id)
         for entry_name, device, _ in self._entries(request):
             if entry_name == name and isinstance(device, str):
                 return device
         return None
 
-    def remember(self, request: web.Request, response: web.StreamResponse, account: str) -> None:
-        """After a successful login: this browser is a known client of `account`, under a fresh device id."""
-        name = self._name(account)
+    def remember(self, request: web.Request, response: web.StreamResponse, user_id: int) -> None:
+        """After a successful login: this browser is a known client of the login `user_id`, under a fresh device id."""
+        name = self._name(user_id)
         kept = [entry for entry in self._entries(request) if entry[0] != name][-(MAX_ACCOUNTS - 1) :]
         entries = [*kept, [name, secrets.token_urlsafe(16), int(time.time())]]
         response.set_cookie(

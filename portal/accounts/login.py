@@ -77,11 +77,13 @@ async def login(request: web.Request, form: Form) -> web.StreamResponse:
         raise DomainError("the e-mail address or the password is wrong", field="form")  # no login is that long
     throttle = Throttle.from_config("login", request.app[config_key])
     devices = DeviceCookies.of(request)
-    device = devices.device_of(request, email)  # this browser logged in to this account before
     pool = request.app[pool_key]
     async with pool.acquire() as connection:
-        attempt = await throttle.attempt(connection, account=email, address=client_address(request), device=device)
         user = await queries.login_by_email(connection, email)
+        # The cookie names the login it was earned on by its id, never by a spelling of its address: two spellings
+        # that fold alike in one place and not in another must not let one login's cookie vouch for another's.
+        device = devices.device_of(request, user["id"]) if user is not None else None
+        attempt = await throttle.attempt(connection, account=email, address=client_address(request), device=device)
         if not await verify_in_thread(user["password_hash"] if user else None, password) or user is None:
             raise DomainError("the e-mail address or the password is wrong", field="form")
         async with connection.transaction():
@@ -91,7 +93,7 @@ async def login(request: web.Request, form: Form) -> web.StreamResponse:
                 await queries.set_password(connection, user["id"], await hash_in_thread(password))
             await start_session(request, connection, user["id"])
     response = redirect(safe_next(form.get("next"), user["role"]))
-    devices.remember(request, response, email)
+    devices.remember(request, response, user["id"])
     raise response
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, make_mocked_request
@@ -97,12 +98,12 @@ def test_the_device_cookie_is_secure_behind_https(tmp_path: Path) -> None:
     for public_url, secure in (("", False), ("https://portal.example.com", True)):
         response = web.Response()
         devices = DeviceCookies(portal_config(tmp_path, portal__public_url=public_url))
-        devices.remember(make_mocked_request("POST", "/login"), response, "owner@example.com")
+        devices.remember(make_mocked_request("POST", "/login"), response, 7)
         cookie = response.cookies[COOKIE]
         assert bool(cookie["secure"]) is secure and cookie["httponly"] and cookie["samesite"] == "Strict"
         browser = make_mocked_request("POST", "/login", headers={"Cookie": f"{COOKIE}={cookie.value}"})
-        assert devices.device_of(browser, "Owner@Example.com") is not None
-        assert devices.device_of(browser, "other@example.com") is None
+        assert devices.device_of(browser, 7) is not None
+        assert devices.device_of(browser, 8) is None
 
 
 async def test_an_address_failing_at_many_accounts_is_slowed_not_shut(
@@ -170,6 +171,7 @@ async def test_another_spelling_of_a_locked_address_is_the_same_account(
     from shared.enrolment import create_staff_user
     from tests.portal.conftest import PASSWORD
 
+    await skip_unless_the_database_folds_dotted_capital_i(db)
     async with db.acquire() as connection:
         await create_staff_user(connection, email="iris@example.com", password=PASSWORD, role="dispatcher")
     for n in range(5):
@@ -199,3 +201,40 @@ async def test_an_endless_e_mail_address_is_a_wrong_login_not_a_server_error(
 ) -> None:
     response = await guesser.login("x" * 6000 + "@example.com", "whatever password")
     assert response.status == 400 and "the e-mail address or the password is wrong" in (await response.text()).lower()
+
+
+async def skip_unless_the_database_folds_dotted_capital_i(db: asyncpg.Pool) -> None:
+    """These cases need a database whose lower() folds "İ" (a UTF-8 locale); a C-locale one leaves it alone."""
+    if await db.fetchval("SELECT lower('\u0130ris@example.com') <> 'iris@example.com'"):
+        pytest.skip("this database's lower() does not fold İ (C locale): the spelling cases cannot arise")
+
+
+async def test_a_device_cookie_vouches_only_for_the_login_it_was_earned_on(
+    other_portal: Portal, guesser: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    """The cookie named its account by Python's lower(): an attacker's own login "i\u0307ris@" (another account to
+    PostgreSQL) earned a cookie that Python matched to guesses typed "İris@" — which PostgreSQL folds to the
+    victim's address. The victim's lock was bypassed, for ever (each login mints a fresh cookie)."""
+    from shared.enrolment import create_staff_user
+    from tests.portal.conftest import PASSWORD
+
+    await skip_unless_the_database_folds_dotted_capital_i(db)
+    attacker, attacker_password, variant = (
+        "i\u0307ris@example.com",
+        "attacker's own password 9",
+        "\u0130ris@example.com",
+    )
+    async with db.acquire() as connection:
+        await create_staff_user(connection, email="iris@example.com", password=PASSWORD, role="dispatcher")
+        await create_staff_user(connection, email=attacker, password=attacker_password, role="dispatcher")
+    for n in range(5):
+        assert (await other_portal.login("iris@example.com", f"guess {n}")).status == 400
+    assert (await other_portal.login("iris@example.com", "one more")).status == 429  # the victim is locked
+    statuses = []
+    for round_ in range(3):
+        assert (await guesser.login(attacker, attacker_password)).url.path == "/staff"  # a fresh cookie
+        await guesser.logout()
+        for n in range(4):
+            statuses.append((await guesser.login(variant, f"guess {round_}-{n}")).status)
+    assert statuses == [429] * 12
+    assert (await guesser.login(variant, PASSWORD)).status == 429
