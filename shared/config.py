@@ -292,8 +292,9 @@ SETTINGS: tuple[Setting, ...] = (
         "address_max_failures",
         _integer(1, 10000),
         20,
-        "Different accounts failed at from one network address within the window before its attempts are slowed "
-        "(2 s between attempts, doubling up to 60 s; known browsers exempt).",
+        "Logins: different accounts failed at from one network address within the window before its login attempts "
+        "are slowed (2 s between attempts, doubling up to 60 s; known browsers exempt). Registrations and reset "
+        "requests: failures from one address within the window before it is refused.",
     ),
     Setting(
         "portal",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Mapping
 from typing import IO, Any
 
 import structlog
@@ -41,13 +42,15 @@ _SECRET_SUFFIXES = (
 )
 _URL_PASSWORD = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@")
 # libpq-style parameters in a URL's query or a keyword DSN: ?password=… or password=…
-_PASSWORD_PARAMETER = re.compile(r"(?P<name>\b(?:password|passwd|pwd|sslpassword)=)[^&\s]*", re.IGNORECASE)
+_PASSWORD_PARAMETER = re.compile(
+    r"(?P<name>\b(?:password|passwd|pwd|sslpassword)=)(?:'[^']*'|\"[^\"]*\"|[^&\s]*)", re.IGNORECASE
+)
 
 
 def is_secret_name(name: str) -> bool:
     """Whether a value logged under `name` is a secret: exact names (`token`, `password`) and their suffixed forms
     (`api_token`, `session_key`, `dc09_key`); never a plural or prefixed name such as `user_tokens` or `key_id`."""
-    lowered = name.lower()
+    lowered = name.lower().replace("-", "_")  # header names: Set-Cookie, X-Api-Key, Proxy-Authorization
     return lowered in _SECRET_NAMES or lowered.endswith(_SECRET_SUFFIXES)
 
 
@@ -67,8 +70,15 @@ def _redacted(name: str, value: Any) -> Any:
         return _REDACTED
     if isinstance(value, str):
         return mask_url_passwords(value)
-    if isinstance(value, dict):  # e.g. headers={"Authorization": "Bearer …"}
+    if isinstance(value, Mapping):  # e.g. headers={"Authorization": "Bearer …"}, a CIMultiDict
         return {key: _redacted(str(key), item) for key, item in value.items()}
+    if isinstance(value, list | tuple):  # e.g. [("Authorization", "Bearer …")], or URLs in a list
+        return [
+            (item[0], _redacted(item[0], item[1]))
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+            else _redacted(name, item)
+            for item in value
+        ]
     return value
 
 

@@ -144,3 +144,15 @@ def test_context_bound_for_a_request_reaches_every_line(json_log: io.StringIO) -
     inside, stdlib_inside, outside = lines(json_log)
     assert inside["request_id"] == stdlib_inside["request_id"] == "r-1"
     assert "request_id" not in outside
+
+
+def test_header_names_lists_of_pairs_multidicts_and_quoted_passwords(json_log: io.StringIO) -> None:
+    from multidict import CIMultiDict
+
+    log = get_logger("tests.logs")
+    log.info("a", headers={"Set-Cookie": "sid=s3cr3t", "X-Api-Key": "s3cr3t", "Proxy-Authorization": "Basic s3cr3t"})
+    log.info("b", headers=[("Authorization", "Bearer s3cr3t"), ("Accept", "*/*")], urls=["mqtt://u:s3cr3t@h"])
+    log.info("c", headers=CIMultiDict({"X-Auth-Token": "s3cr3t", "Accept": "*/*"}), dsn="password='a s3cr3t' host=h")
+    rendered = json_log.getvalue()
+    assert "s3cr3t" not in rendered, rendered
+    assert rendered.count("*/*") == 2 and "host=h" in rendered
