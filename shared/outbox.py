@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -91,7 +91,6 @@ class OutboxSender:
         self.sender = sender
         self.retry = retry or RetryPolicy()
         self._domain = sender_domain(sender)
-        self._callback: Callable[..., None] = lambda *_: None
 
     async def deliver_one(self) -> bool:
         """Try the next due mail; False when none is due."""

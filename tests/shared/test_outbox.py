@@ -139,9 +139,10 @@ async def test_mail_queued_while_the_listener_was_cut_off_goes_out_when_it_recon
         try:
             await asyncio.sleep(0.3)
             # Cut the listener's own connection, and queue a mail before it can listen again.
-            await db.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'alarmhub outbox'"
+            cut = await db.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'alarmhub outbox'"
             )
+            assert cut == 1
             await queue(db, Mail("di@example.com", "While away", "z"))
             await inbox.wait_for(1, timeout=15)
         finally:
