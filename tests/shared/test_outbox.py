@@ -140,7 +140,8 @@ async def test_mail_queued_while_the_listener_was_cut_off_goes_out_when_it_recon
             await asyncio.sleep(0.3)
             # Cut the listener's own connection, and queue a mail before it can listen again.
             cut = await db.fetchval(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'alarmhub outbox'"
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'alarmhub outbox'"
             )
             assert cut == 1
             await queue(db, Mail("di@example.com", "While away", "z"))
