@@ -51,11 +51,6 @@ STAFF_ROLE_PERMISSIONS: Final[Mapping[Role, frozenset[Permission]]] = MappingPro
 )
 
 
-def parse_role(value: str) -> Role:
-    """A role by its stored name; ValueError for anything else."""
-    return Role(value)
-
-
 def parse_permissions(values: Iterable[str] | None) -> frozenset[Permission]:
     """Stored permission names, ignoring any this version no longer knows."""
     known = {p.value for p in Permission}
