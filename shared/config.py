@@ -147,6 +147,13 @@ def _timezone(value: object) -> str:
     return text
 
 
+def _currency(value: object) -> str:
+    text = _string(value).strip().upper()
+    if len(text) != 3 or not text.isascii() or not text.isalpha():
+        raise ValueError(f"expected a three-letter ISO 4217 code such as USD, got {value!r}")
+    return text
+
+
 def _session_key(value: object) -> str:
     import base64
     import binascii
@@ -448,6 +455,76 @@ SETTINGS: tuple[Setting, ...] = (
         3600.0,
         "Seconds between prunings of ended sessions, used links and old failed logins: a singleton job, run once "
         "per interval by one of the processes running the worker (`alarmhub run`, `alarmhub worker`).",
+    ),
+    Setting(
+        "worker",
+        "billing_interval",
+        _number(1, 86400),
+        3600.0,
+        "Seconds between runs of the billing cycle, which issues each customer's monthly invoice once per month "
+        "(a singleton job; a run finds what is due and issues what is missing).",
+    ),
+    Setting(
+        "worker",
+        "autopay_interval",
+        _number(1, 86400),
+        300.0,
+        "Seconds between runs of the autopay job, which drafts each autopay customer's balance on their draft "
+        "day, retries declined drafts and settles payments left pending by a gateway timeout (a singleton job).",
+    ),
+    # billing
+    Setting(
+        "billing",
+        "gateway",
+        _choice("sandbox"),
+        "sandbox",
+        "Payment gateway. `sandbox` is the built-in test gateway: no real money moves, and the portal says so "
+        "wherever a customer pays; its test cards and bank accounts are listed in README.md.",
+    ),
+    Setting(
+        "billing",
+        "gateway_timeout",
+        _number(0.05, 300),
+        20.0,
+        "Seconds to wait for the gateway's answer to a charge; an unanswered charge is not a failure: the payment "
+        "stays pending and the worker looks it up by its idempotency key (never charging again).",
+    ),
+    Setting("billing", "currency", _currency, "USD", "ISO 4217 code of the currency invoices and payments are in."),
+    Setting(
+        "billing",
+        "invoice_due_days",
+        _integer(0, 120),
+        15,
+        "Days from issue to due date of the monthly invoice (and the default for invoices staff create).",
+    ),
+    Setting(
+        "billing",
+        "monthly_fee_description",
+        _string,
+        "Monthly monitoring",
+        "The line the billing cycle writes on each monthly invoice, followed by the month.",
+    ),
+    Setting(
+        "billing",
+        "autopay_retries",
+        _integer(0, 10),
+        2,
+        "How many times a declined autopay draft is tried again before autopay stops for that month "
+        "(the customer is e-mailed after each decline and when it stops).",
+    ),
+    Setting(
+        "billing",
+        "autopay_retry_hours",
+        _number(0.001, 720),
+        48.0,
+        "Hours between a declined autopay draft and its next try.",
+    ),
+    Setting(
+        "billing",
+        "reconcile_after",
+        _number(0.1, 86400),
+        60.0,
+        "Seconds a payment may stay pending (its charge unanswered) before the worker asks the gateway about it.",
     ),
     # run
     Setting(
