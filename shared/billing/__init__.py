@@ -1,0 +1,1 @@
+"""Billing: invoices, payments, the ledger that applies one to the other, payment methods, gateways and autopay."""
