@@ -30,6 +30,7 @@ from portal.keys import (
     navigation_key,
     ownership_proofs_key,
     pool_key,
+    staff_sections_key,
     templates_key,
 )
 from portal.middleware import access_log_middleware, error_middleware, request_id_middleware, response_headers
@@ -38,6 +39,7 @@ from portal.paths import path_ids_middleware
 from portal.proxies import forwarded_for_middleware
 from portal.render import STATIC, create_templates
 from portal.staff import routes as staff
+from portal.staff.sections import StaffSections
 from portal.users import routes as users
 from shared.config import Config
 from shared.db import pool_from_config
@@ -98,6 +100,7 @@ def create_app(config: Config, database_url: str) -> web.Application:
     app[navigation_key] = Navigation()
     app[ownership_proofs_key] = OwnershipProofs()
     app[dashboard_tabs_key] = DashboardTabs()
+    app[staff_sections_key] = StaffSections()
     app[grantable_permissions_key] = {}
     app.cleanup_ctx.append(database_pool)
     health.add_routes(app)

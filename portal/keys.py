@@ -12,6 +12,7 @@ from portal.accounts.ownership import OwnershipProofs
 from portal.auth.model import CustomerScope, Permission, Viewer
 from portal.dashboard.tabs import DashboardTabs
 from portal.navigation import Navigation
+from portal.staff.sections import StaffSections
 from shared.api_tokens import ApiClient
 from shared.config import Config
 
@@ -22,6 +23,8 @@ templates_key = web.AppKey("templates", jinja2.Environment)
 navigation_key = web.AppKey("navigation", Navigation)
 ownership_proofs_key = web.AppKey("ownership_proofs", OwnershipProofs)
 dashboard_tabs_key = web.AppKey("dashboard_tabs", DashboardTabs)
+# The parts of a customer's staff record (/staff/customers/{customer_id}); each feature adds its own.
+staff_sections_key = web.AppKey("staff_sections", StaffSections)
 # The permissions an owner can grant secondary users, with their labels; each feature adds its own.
 grantable_permissions_key = web.AppKey("grantable_permissions", dict[Permission, str])
 # Readiness beyond the database that /healthz reports, by name (under `alarmhub run`: whether the receiver
