@@ -1,4 +1,4 @@
-"""The sections of a customer's staff record (premises, logins, billing, …): each feature adds its own, with its rule."""
+"""The sections of a customer's staff record (premises, logins, billing, …): features add theirs, each with a rule."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The staff landing page (a searchable customer directory) and one customer's record."""
+"""The staff landing page (a searchable customer directory) and one customer's record, made of sections."""
 
 from __future__ import annotations
 
@@ -6,15 +6,13 @@ from typing import Any
 
 from aiohttp import web
 
-from portal.auth.access import Access, access, staff_scope
-from portal.keys import pool_key
+from portal.auth.access import Access, access, rule_of, staff_scope, viewer_of
+from portal.keys import pool_key, staff_sections_key
 from portal.paths import path_id
 from portal.render import render
 from portal.staff import queries
-from shared.signal_queries import recent_signals
 
 routes = web.RouteTableDef()
-STAFF_RECENT_SIGNALS = 20
 
 
 @routes.get("/staff", name="staff")
@@ -26,23 +24,26 @@ async def directory(request: web.Request) -> web.StreamResponse:
     return await render(request, "staff/index.html", {"customers": customers, "search": search})
 
 
+def route_admits(request: web.Request, name: str) -> bool:
+    """Whether the viewer may use the named route: a section shows a form only to those its route admits."""
+    viewer = viewer_of(request)
+    for route in request.app.router[name]:
+        if route.method != "HEAD":
+            rule = rule_of(route.handler)
+            return rule is not None and rule.admits(viewer)
+    return False
+
+
 async def customer_context(request: web.Request) -> dict[str, Any]:
+    """The customer's record: its header and every section the viewer's login admits (also after a form error)."""
     scope = staff_scope(request, path_id(request, "customer_id"))
     async with request.app[pool_key].acquire() as connection:
         customer = await queries.customer(connection, scope)
-        rows = await queries.sites_and_panels(connection, scope)
-        users = await queries.users_of(connection, scope)
-        signals = await recent_signals(connection, scope, STAFF_RECENT_SIGNALS)
-    sites: dict[int, dict[str, Any]] = {}
-    for row in rows:
-        site = sites.setdefault(row["site_id"], {"row": row, "panels": []})
-        if row["panel_id"] is not None:
-            site["panels"].append(row)
+        sections = await request.app[staff_sections_key].load(connection, scope, viewer_of(request))
     return {
         "customer": customer,
-        "sites": list(sites.values()),
-        "users": users,
-        "signals": signals,
+        "sections": sections,
+        "may_use": lambda name: route_admits(request, name),
     }
 
 
