@@ -15,7 +15,17 @@ from shared.errors import DomainError
 
 FormHandler = Callable[[web.Request, "Form"], Awaitable[web.StreamResponse]]
 ContextLoader = Callable[[web.Request], Awaitable[dict[str, Any]]]
-_NEVER_ECHOED = ("password", "csrf_token", "dc09_key", "security_code", "proof")
+# Substrings of field names whose values a re-shown form leaves empty (a routing number may be shown again).
+_NEVER_ECHOED = (
+    "password",
+    "csrf_token",
+    "dc09_key",
+    "security_code",
+    "proof",
+    "card_number",
+    "account_number",
+    "card_security_code",
+)
 
 
 class InvalidForm(DomainError):
