@@ -53,6 +53,10 @@ SANDBOX_ACCOUNTS: dict[str, str] = {
     "000111111116": "account_closed",
 }
 
+# No number in these: pages and logs show them, and a test number there would read as a leaked card number.
+ONLY_TEST_CARDS = "The sandbox takes only its test card numbers — no real card can be used here."
+ONLY_TEST_ACCOUNTS = "The sandbox takes only its test bank account numbers — no real account can be used here."
+
 # behaviour → (charge status, failure code)
 _OUTCOMES: dict[str, tuple[ChargeStatus, str]] = {
     "succeed": ("succeeded", ""),
@@ -154,7 +158,7 @@ class SandboxGateway:
         behaviour = SANDBOX_CARDS.get(digits)
         if behaviour is None:
             raise TokeniseRefused(
-                "The sandbox takes only test card numbers, such as 4242 4242 4242 4242 — no real card can be used here",
+                ONLY_TEST_CARDS,
                 field=CARD_NUMBER,
             )
         brand = card_brand(digits) or "Card"
@@ -187,7 +191,7 @@ class SandboxGateway:
         behaviour = SANDBOX_ACCOUNTS.get(digits)
         if behaviour is None:
             raise TokeniseRefused(
-                "The sandbox takes only test account numbers, such as 000123456789 — no real account can be used here",
+                ONLY_TEST_ACCOUNTS,
                 field=ACCOUNT_NUMBER,
             )
         token = await self._new_token("bank_account", behaviour, digits[-4:])

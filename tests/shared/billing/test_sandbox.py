@@ -112,7 +112,7 @@ async def test_only_test_numbers_are_taken(db: asyncpg.Pool) -> None:
     with pytest.raises(TokeniseRefused) as refused:
         await gateway.tokenise_card(card("4111 1111 1111 1111"))  # a valid Visa number, but not a test one
     assert refused.value.field == "card_number"
-    assert "4111" not in refused.value.message
+    assert not any(character.isdigit() for character in refused.value.message)  # no number, test or real
     with pytest.raises(TokeniseRefused) as refused:
         await gateway.tokenise_card(card("4242 4242 4242 4241"))  # fails Luhn
     assert refused.value.field == "card_number"
