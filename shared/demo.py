@@ -1,9 +1,14 @@
-"""Demo data for a first `make run`: customers, panels (plain and encrypted), signals, confirmed logins; idempotent."""
+"""Demo data for a first `make run`: customers, panels (plain and encrypted), signals, billing, logins; idempotent."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
+from shared.billing.invoices import create_invoice, customer_of_account
+from shared.billing.ledger import apply_plan, lock_customer
 from shared.db import Connection
 from shared.demo_signals import load_demo_signals
 from shared.enrolment import create_customer, create_staff_user
@@ -41,6 +46,10 @@ DEMO_CUSTOMERS = (
     ),
 )
 DEMO_STAFF = (("dispatcher@example.com", "dispatcher"), ("admin@example.com", "admin"))
+# account → monthly fee; the first account (Jordan Avery) also gets a card on file and two invoices, one paid.
+DEMO_MONTHLY_FEES = {"1234": Decimal("39.99"), "5678": Decimal("59.00"), "9ABC": Decimal("89.50")}
+DEMO_PAYER = "1234"
+DEMO_DUE_DAYS = 15
 
 
 async def load_demo_data(connection: Connection) -> list[DemoLogin]:
@@ -69,6 +78,7 @@ async def _load_demo_data(connection: Connection) -> list[DemoLogin]:
                 security_code=code,
             )
         await load_demo_signals(connection, account, seed=int(account, 16))
+        await load_demo_billing(connection, account, today=datetime.now(UTC).date())
         logins.append(DemoLogin("owner", email, DEMO_PASSWORD, account))
     for email, role in DEMO_STAFF:
         if not await connection.fetchval("SELECT 1 FROM users WHERE lower(email) = $1", email):
@@ -81,6 +91,117 @@ async def _load_demo_data(connection: Connection) -> list[DemoLogin]:
         [login.email.lower() for login in logins],
     )
     return logins
+
+
+async def load_demo_billing(connection: Connection, account: str, *, today: date) -> None:
+    """The account's monthly fee and, for the demo payer, a Visa 4242 on file, last month's invoice paid with it and
+    this month's open — once: a customer whose billing anyone has set up (fee, invoice or card) is left as it is.
+
+    Written in the caller's transaction, so the sandbox gateway's records (token, charge) are written here as the
+    sandbox writes them, not through its API (which takes a pooled connection of its own): a staff refund of the
+    demo payment then goes through the real sandbox like any other.
+    """
+    customer_id = await customer_of_account(connection, account)
+    untouched = await connection.fetchval(
+        "SELECT monthly_fee = 0 AND NOT EXISTS (SELECT 1 FROM invoices WHERE customer_id = $1) "
+        "AND NOT EXISTS (SELECT 1 FROM payment_methods WHERE customer_id = $1) FROM customers WHERE id = $1",
+        customer_id,
+    )
+    if not untouched:
+        return
+    fee = DEMO_MONTHLY_FEES[account]
+    await connection.execute("UPDATE customers SET monthly_fee = $2 WHERE id = $1", customer_id, fee)
+    if account != DEMO_PAYER:
+        return
+    this_month = today.replace(day=1)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    invoices = []
+    for period in (last_month, this_month):
+        invoices.append(
+            await create_invoice(
+                connection,
+                customer_id=customer_id,
+                lines=[(f"Monthly monitoring — {period:%B %Y}", fee)],
+                issued_on=period,
+                due_on=period + timedelta(days=DEMO_DUE_DAYS),
+                period=period,
+            )
+        )
+    paid_at = datetime.combine(last_month + timedelta(days=3), time(15, 12), UTC)
+    method_id = await _demo_card(connection, customer_id, today, added_at=paid_at - timedelta(minutes=2))
+    await _demo_payment(
+        connection, customer_id, method_id, invoice_id=invoices[0].id, amount=invoices[0].total, paid_at=paid_at
+    )
+
+
+async def _demo_card(connection: Connection, customer_id: int, today: date, *, added_at: datetime) -> int:
+    """A default Visa ending in 4242, tokenised by the sandbox (which remembers its behaviour, never the number)."""
+    owner = await connection.fetchrow(
+        "SELECT c.name, coalesce((SELECT address FROM sites WHERE customer_id = c.id ORDER BY id LIMIT 1), '') "
+        "AS address, (SELECT id FROM users WHERE customer_id = c.id AND role = 'owner' ORDER BY id LIMIT 1) AS user_id "
+        "FROM customers c WHERE c.id = $1",
+        customer_id,
+    )
+    assert owner is not None  # the caller found the customer by its account
+    token = "tok_sandbox_" + secrets.token_urlsafe(24)
+    await connection.execute(
+        "INSERT INTO sandbox_tokens (token, kind, behaviour, last4, created_at) "
+        "VALUES ($1, 'card', 'succeed', '4242', $2)",
+        token,
+        added_at,
+    )
+    method_id: int = await connection.fetchval(
+        """INSERT INTO payment_methods (customer_id, kind, gateway, gateway_token, brand, last4, exp_month, exp_year,
+                                        holder_name, billing_address, is_default, terms_accepted_at, added_by,
+                                        created_at)
+           VALUES ($1, 'card', 'sandbox', $2, 'Visa', '4242', 12, $3, $4, $5, true, $7, $6, $7) RETURNING id""",
+        customer_id,
+        token,
+        today.year + 3,
+        owner["name"],
+        owner["address"],
+        owner["user_id"],
+        added_at,
+    )
+    return method_id
+
+
+async def _demo_payment(
+    connection: Connection, customer_id: int, method_id: int, *, invoice_id: int, amount: Decimal, paid_at: datetime
+) -> None:
+    """A portal payment of one invoice, charged and settled as shared/billing/payments.py does it: pending, the
+    sandbox's charge under the payment's gateway key, succeeded, then its plan applied under the ledger lock."""
+    await lock_customer(connection, customer_id)
+    payment_id: int = await connection.fetchval(
+        """INSERT INTO payments (customer_id, number, method_id, amount, source, idempotency_key, plan, created_by,
+                                 created_at)
+           VALUES ($1, 'PAY-' || nextval('payment_numbers'), $2, $3, 'portal', $4, $5,
+                   (SELECT id FROM users WHERE customer_id = $1 AND role = 'owner' ORDER BY id LIMIT 1), $6)
+           RETURNING id""",
+        customer_id,
+        method_id,
+        amount,
+        "demo-" + secrets.token_urlsafe(24),
+        [{"invoice_id": invoice_id, "amount": str(amount)}],
+        paid_at,
+    )
+    charge_id = "ch_sandbox_" + secrets.token_urlsafe(18)
+    await connection.execute(
+        """INSERT INTO sandbox_charges (id, idempotency_key, token, amount, status, created_at)
+           SELECT $1, $2, gateway_token, $3, 'succeeded', $4 FROM payment_methods WHERE id = $5""",
+        charge_id,
+        f"alarmhub-payment-{payment_id}",
+        amount,
+        paid_at,
+        method_id,
+    )
+    await connection.execute(
+        "UPDATE payments SET status = 'succeeded', gateway_charge_id = $2, settled_at = $3 WHERE id = $1",
+        payment_id,
+        charge_id,
+        paid_at,
+    )
+    await apply_plan(connection, payment_id)
 
 
 async def has_any_customer(connection: Connection) -> bool:

@@ -77,7 +77,10 @@ async def test_an_embedded_database_gets_demo_data_on_its_first_run_only(
     config = embedded(tmp_path)
     logins, _ = await demo_data_for_run(config, database_url, asked=False)
     assert logins and await customers(db) == 3 and run_before(config)
-    await db.execute("DELETE FROM customers WHERE name = 'Jordan Avery'")  # its owner removed them on purpose
+    # A customer with invoices cannot be deleted (the ledger keeps them: ON DELETE RESTRICT); one without can.
+    with pytest.raises(asyncpg.ForeignKeyViolationError):
+        await db.execute("DELETE FROM customers WHERE name = 'Jordan Avery'")
+    await db.execute("DELETE FROM customers WHERE name = 'Riverside Clinic'")  # its owner removed them on purpose
     logins, _ = await demo_data_for_run(config, database_url, asked=False)
     assert logins == [] and await customers(db) == 2, "a later start leaves the data as its owner left it"
 
