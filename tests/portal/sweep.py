@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import asyncpg
 from aiohttp import web
@@ -13,6 +14,7 @@ from aiohttp import web
 from portal.accounts.tokens import Purpose, issue_token
 from shared.api_tokens import create_api_token
 from tests.portal.conftest import Customer
+from tests.shared.billing.ledger_setup import invoice, method_row, settled_payment
 
 _PLACEHOLDER = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -27,6 +29,12 @@ async def route_ids(connection: asyncpg.Connection, victim: Customer) -> dict[st
     token = await issue_token(connection, victim.secondary_id, Purpose.INVITATION, 3600.0)
     # Staff-only ids (no customer owns them): real ones all the same, so the route's own refusal is what is tested.
     api_token = await create_api_token(connection, name=f"sweep-{victim.account}", role="admin")
+    # Billing: a card on file, an invoice and a succeeded payment applied to it (its receipt exists), all the victim's.
+    method_id = await method_row(connection, victim.customer_id)
+    invoice_id = await invoice(connection, victim.customer_id, "49.99")
+    payment_id = await settled_payment(
+        connection, victim.customer_id, method_id, "20.00", [(invoice_id, Decimal("20.00"))]
+    )
     return {
         "customer_id": str(victim.customer_id),
         "user_id": str(victim.secondary_id),
@@ -35,6 +43,9 @@ async def route_ids(connection: asyncpg.Connection, victim: Customer) -> dict[st
         "account": victim.account,
         "token": token,
         "token_id": str(api_token.record.id),
+        "method_id": str(method_id),
+        "invoice_id": str(invoice_id),
+        "payment_id": str(payment_id),
     }
 
 
