@@ -8,6 +8,7 @@ import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -119,12 +120,16 @@ def _is_billing_test(node: pytest.Item) -> bool:
     return "billing" in node.nodeid or node.get_closest_marker("billing_secrets") is not None
 
 
-@pytest_asyncio.fixture(autouse=True)
-async def billing_secrets_scan(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+@pytest.fixture(autouse=True)
+def billing_secrets_scan(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every billing test runs with debug logging captured; afterwards its logs and its whole database (tables,
     outbox, PDF attachments) are scanned for card numbers, bank account numbers and security codes
     (tests/secrets_scan.py). The issue's promise — they never reach a table, a log line or an e-mail — is checked on
-    everything the billing suite does, not on one hand-picked flow."""
+    everything the billing suite does, not on one hand-picked flow.
+
+    A plain fixture: asking for `database_url` from inside a running loop is refused, and the scan runs on a loop
+    of its own in a thread, apart from the tests' session loop.
+    """
     if not _is_billing_test(request.node):
         yield
         return
@@ -135,5 +140,6 @@ async def billing_secrets_scan(request: pytest.FixtureRequest) -> AsyncIterator[
         yield
     findings = log_findings(stream.getvalue())
     if url is not None:
-        findings += await database_findings(url)
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            findings += thread.submit(asyncio.run, database_findings(url)).result()
     assert not findings, "secrets leaked:\n" + "\n".join(findings)
