@@ -30,6 +30,11 @@ CONFIRM_EMAIL = MessageKind("confirm_email", "Confirm your e-mail address for {{
 PASSWORD_RESET = MessageKind("reset_password", "Complete your request: reset your {{ brand.company_name }} password")
 INVITATION = MessageKind("invitation", "{{ inviter }} invited you to the {{ brand.company_name }} portal")
 PASSWORD_CHANGED = MessageKind("password_changed", "Your {{ brand.company_name }} password was changed")
+# Billing: shared/billing/notices.py composes them from the ledger.
+PAYMENT_RECEIPT = MessageKind("payment_receipt", "{{ brand.company_name }} receipt {{ number }}: {{ amount }} paid")
+REFUND_ISSUED = MessageKind("refund_issued", "{{ brand.company_name }}: {{ amount }} refunded (receipt {{ number }})")
+AUTOPAY_DECLINED = MessageKind("autopay_declined", "{{ brand.company_name }}: your automatic payment was declined")
+AUTOPAY_STOPPED = MessageKind("autopay_stopped", "{{ brand.company_name }}: automatic payment stopped for {{ month }}")
 
 
 @functools.cache

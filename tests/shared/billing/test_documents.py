@@ -26,7 +26,6 @@ from shared.errors import NotFound
 from shared.scope import CustomerScope
 from tests.portal.conftest import Customer, enrol
 from tests.shared.billing.ledger_setup import (
-    billing_secrets_scan,  # noqa: F401 (the scan, see there)
     invoice,
     method_row,
     settled_payment,
@@ -54,6 +53,7 @@ async def payment_row(
     *,
     status: str = "succeeded",
     settled_at: datetime | None = None,
+    failure_message: str = "",
 ) -> int:
     """A payment written as plain SQL, in any state (the ledger's own path only makes succeeded ones)."""
     payment_id: int = await connection.fetchval(
@@ -67,11 +67,12 @@ async def payment_row(
     if status != "pending":
         await connection.execute(
             "UPDATE payments SET status = $2, gateway_charge_id = CASE WHEN $2 = 'succeeded' THEN 'ch_' || id END, "
-            "failure_code = CASE WHEN $2 = 'succeeded' THEN '' ELSE 'card_declined' END, "
+            "failure_code = CASE WHEN $2 = 'succeeded' THEN '' ELSE 'card_declined' END, failure_message = $4, "
             "settled_at = coalesce($3::timestamptz, now()) WHERE id = $1",
             payment_id,
             status,
             settled_at,
+            failure_message,
         )
     return payment_id
 
