@@ -100,11 +100,10 @@ async def settled_refund(connection: Connection, customer_id: int, payment_id: i
 
 @pytest_asyncio.fixture(autouse=True)
 async def billing_secrets_scan(database_url: str) -> AsyncIterator[None]:
-    """tests/conftest.py's scan for modules whose tests all use the database (imported there, it overrides it).
+    """tests/conftest.py's secrets scan, for modules that import it (it overrides the conftest's there).
 
-    The conftest's version asks for `database_url` with getfixturevalue from inside an async fixture, which under
-    pytest-asyncio's session loop fails ("Runner.run() cannot be called from a running event loop") whenever the
-    database fixture was not set up yet; asking for it as a parameter sets it up first, and the scan is the same.
+    Written while the conftest's version could not set up `database_url` from inside the running loop; that is fixed
+    now and this module's own tests use the conftest's. Kept for the modules that still import it: same scan.
     """
     from tests.secrets_scan import database_findings, debug_json_logs, log_findings
 

@@ -23,7 +23,6 @@ from shared.billing.money import InvoiceStatus
 from shared.errors import Conflict, DomainError, NotFound
 from shared.scope import CustomerScope
 from tests.shared.billing.ledger_setup import (
-    billing_secrets_scan,  # noqa: F401 (the scan, see there)
     invoice,
     method_row,
     new_customer,

@@ -29,7 +29,6 @@ from shared.billing.sandbox import SandboxGateway
 from shared.errors import Conflict, DomainError, NotFound
 from shared.scope import CustomerScope
 from tests.shared.billing.ledger_setup import (
-    billing_secrets_scan,  # noqa: F401 (the scan, see there)
     invoice,
     new_customer,
 )
