@@ -20,10 +20,12 @@ from portal.auth.access import access_middleware, check_routes_declare_access
 from portal.auth.csrf import csrf_middleware
 from portal.auth.session_key import session_key
 from portal.auth.sessions import viewer_middleware
+from portal.billing import routes as billing
 from portal.dashboard import routes as dashboard
 from portal.dashboard.tabs import DashboardTabs
 from portal.keys import (
     config_key,
+    dashboard_cards_key,
     dashboard_tabs_key,
     database_url_key,
     grantable_permissions_key,
@@ -100,12 +102,13 @@ def create_app(config: Config, database_url: str) -> web.Application:
     app[navigation_key] = Navigation()
     app[ownership_proofs_key] = OwnershipProofs()
     app[dashboard_tabs_key] = DashboardTabs()
+    app[dashboard_cards_key] = DashboardTabs()
     app[staff_sections_key] = StaffSections()
     app[grantable_permissions_key] = {}
     app.cleanup_ctx.append(database_pool)
     health.add_routes(app)
     metrics.add_routes(app)
-    for feature in (accounts, dashboard, users, staff, admin, api):
+    for feature in (accounts, dashboard, users, billing, staff, admin, api):
         feature.setup(app)
     app.router.add_static("/static", STATIC, name="static", append_version=True)
     check_routes_declare_access(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import asyncpg
 import jinja2
@@ -16,6 +17,9 @@ from portal.staff.sections import StaffSections
 from shared.api_tokens import ApiClient
 from shared.config import Config
 
+if TYPE_CHECKING:
+    from shared.billing.gateway import PaymentGateway
+
 config_key = web.AppKey("config", Config)
 database_url_key = web.AppKey("database_url", str)
 pool_key = web.AppKey("pool", asyncpg.Pool)
@@ -23,6 +27,10 @@ templates_key = web.AppKey("templates", jinja2.Environment)
 navigation_key = web.AppKey("navigation", Navigation)
 ownership_proofs_key = web.AppKey("ownership_proofs", OwnershipProofs)
 dashboard_tabs_key = web.AppKey("dashboard_tabs", DashboardTabs)
+# The dashboard's summary cards (e.g. billing: balance due, credit, autopay), shown at its top; same shape as tabs.
+dashboard_cards_key = web.AppKey("dashboard_cards", DashboardTabs)
+# The payment gateway, made once per app after the pool (portal/billing/routes.py); a Protocol, hence no type arg.
+gateway_key: web.AppKey[PaymentGateway] = web.AppKey("gateway")
 # The parts of a customer's staff record (/staff/customers/{customer_id}); each feature adds its own.
 staff_sections_key = web.AppKey("staff_sections", StaffSections)
 # The permissions an owner can grant secondary users, with their labels; each feature adds its own.

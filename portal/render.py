@@ -12,6 +12,7 @@ from aiohttp_session import get_session
 
 from portal.auth.sessions import csrf_token, pop_flashes
 from portal.keys import navigation_key, templates_key, viewer_key
+from shared.billing.money import format_money
 from shared.branding import Branding
 from shared.config import Config
 from shared.fields import limit_of
@@ -35,6 +36,8 @@ def create_templates(config: Config) -> jinja2.Environment:
         moment.astimezone(zone).strftime(fmt) if moment is not None else "—"
     )
     environment.filters["capitalize_first"] = lambda text: text[:1].upper() + text[1:] if text else text
+    currency = config["billing.currency"]
+    environment.filters["money"] = lambda amount: format_money(amount, currency)
     environment.globals["timezone_name"] = config["portal.timezone"]
     environment.globals["field_limit"] = limit_of  # maxlength: the limits the server enforces (shared.fields)
     return environment
