@@ -172,6 +172,7 @@ async def _receipt(connection: Connection, setting: _Setting, notice: asyncpg.Re
         "method": receipt.method_label,
         "applied": [{"invoice": line.invoice_number, "amount": setting.money(line.amount)} for line in receipt.applied],
         "credit": setting.money(receipt.credit) if receipt.credit > 0 else "",
+        "refunded": setting.money(receipt.refunded) if receipt.refunded > 0 else "",
         "sandbox": receipt.sandbox,
         "autopay": receipt.source == "autopay",
     }

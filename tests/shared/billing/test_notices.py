@@ -4,6 +4,7 @@ its PDF), to the owner's login or the customer's address, and is deleted in the 
 from __future__ import annotations
 
 import io
+import secrets
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -12,10 +13,16 @@ import asyncpg
 import pytest
 from pypdf import PdfReader
 
+from shared.billing.gateway import CardDetails
+from shared.billing.methods import add_payment_method
 from shared.billing.notices import billing_notices_job
+from shared.billing.payments import PaymentRequest, PaymentStatus, pay
+from shared.billing.refunds import refund_payment
+from shared.billing.sandbox import SandboxGateway
 from shared.config import Config, load_config
 from shared.db import Connection
 from shared.jobs import QueueJob
+from shared.scope import CustomerScope
 from tests.portal.conftest import enrol
 from tests.shared.billing.ledger_setup import (
     invoice,
@@ -309,3 +316,58 @@ async def test_a_notice_rolled_back_with_its_transaction_stays_for_the_next_try(
     assert await outbox(db) == [] and await notices_left(db) == 1
     assert await take(db, job)
     assert len(await outbox(db)) == 1 and await notices_left(db) == 0
+
+
+async def test_a_payment_and_a_refund_through_the_sandbox_are_mailed_to_the_owner(
+    db: asyncpg.Pool, job: QueueJob
+) -> None:
+    """The whole path: a card added and charged through the real sandbox gateway, the ledger settling it (which
+    writes the notices), then this job; the card's number reaches no mail (and the suite's secrets scan checks
+    the outbox and the PDF too)."""
+    gateway = SandboxGateway(db, timeout=5.0)
+    async with db.acquire() as connection:
+        alpha = await enrol(connection, "alpha", "A1A1")
+        invoice_id = await invoice(connection, alpha.customer_id, "39.95", period=date(2026, 12, 1))
+        invoice_number = await connection.fetchval("SELECT number FROM invoices WHERE id = $1", invoice_id)
+    scope = CustomerScope(alpha.customer_id, alpha.owner_id)
+    details = CardDetails("4242424242424242", 12, 2030, "123", "Pat Doe", "1 Main St, Springfield")
+    method = await add_payment_method(db, gateway, scope, details, make_default=True, terms_accepted=True)
+    request = PaymentRequest(
+        customer_id=alpha.customer_id,
+        method_id=method.id,
+        amount=D("50.00"),
+        requested=None,
+        invoice_ids=[invoice_id],
+        idempotency_key=secrets.token_urlsafe(24),
+        source="portal",
+        created_by=alpha.owner_id,
+    )
+    outcome = await pay(db, gateway, request)
+    assert outcome.status is PaymentStatus.SUCCEEDED
+    await refund_payment(
+        db,
+        gateway,
+        scope=scope,
+        payment_id=outcome.payment_id,
+        amount=D("20.00"),
+        reason="Goodwill",
+        idempotency_key=secrets.token_urlsafe(24),
+        created_by=None,
+    )
+
+    while await take(db, job):
+        pass
+    receipt, refund = await outbox(db)
+    assert receipt["recipient"] == refund["recipient"] == alpha.owner_email
+    assert receipt["subject"] == f"Acme Alarms receipt {outcome.number}: $50.00 paid"
+    # The receipt is composed from the ledger as it is when the job runs: the refund came first here, and took the
+    # 10.05 of credit first, then 9.95 back from the invoice. The receipt says so rather than a stale picture.
+    assert f"Invoice {invoice_number}: $30.00" in receipt["body"] and "Refunded: $20.00" in receipt["body"]
+    assert "Credit on your account" not in receipt["body"]
+    text = pdf_text(receipt["attachments"][0]["content"])
+    assert outcome.number in text and f"Invoice {invoice_number} $30.00" in text and "Visa ending in 4242" in text
+    assert "Refunded $20.00" in text and "Total paid $50.00" in text
+    assert refund["subject"] == f"Acme Alarms: $20.00 refunded (receipt {outcome.number})"
+    assert f"Invoice {invoice_number}: $9.95" in refund["body"] and "Reason: Goodwill" in refund["body"]
+    for mail in (receipt, refund):
+        assert "4242424242424242" not in mail["body"] + mail["html"] and "4242 4242" not in mail["body"]
