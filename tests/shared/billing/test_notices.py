@@ -371,3 +371,25 @@ async def test_a_payment_and_a_refund_through_the_sandbox_are_mailed_to_the_owne
     assert f"Invoice {invoice_number}: $9.95" in refund["body"] and "Reason: Goodwill" in refund["body"]
     for mail in (receipt, refund):
         assert "4242424242424242" not in mail["body"] + mail["html"] and "4242 4242" not in mail["body"]
+
+
+async def test_a_notice_that_cannot_be_composed_is_dropped_and_logged_not_left_to_block_the_queue(
+    db: asyncpg.Pool, job: QueueJob, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with db.acquire() as connection:
+        alpha = await enrol(connection, "alpha", "A1A1")
+        method = await method_row(connection, alpha.customer_id)
+        # A payment number no file name can carry (numbers come from a sequence; this one was typed by hand):
+        # the receipt's attachment refuses it.
+        odd = await settled_payment(connection, alpha.customer_id, method, "10.00")
+        await connection.execute("ALTER TABLE payments DISABLE TRIGGER payments_settle_once")
+        await connection.execute("UPDATE payments SET number = 'PAY/1' WHERE id = $1", odd)
+        await connection.execute("ALTER TABLE payments ENABLE TRIGGER payments_settle_once")
+        await notice(connection, "receipt", alpha.customer_id, odd)
+        fine = await settled_payment(connection, alpha.customer_id, method, "20.00")
+        await notice(connection, "receipt", alpha.customer_id, fine)
+
+    assert await take(db, job) and await take(db, job)
+    [mail] = await outbox(db)
+    assert "$20.00" in mail["subject"] and await notices_left(db) == 0
+    assert "could not be composed" in caplog.text
