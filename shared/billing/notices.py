@@ -129,7 +129,7 @@ async def send_one_notice(
     where = {"notice_id": notice["id"], "kind": notice["kind"], "customer_id": notice["customer_id"]}
     recipient = await connection.fetchrow(_RECIPIENT, notice["customer_id"])
     address = recipient and (recipient["owner_email"] or recipient["customer_email"].strip())
-    if recipient is None or not address:
+    if recipient is None or not address or "@" not in address:  # the customer record's address is free text
         log.warning("billing notice dropped: the customer has no e-mail address", **where)
     else:
         try:

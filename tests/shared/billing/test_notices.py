@@ -140,12 +140,14 @@ async def test_without_an_owner_login_the_mail_goes_to_the_customers_address_and
         on_record = await new_customer(connection, "Bravo")  # no login at all: bravo@example.com on its record
         silent = await new_customer(connection, "Charlie")
         await connection.execute("UPDATE customers SET email = '' WHERE id = $1", silent)
-        for customer_id in (on_record, silent):
+        unusable = await new_customer(connection, "Delta")  # the record's address is free text
+        await connection.execute("UPDATE customers SET email = 'n/a' WHERE id = $1", unusable)
+        for customer_id in (on_record, silent, unusable):
             method = await method_row(connection, customer_id)
             payment_id = await settled_payment(connection, customer_id, method, "12.00")
             await notice(connection, "receipt", customer_id, payment_id)
 
-    assert await take(db, job) and await take(db, job)
+    assert await take(db, job) and await take(db, job) and await take(db, job)
     [mail] = await outbox(db)
     assert mail["recipient"] == "bravo@example.com" and "Hello Bravo," in mail["body"]
     assert "Credit on your account: $12.00" in mail["body"]
