@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import secrets
-from datetime import date
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 from pypdf import PdfReader
 
+from shared.billing.autopay import run_autopay, set_up_autopay
 from shared.billing.gateway import CardDetails
 from shared.billing.methods import add_payment_method
 from shared.billing.notices import billing_notices_job
@@ -395,3 +396,44 @@ async def test_a_notice_that_cannot_be_composed_is_dropped_and_logged_not_left_t
     [mail] = await outbox(db)
     assert "$20.00" in mail["subject"] and await notices_left(db) == 0
     assert "could not be composed" in caplog.text
+
+
+async def test_autopay_declines_through_the_sandbox_are_mailed_with_the_retry_then_the_stop(
+    db: asyncpg.Pool, job: QueueJob
+) -> None:
+    """The autopay job's own rows (a declining sandbox card, one retry) composed by this job."""
+    gateway = SandboxGateway(db, timeout=5.0)
+    async with db.acquire() as connection:
+        alpha = await enrol(connection, "alpha", "A1A1")
+        await invoice(connection, alpha.customer_id, "45.00", due=date(2027, 1, 10))
+    scope = CustomerScope(alpha.customer_id, alpha.owner_id)
+    details = CardDetails("4000000000000002", 12, 2030, "123", "Pat Doe", "1 Main St, Springfield")
+    method = await add_payment_method(db, gateway, scope, details, make_default=True, terms_accepted=True)
+    async with db.acquire() as connection:
+        await set_up_autopay(connection, scope, method_id=method.id, draft_day=5, today=date(2026, 12, 20))
+
+    async def autopay_run(day: date) -> None:
+        await run_autopay(
+            db,
+            gateway,
+            today=day,
+            now=datetime.combine(day, time(12), UTC),
+            retries=1,
+            retry_hours=48,
+            reconcile_after=60,
+        )
+
+    await autopay_run(date(2027, 1, 5))
+    assert await take(db, job) and not await take(db, job)
+    [declined] = await outbox(db)
+    assert declined["recipient"] == alpha.owner_email
+    assert declined["subject"] == "Acme Alarms: your automatic payment was declined"
+    assert "Your automatic payment of $45.00 from Visa ending in 0002" in declined["body"]
+    assert "We will try again on January 7, 2027." in declined["body"]
+
+    await autopay_run(date(2027, 1, 7))
+    assert await take(db, job) and not await take(db, job)
+    stopped = (await outbox(db))[-1]
+    assert stopped["subject"] == "Acme Alarms: automatic payment stopped for January 2027"
+    assert "did not go through after 2 tries" in stopped["body"] and "Your balance due is $45.00" in stopped["body"]
+    assert "Autopay stays on" in stopped["body"]
