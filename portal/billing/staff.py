@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -31,6 +32,7 @@ from shared.billing.payments import list_payments, payment_detail, refund_paymen
 from shared.config import Config
 from shared.db import Connection
 from shared.errors import DomainError, NotFound
+from shared.fields import single_line
 from shared.scope import CustomerScope
 
 routes = web.RouteTableDef()
@@ -128,26 +130,37 @@ async def new_invoice_page(request: web.Request) -> web.StreamResponse:
     return await render(request, "billing/staff_invoice_new.html", context)
 
 
-def invoice_lines(form: Form) -> list[tuple[str, Decimal]]:
-    """The filled rows of the form's lines, each checked by its own fields; every wrong field is named at once."""
+@dataclass(frozen=True)
+class InvoiceForm:
+    lines: list[tuple[str, Decimal]]
+    due_on: date
+    description: str
+
+
+def read_invoice_form(form: Form) -> InvoiceForm:
+    """The filled rows of the form's lines, the due date and the description; every wrong field is named at once."""
     lines: list[tuple[str, Decimal]] = []
     errors = FieldErrors()
     for number in range(1, INVOICE_LINES + 1):
-        description, amount = form.get(f"line_description_{number}"), form.get(f"line_amount_{number}")
+        description_field, amount_field = f"line_description_{number}", f"line_amount_{number}"
+        description, amount = form.get(description_field), form.get(amount_field)
         if not description and not amount:
             continue
         with errors.check():
-            if not description:
-                raise DomainError("describe what this line charges for", field=f"line_description_{number}")
+            description = single_line(description, field=description_field, missing="describe what is charged")
         with errors.check():
-            lines.append((description, parse_amount(amount, field=f"line_amount_{number}")))
+            lines.append((description, parse_amount(amount, field=amount_field)))
     with errors.check():
         if not lines and not errors.errors:
             raise DomainError("enter at least one line: what is charged and its amount", field="line_description_1")
+    due_on = date.min
     with errors.check():
-        parse_due_date(form.get("due_on"))
+        due_on = parse_due_date(form.get("due_on"))
+    description = ""
+    with errors.check():
+        description = single_line(form.get("description"), field="description")
     errors.raise_if_any()
-    return lines
+    return InvoiceForm(lines, due_on, description)
 
 
 @routes.post(BASE + "/invoices", name="staff.billing_invoice_create")
@@ -155,16 +168,16 @@ def invoice_lines(form: Form) -> list[tuple[str, Decimal]]:
 @form_view("billing/staff_invoice_new.html", new_invoice_context)
 async def create_invoice_view(request: web.Request, form: Form) -> web.StreamResponse:
     scope = _scope(request)
-    lines = invoice_lines(form)
+    entered = read_invoice_form(form)
     async with request.app[pool_key].acquire() as connection:
         await staff_queries.customer(connection, scope)
         issued = await create_invoice(
             connection,
             customer_id=scope.customer_id,
-            lines=lines,
-            due_on=parse_due_date(form.get("due_on")),
+            lines=entered.lines,
+            due_on=entered.due_on,
             issued_on=today_of(request),
-            description=form.get("description"),
+            description=entered.description,
             created_by=viewer_of(request).user_id,
         )
     flash(await get_session(request), f"Invoice {issued.number} is issued.")
@@ -192,7 +205,8 @@ async def void_invoice_view(request: web.Request, form: Form) -> web.StreamRespo
     scope = _scope(request)
     invoice_id = path_id(request, "invoice_id")
     async with request.app[pool_key].acquire() as connection:
-        await void_invoice(connection, scope, invoice_id, reason=form.get("reason"))
+        reason = single_line(form.get("reason"), field="reason", missing="say why the invoice is voided")
+        await void_invoice(connection, scope, invoice_id, reason=reason)
         detail = await invoice_detail(connection, scope, invoice_id)
     flash(await get_session(request), f"Invoice {detail.invoice.number} is void; money paid on it is credit now.")
     raise redirect(f"/staff/customers/{scope.customer_id}/billing/invoices/{invoice_id}")
@@ -236,9 +250,9 @@ async def refund_view(request: web.Request, form: Form) -> web.StreamResponse:
     with errors.check():
         amount = parse_amount(form.get("amount"))
     with errors.check():
-        reason = form.get("reason")
-        if not reason:
-            raise DomainError("say why the money is given back (the customer's receipt shows it)", field="reason")
+        reason = single_line(
+            form.get("reason"), field="reason", missing="say why the money is given back (the customer is told)"
+        )
     errors.raise_if_any()
     async with request.app[pool_key].acquire() as connection:
         await payment_detail(connection, scope, payment_id)  # NotFound before the gateway hears of it

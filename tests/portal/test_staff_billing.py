@@ -100,10 +100,19 @@ async def test_an_admin_creates_an_invoice_with_lines(
     due = (today() + timedelta(days=10)).isoformat()
     bad = await portal.post(
         create,
-        {"due_on": "31/12/2026", "line_description_1": "Sensor", "line_amount_1": "1.005", "line_amount_2": "5"},
+        {
+            "due_on": "31/12/2026",
+            "line_description_1": "Sensor",
+            "line_amount_1": "1.005",
+            "line_amount_2": "5",
+            "line_description_3": "Two\nlines",
+            "line_amount_3": "5",
+            "line_description_4": "x" * 201,
+            "line_amount_4": "5",
+        },
     )
     text = await bad.text()
-    for field in ("due_on", "line_amount_1", "line_description_2"):
+    for field in ("due_on", "line_amount_1", "line_description_2", "line_description_3", "line_description_4"):
         assert f'id="f-{field}-error"' in text, field
     assert bad.status == 422 and 'value="Sensor"' in text
     empty = await portal.post(create, {"due_on": due})
