@@ -18,7 +18,7 @@ from portal.paths import parse_id
 from portal.render import render
 from shared.billing.autopay import autopay_status as load_autopay_status
 from shared.billing.autopay import cancel_autopay, set_up_autopay
-from shared.billing.methods import list_methods
+from shared.billing.methods import list_methods, method_of
 from shared.errors import DomainError
 
 routes = web.RouteTableDef()
@@ -85,10 +85,14 @@ def _read_autopay(form: Form) -> tuple[int, int]:
 @form_view("billing/autopay.html", autopay_context)
 async def set_up(request: web.Request, form: Form) -> web.StreamResponse:
     method_id, draft_day = _read_autopay(form)
+    scope, today = scope_of(request), today_of(request)
     async with request.app[pool_key].acquire() as connection, connection.transaction():
-        status = await set_up_autopay(
-            connection, scope_of(request), method_id=method_id, draft_day=draft_day, today=today_of(request)
-        )
+        # An expired card would only be declined on the draft day: say so now, by the drop-down.
+        if (await method_of(connection, scope, method_id)).expired(today):
+            raise DomainError(
+                "this card has expired: choose another payment method or add a new one", field="method_id"
+            )
+        status = await set_up_autopay(connection, scope, method_id=method_id, draft_day=draft_day, today=today)
     flash(
         await get_session(request),
         f"Autopay is on: the balance due will be drafted on the {_ordinal(draft_day)} of each month, "

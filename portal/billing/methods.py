@@ -287,6 +287,8 @@ async def make_default(request: web.Request, form: Form) -> web.StreamResponse:
     scope = scope_of(request)
     async with request.app[pool_key].acquire() as connection, connection.transaction():
         method = await method_of(connection, scope, path_id(request, "method_id"))
+        if method.expired(today_of(request)):
+            raise DomainError(f"{method.label} has expired: it cannot be the default. Add a new card instead.")
         await set_default(connection, scope, method.id)
     flash(await get_session(request), f"{method.label} is now your default payment method.")
     raise redirect("/billing/payment-methods")

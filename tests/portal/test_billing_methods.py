@@ -360,6 +360,12 @@ async def test_an_expired_card_is_marked_and_cannot_become_the_default(
     text = await (await portal.get(METHODS)).text()
     card_line = text.split("Visa ending in 4242")[1].split("</tr>")[0]
     assert ">expired<" in card_line and "Set as default" not in card_line
+    refused = await portal.post(f"{METHODS}/{card_row['id']}/default")
+    assert refused.status == 400 and "has expired" in await refused.text()
+    assert not (await methods_of(db, alpha))[0]["is_default"]
+    autopay = await portal.post("/billing/autopay", {"method_id": str(card_row["id"]), "draft_day": "4"})
+    assert autopay.status == 400 and "expired" in error_of(await autopay.text(), "method_id")
+    assert await db.fetchval("SELECT count(*) FROM autopay WHERE customer_id = $1", alpha.customer_id) == 0
 
 
 async def test_without_the_script_both_parts_are_sent_and_the_chosen_one_counts(
