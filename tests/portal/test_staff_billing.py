@@ -17,6 +17,7 @@ from shared.billing.sandbox import SandboxGateway
 from shared.config import Config
 from tests.portal.billing_setup import add_card, idempotency_key, issue, today
 from tests.portal.conftest import Customer, Portal
+from tests.shared.billing import ledger_setup
 
 _INVOICE_PATH = re.compile(r"/billing/invoices/([0-9]+)$")
 
@@ -266,3 +267,26 @@ async def test_the_admins_run_the_billing_cycle_and_see_its_runs(
     assert [(row["customer_id"], row["total"]) for row in invoices] == [(alpha.customer_id, Decimal("39.99"))]
     assert invoices[0]["period"] == current_period(datetime.now(UTC), config["portal.timezone"])
     assert beta.customer_id not in {row["customer_id"] for row in invoices}  # no fee, no invoice
+
+
+async def test_a_refund_the_gateway_refuses_is_recorded_failed_and_said(
+    portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+    async with db.acquire() as connection:  # a payment whose charge the sandbox never made: it refuses the refund
+        invoice = await ledger_setup.invoice(connection, alpha.customer_id, "15.00")
+        method_id = await ledger_setup.method_row(connection, alpha.customer_id)
+        payment_id = await ledger_setup.settled_payment(
+            connection, alpha.customer_id, method_id, "15.00", [(invoice, Decimal("15.00"))]
+        )
+    await portal.login("admin@example.com")
+    page = f"{record(alpha)}/billing/payments/{payment_id}"
+    key = idempotency_key(await (await portal.get(page)).text())
+    refused = await portal.post(f"{page}/refund", {"amount": "15.00", "reason": "duplicate", "idempotency_key": key})
+    text = await refused.text()
+    assert refused.status == 400 and "the gateway refused the refund" in text.lower()
+    assert idempotency_key(text) != key  # trying again is a new refund; the refused one is kept as refused
+    assert await db.fetchval("SELECT status FROM refunds WHERE payment_id = $1", payment_id) == "failed"
+    assert await db.fetchval("SELECT count(*) FROM allocations WHERE reason = 'refund'") == 0
+    async with db.acquire() as connection:
+        assert await ledger_problems(connection) == []
