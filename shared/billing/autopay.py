@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from shared.billing import autopay_drafts as drafts
+from shared.billing import autopay_queries as sql
 from shared.billing.gateway import PaymentGateway
 from shared.billing.ledger import lock_customer
 from shared.billing.methods import PaymentMethod, method_of
@@ -93,7 +94,7 @@ async def cancel_autopay(connection: Connection, scope: CustomerScope) -> None:
     async with connection.transaction():
         await lock_customer(connection, scope.customer_id)
         deleted = await connection.execute("DELETE FROM autopay WHERE customer_id = $1", scope.customer_id)
-        await connection.execute(drafts.CANCEL_DUE_DRAFTS, scope.customer_id)
+        await connection.execute(sql.CANCEL_DUE_DRAFTS, scope.customer_id)
     if deleted != "DELETE 0":
         log.info("autopay cancelled", customer_id=scope.customer_id)
 
