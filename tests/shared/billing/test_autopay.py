@@ -244,15 +244,21 @@ async def test_a_monthly_fee_customer_waits_for_the_months_invoice(pool: Pool) -
     assert await pool.fetchval("SELECT amount FROM payments") == D("60.00")
 
 
-async def test_a_declined_draft_is_retried_then_stopped_for_the_month(pool: Pool) -> None:
-    scope = await autopay_customer(pool, "Alpha", "45.00", card=DECLINED)
+@pytest.mark.parametrize(
+    ("card", "status", "code"),
+    [(DECLINED, "declined", "card_declined"), ("4000000000000119", "failed", "processing_error")],
+)
+async def test_a_declined_draft_is_retried_then_stopped_for_the_month(
+    pool: Pool, card: str, status: str, code: str
+) -> None:
+    scope = await autopay_customer(pool, "Alpha", "45.00", card=card)
     counts = await run(pool, retries=1)
     assert (counts["attempted"], counts["declined"], counts["paid"]) == (1, 1, 0)
     draft = await pool.fetchrow("SELECT * FROM autopay_drafts")
     assert (draft["status"], draft["attempts"], draft["next_attempt_at"]) == ("due", 1, noon(date(2027, 1, 7)))
-    assert "declined" in draft["last_error"]
+    assert draft["last_error"]  # the gateway's words for the customer, which the declined mail repeats
     failed = await pool.fetchrow("SELECT status, failure_code FROM payments")
-    assert tuple(failed) == ("declined", "card_declined")
+    assert tuple(failed) == (status, code)
     assert await status_of(pool, scope) == (True, date(2027, 1, 7))
 
     assert (await run(pool, date(2027, 1, 6), retries=1))["attempted"] == 0  # not before the retry is due
@@ -260,8 +266,8 @@ async def test_a_declined_draft_is_retried_then_stopped_for_the_month(pool: Pool
     assert (counts["attempted"], counts["stopped"]) == (1, 1)
     keys = await pool.fetch("SELECT idempotency_key, status FROM payments ORDER BY id")
     assert [tuple(k) for k in keys] == [
-        (f"autopay:{scope.customer_id}:2027-01:1", "declined"),
-        (f"autopay:{scope.customer_id}:2027-01:2", "declined"),
+        (autopay_drafts.attempt_key(scope.customer_id, JANUARY, 1), status),
+        (autopay_drafts.attempt_key(scope.customer_id, JANUARY, 2), status),
     ]
     assert (await run(pool, date(2027, 1, 20), retries=1))["attempted"] == 0
     assert await pool.fetchval("SELECT status FROM autopay_drafts") == "stopped"
@@ -281,6 +287,38 @@ async def test_a_new_method_retries_a_declined_draft_at_once(pool: Pool) -> None
     counts = await run(pool, now=noon(JAN_5) + timedelta(hours=1))
     assert (counts["attempted"], counts["paid"]) == (1, 1)
     assert await pool.fetchval("SELECT method_id FROM payments WHERE status = 'succeeded'") == visa
+
+
+async def test_a_month_still_retrying_and_the_next_are_paid_by_one_charge(pool: Pool) -> None:
+    scope = await autopay_customer(pool, "Alpha", card=DECLINED)
+    await pool.execute("UPDATE autopay SET starts_period = '2026-12-01'")  # set up in November
+    await invoice(pool, scope, "30.00", due_on=date(2026, 12, 20))
+    assert (await run(pool, SET_UP_ON))["declined"] == 1  # December's draft: declined, retried on the 7th
+    visa = await add_card(pool, scope)
+    await pool.execute("UPDATE autopay SET method_id = $1", visa)  # as staff would, without the immediate retry
+    await invoice(pool, scope, "30.00", due_on=date(2027, 1, 20))
+    counts = await run(pool)  # December's retry and January's draft are both due
+    assert (counts["drafted"], counts["attempted"], counts["paid"], counts["nothing_due"]) == (1, 1, 1, 1)
+    assert await pool.fetchval("SELECT amount FROM payments WHERE status = 'succeeded'") == D("60.00")
+    drafts = await pool.fetch("SELECT period, status, attempts FROM autopay_drafts ORDER BY period")
+    assert [tuple(d) for d in drafts] == [(date(2026, 12, 1), "paid", 2), (JANUARY, "nothing_due", 0)]
+    assert await pool.fetchval("SELECT count(*) FROM sandbox_charges WHERE status = 'succeeded'") == 1
+    await assert_sound(pool)
+
+
+async def test_a_pending_payment_of_the_customer_holds_the_draft_back(pool: Pool) -> None:
+    scope = await autopay_customer(pool, "Alpha", "45.00")
+    method_id = await pool.fetchval("SELECT method_id FROM autopay")
+    await pool.execute(
+        """INSERT INTO payments (customer_id, number, method_id, amount, source, idempotency_key)
+           VALUES ($1, 'PAY-1', $2, 45.00, 'portal', 'portal-key-in-flight-0001')""",
+        scope.customer_id,
+        method_id,
+    )
+    counts = await run(pool)  # the portal payment's outcome decides what is owed: wait for it
+    assert (counts["drafted"], counts["attempted"]) == (1, 0)
+    assert await pool.fetchval("SELECT status FROM autopay_drafts") == "due"
+    assert await status_of(pool, scope) == (True, JAN_5)
 
 
 async def test_an_unanswered_charge_is_settled_from_the_gateway_never_charged_again(pool: Pool) -> None:
