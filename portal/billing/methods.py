@@ -54,7 +54,8 @@ SANDBOX_BANK = (
     ("110000000", "000123456789", "succeeds"),
     ("110000000", "000111111116", "fails (account closed)"),
 )
-_UNSAFE_NEXT = re.compile(r"[\x00-\x20\\]|//|/\.\.?(?:/|$)")
+# Control characters, spaces, backslashes, "//" and dot segments (also percent-encoded, which browsers resolve).
+_UNSAFE_NEXT = re.compile(r"[\x00-\x20\\]|//|/(?:\.|%2e){1,2}(?:[/?#]|$)", re.IGNORECASE)
 
 
 def long_date(day: date | None) -> str:
@@ -271,6 +272,7 @@ async def add_method(request: web.Request) -> web.StreamResponse:
         # written back into the page (nor anywhere else).
         echo = {name: value for name, value in form.echo().items() if name not in _NEVER_ECHOED}
         echo[cards.HOLDER_NAME] = holder_name_of(form)
+        echo["next"] = safe_next(form.get("next")) or ""  # it becomes a link on the page: only a safe one
         page = {**await new_method_context(request), "form": echo, "errors": errors_of(error)}
         return await render(request, "billing/method_new.html", page, status=error.status)
     flash(

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from portal.app import create_app
 from portal.auth.access import Access, access
+from portal.billing.methods import safe_next
 from shared.billing.autopay import set_up_autopay
 from shared.config import Config
 from shared.scope import CustomerScope
@@ -241,6 +242,8 @@ async def test_after_adding_the_customer_goes_back_to_a_billing_page_only(
         assert response.headers["Location"] == METHODS, target
     hostile = await (await portal.get(NEW + "?next=//evil.example/billing/")).text()
     assert "evil.example" not in hostile
+    echoed = await portal.post(NEW, {**bank(terms=""), "next": "javascript:alert(1)//billing/"})
+    assert echoed.status == 422 and "javascript" not in await echoed.text()
 
 
 async def test_default_and_removal_rules(
@@ -400,3 +403,21 @@ async def test_request_service_sits_beside_the_methods_once_the_service_center_e
         await portal.login(alpha.owner_email)
         text = await (await portal.get(METHODS)).text()
         assert '<a class="button button--quiet" href="/service/request">Request service</a>' in text
+
+
+def test_next_is_a_billing_path_of_this_site_only() -> None:
+    assert safe_next("/billing/pay?invoice_ids=1&invoice_ids=2") == "/billing/pay?invoice_ids=1&invoice_ids=2"
+    assert safe_next("/billing/autopay") == "/billing/autopay"
+    for hostile in (
+        "https://evil.example/billing/",
+        "//evil.example/billing/",
+        "/billing//evil.example",
+        "/billing/../admin",
+        "/billing/%2e%2e/admin",
+        "/billing/..?x",
+        "/billing/\\evil",
+        "/billing/ x",
+        "/dashboard",
+        "javascript:alert(1)//billing/",
+    ):
+        assert safe_next(hostile) is None, hostile
