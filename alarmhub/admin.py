@@ -3,12 +3,58 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from datetime import date
+from decimal import Decimal
 
 from alarmhub.context import short_lived_pool
+from portal.admin.billing import run_cycle_now
+from portal.billing.staff import parse_monthly_fee, set_monthly_fee
 from shared.api_tokens import API_ROLES, create_api_token, revoke_api_token
+from shared.billing.invoices import create_invoice, customer_of_account
+from shared.billing.money import parse_amount
+from shared.config import load_config
+from shared.db import Connection
 from shared.demo import DemoLogin, load_demo_data
 from shared.enrolment import create_customer, create_staff_user
+from shared.errors import DomainError, NotFound
+from shared.fields import single_line
+from shared.scope import CustomerScope
+
+# Wrong arguments exit as argparse's own usage errors do; a rule of the business saying no exits with 1 (cli.py).
+EXIT_USAGE = 2
+INVOICE_LINE = "Monitoring services"  # the line of an invoice created without --description
+
+
+def _amount(text: str) -> Decimal:
+    try:
+        return parse_amount(text)
+    except DomainError as error:
+        raise argparse.ArgumentTypeError(error.message) from None
+
+
+def _fee(text: str) -> Decimal:
+    try:
+        return parse_monthly_fee(text)
+    except DomainError as error:
+        raise argparse.ArgumentTypeError(error.message) from None
+
+
+def _description(text: str) -> str:
+    try:
+        return single_line(text, field="description")
+    except DomainError as error:
+        raise argparse.ArgumentTypeError(error.message) from None
+
+
+def _day(text: str) -> date:
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise argparse.ArgumentTypeError(f"{text!r} is not a date written YYYY-MM-DD, e.g. 2026-12-31")
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,11 +88,60 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     revoke = tasks.add_parser("revoke-api-token", help="revoke the live API token of that name; it stops at once")
     revoke.add_argument("--name", required=True)
 
+    invoice = tasks.add_parser(
+        "create-invoice", help="an invoice of one line for the account's customer; prints its number"
+    )
+    invoice.add_argument("--account", required=True, help="a panel account number of the customer")
+    invoice.add_argument("--amount", required=True, type=_amount, help="e.g. 49.99 (at most 2 decimals)")
+    invoice.add_argument("--due", required=True, type=_day, help="due date, YYYY-MM-DD")
+    invoice.add_argument(
+        "--description", default="", type=_description, help=f"what it charges for (default: {INVOICE_LINE})"
+    )
+
+    fee = tasks.add_parser("set-monthly-fee", help="what the billing cycle invoices the account's customer monthly")
+    fee.add_argument("--account", required=True, help="a panel account number of the customer")
+    fee.add_argument("--amount", required=True, type=_fee, help="e.g. 39.99; 0 for none")
+
+    tasks.add_parser("run-billing-cycle", help="issue this month's invoices now (those missing); prints how many")
+
     commands.add_parser("demo-data", help="create the demo customers, panels and logins (idempotent)")
 
 
+async def _customer_of(connection: Connection, account: str) -> int | None:
+    """The customer of a panel account, or None after saying so (an argument error, like a malformed amount)."""
+    try:
+        return await customer_of_account(connection, account)
+    except NotFound:
+        print(f"alarmhub: --account: no panel has the account number {account!r}", file=sys.stderr)
+        return None
+
+
 async def admin_command(args: argparse.Namespace, url: str) -> int:
+    if args.admin_command == "run-billing-cycle":
+        return await billing_cycle_command(args, url)
     async with short_lived_pool(url) as pool, pool.acquire() as connection:
+        if args.admin_command in ("create-invoice", "set-monthly-fee"):
+            customer_id = await _customer_of(connection, args.account)
+            if customer_id is None:
+                return EXIT_USAGE
+            if args.admin_command == "set-monthly-fee":
+                await set_monthly_fee(connection, CustomerScope(customer_id, user_id=None), args.amount)
+                print(f"customer_id={customer_id} monthly_fee={args.amount}")
+                return 0
+            invoice = await create_invoice(
+                connection,
+                customer_id=customer_id,
+                lines=[(args.description or INVOICE_LINE, args.amount)],
+                due_on=args.due,
+                description=args.description,
+            )
+            # The number alone on stdout, so `NUMBER=$(alarmhub admin create-invoice ...)` works; the rest on stderr.
+            print(invoice.number)
+            print(
+                f"invoice_id={invoice.id} customer_id={customer_id} total={invoice.total} due={args.due.isoformat()}",
+                file=sys.stderr,
+            )
+            return 0
         if args.admin_command == "create-customer":
             enrolled = await create_customer(
                 connection,
@@ -79,6 +174,16 @@ async def admin_command(args: argparse.Namespace, url: str) -> int:
         elif args.admin_command == "revoke-api-token":
             revoked = await revoke_api_token(connection, name=args.name)
             print(f"api_token_id={revoked.id} name={revoked.name} revoked")
+    return 0
+
+
+async def billing_cycle_command(args: argparse.Namespace, url: str) -> int:
+    """The worker's billing cycle, run now for the current month: it issues only the invoices still missing."""
+    config = load_config(args.config)  # cli.main loaded it already; the cycle reads its billing.* keys
+    async with short_lived_pool(url) as pool:
+        run = await run_cycle_now(pool, config)
+    print(run.issued)
+    print(f"period={run.period.isoformat()} issued={run.issued}", file=sys.stderr)
     return 0
 
 

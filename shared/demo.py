@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
+from shared.billing.cycle import cycle_line
 from shared.billing.invoices import create_invoice, customer_of_account
-from shared.billing.ledger import apply_plan, lock_customer
+from shared.billing.ledger import lock_customer
 from shared.db import Connection
 from shared.demo_signals import load_demo_signals
 from shared.enrolment import create_customer, create_staff_user
@@ -49,7 +50,8 @@ DEMO_STAFF = (("dispatcher@example.com", "dispatcher"), ("admin@example.com", "a
 # account → monthly fee; the first account (Jordan Avery) also gets a card on file and two invoices, one paid.
 DEMO_MONTHLY_FEES = {"1234": Decimal("39.99"), "5678": Decimal("59.00"), "9ABC": Decimal("89.50")}
 DEMO_PAYER = "1234"
-DEMO_DUE_DAYS = 15
+DEMO_DUE_DAYS = 15  # billing.invoice_due_days' default
+DEMO_FEE_LINE = "Monthly monitoring"  # billing.monthly_fee_description's default
 
 
 async def load_demo_data(connection: Connection) -> list[DemoLogin]:
@@ -121,9 +123,10 @@ async def load_demo_billing(connection: Connection, account: str, *, today: date
             await create_invoice(
                 connection,
                 customer_id=customer_id,
-                lines=[(f"Monthly monitoring — {period:%B %Y}", fee)],
+                lines=[(cycle_line(DEMO_FEE_LINE, period), fee)],
                 issued_on=period,
                 due_on=period + timedelta(days=DEMO_DUE_DAYS),
+                description=cycle_line(DEMO_FEE_LINE, period),
                 period=period,
             )
         )
@@ -170,7 +173,11 @@ async def _demo_payment(
     connection: Connection, customer_id: int, method_id: int, *, invoice_id: int, amount: Decimal, paid_at: datetime
 ) -> None:
     """A portal payment of one invoice, charged and settled as shared/billing/payments.py does it: pending, the
-    sandbox's charge under the payment's gateway key, succeeded, then its plan applied under the ledger lock."""
+    sandbox's charge under the payment's gateway key, succeeded, then applied to the invoice under the ledger lock.
+
+    The allocation is written here rather than by ledger.apply_plan only to date it with the payment (the ledger is
+    append-only: a row dated today could not be moved back); the test checks the ledger is sound afterwards.
+    """
     await lock_customer(connection, customer_id)
     payment_id: int = await connection.fetchval(
         """INSERT INTO payments (customer_id, number, method_id, amount, source, idempotency_key, plan, created_by,
@@ -201,7 +208,14 @@ async def _demo_payment(
         charge_id,
         paid_at,
     )
-    await apply_plan(connection, payment_id)
+    await connection.execute(
+        "INSERT INTO allocations (payment_id, invoice_id, amount, reason, created_at) "
+        "VALUES ($1, $2, $3, 'payment', $4)",
+        payment_id,
+        invoice_id,
+        amount,
+        paid_at,
+    )
 
 
 async def has_any_customer(connection: Connection) -> bool:

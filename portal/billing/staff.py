@@ -25,6 +25,7 @@ from portal.staff.sections import StaffSection
 from portal.staff.views import customer_context, route_admits
 from shared.billing import ledger
 from shared.billing.autopay import autopay_status
+from shared.billing.cycle import MONTHS
 from shared.billing.invoices import create_invoice, invoice_detail, list_invoices, void_invoice
 from shared.billing.methods import list_methods
 from shared.billing.money import format_money, parse_amount
@@ -189,7 +190,13 @@ async def invoice_context(request: web.Request) -> dict[str, Any]:
     async with request.app[pool_key].acquire() as connection:
         customer = await staff_queries.customer(connection, scope)
         detail = await invoice_detail(connection, scope, path_id(request, "invoice_id"))
-    return {"customer": customer, "detail": detail, "may_use": lambda name: route_admits(request, name)}
+    period = detail.invoice.period
+    return {
+        "customer": customer,
+        "detail": detail,
+        "period_label": f"{MONTHS[period.month - 1]} {period.year}" if period else "",
+        "may_use": lambda name: route_admits(request, name),
+    }
 
 
 @routes.get(BASE + "/invoices/{invoice_id}", name="staff.billing_invoice")
