@@ -408,3 +408,62 @@ async def test_list_payments_newest_first_and_scoped(db: asyncpg.Pool, gateway: 
         assert [r.id for r in await list_payments(connection, CustomerScope(customer, None), limit=1)] == [
             second.payment_id
         ]
+
+
+async def test_a_refund_left_pending_is_sent_again_by_reconcile(db: asyncpg.Pool, gateway: SandboxGateway) -> None:
+    async with db.acquire() as connection:
+        customer = await new_customer(connection)
+        bill = await invoice(connection, customer, "30.00")
+    method = await card(db, gateway, customer)
+    paid = await pay(db, gateway, request(customer, method, "30.00", [bill]))
+    async with db.acquire() as connection:
+        # What a refund whose gateway call went unanswered leaves: the row, pending, nothing taken back yet.
+        refund_id = await connection.fetchval(
+            "INSERT INTO refunds (payment_id, amount, idempotency_key) VALUES ($1, 12.00, $2) RETURNING id",
+            paid.payment_id,
+            key(),
+        )
+        assert await balance_due(connection, customer) == 0
+    assert await reconcile_pending(db, gateway, older_than=0, give_up_after=86400) == 1
+    assert await reconcile_pending(db, gateway, older_than=0, give_up_after=86400) == 0
+    async with db.acquire() as connection:
+        assert await connection.fetchval("SELECT status FROM refunds WHERE id = $1", refund_id) == "succeeded"
+        assert await connection.fetchval("SELECT count(*) FROM sandbox_refunds") == 1
+        assert await balance_due(connection, customer) == D("12.00")
+        assert await connection.fetchval("SELECT count(*) FROM billing_notices WHERE kind = 'refund'") == 1
+        assert await ledger_problems(connection) == []
+
+
+async def test_a_refund_the_gateway_refuses_is_recorded_failed(db: asyncpg.Pool, gateway: SandboxGateway) -> None:
+    async with db.acquire() as connection:
+        customer = await new_customer(connection)
+        bill = await invoice(connection, customer, "30.00")
+    method = await card(db, gateway, customer)
+    paid = await pay(db, gateway, request(customer, method, "30.00", [bill]))
+    async with db.acquire() as connection:
+        # The gateway's side already gave all of it back (refunded from its own dashboard, say).
+        charge = await connection.fetchval("SELECT id FROM sandbox_charges")
+        await connection.execute(
+            "INSERT INTO sandbox_refunds (id, idempotency_key, charge_id, amount)"
+            " VALUES ('re_x', 'outside', $1, 30.00)",
+            charge,
+        )
+    scope = CustomerScope(customer, None)
+    refund_id = await refund_payment(
+        db,
+        gateway,
+        scope=scope,
+        payment_id=paid.payment_id,
+        amount=D("10.00"),
+        reason="",
+        idempotency_key=key(),
+        created_by=None,
+    )
+    async with db.acquire() as connection:
+        row = await connection.fetchrow("SELECT status, failure_message FROM refunds WHERE id = $1", refund_id)
+        assert row["status"] == "failed" and row["failure_message"]
+        assert await balance_due(connection, customer) == 0  # nothing taken back
+        detail = await payment_detail(connection, scope, paid.payment_id)
+        assert (detail.payment.status, detail.refundable) == (PaymentStatus.SUCCEEDED, D("30.00"))
+        assert await connection.fetchval("SELECT count(*) FROM billing_notices WHERE kind = 'refund'") == 0
+        assert await ledger_problems(connection) == []
