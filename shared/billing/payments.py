@@ -219,6 +219,16 @@ async def settle_payment(connection: Connection, payment_id: int, charge: Charge
         await lock_customer(connection, customer_id)
         current = await connection.fetchval("SELECT status FROM payments WHERE id = $1", payment_id)
         if current != PaymentStatus.PENDING:
+            if current != charge.status:
+                # Only a charge made after reconcile gave the payment up (give_up_after far too short) gets here:
+                # money the ledger does not hold. Loud, for a person to refund it at the gateway.
+                log.error(
+                    "charge disagrees with its settled payment",
+                    payment_id=payment_id,
+                    payment=current,
+                    charge=charge.status,
+                    charge_id=charge.id,
+                )
             return PaymentStatus(current)
         status = PaymentStatus(charge.status)
         await connection.execute(
