@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-mqtt clean
+.PHONY: run test lint format bench bench-mqtt bench-billing clean
 
 $(INSTALLED): pyproject.toml setup.py receiver/_fastpath.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ bench: $(INSTALLED)
 # Needs a broker with shared subscriptions, e.g. Mosquitto on 127.0.0.1:1883 (--broker URL to change it).
 bench-mqtt: $(INSTALLED)
 	$(BIN)/python -m bench.ingest_mqtt --write
+
+# 100,000 customers: the monthly billing cycle and the autopay drafts (target < 60 s each).
+bench-billing: $(INSTALLED)
+	$(BIN)/python -m bench.billing --write
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

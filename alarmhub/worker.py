@@ -5,7 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
+from functools import partial
+from zoneinfo import ZoneInfo
 
+from shared.billing.autopay import run_autopay
+from shared.billing.cycle import current_period, run_billing_cycle
+from shared.billing.gateway import gateway_from_config
+from shared.billing.notices import billing_notices_job
 from shared.config import Config
 from shared.db import Pool, pool_from_config
 from shared.jobs import RESTART_DELAYS, Job, Singleton, running_jobs, supervised
@@ -23,11 +30,41 @@ async def prune_login_records_tick(pool: Pool) -> None:
     log.info("login records pruned", **deleted)
 
 
+async def billing_cycle_tick(config: Config, pool: Pool) -> None:
+    """Issue this month's invoices (the month in the company's time zone); a run finds what is missing."""
+    now = datetime.now(UTC)
+    timezone: str = config["portal.timezone"]
+    await run_billing_cycle(
+        pool,
+        period=current_period(now, timezone),
+        issued_on=now.astimezone(ZoneInfo(timezone)).date(),
+        due_days=config["billing.invoice_due_days"],
+        description=config["billing.monthly_fee_description"],  # the cycle adds the month
+    )
+
+
+async def autopay_tick(config: Config, pool: Pool) -> None:
+    """Draft what autopay customers owe on their draft day, retry declines, settle unanswered charges."""
+    now = datetime.now(UTC)
+    await run_autopay(
+        pool,
+        gateway_from_config(config, pool),
+        today=now.astimezone(ZoneInfo(config["portal.timezone"])).date(),
+        now=now,
+        retries=config["billing.autopay_retries"],
+        retry_hours=config["billing.autopay_retry_hours"],
+        reconcile_after=config["billing.reconcile_after"],
+    )
+
+
 def worker_jobs(config: Config) -> list[Job]:
     """Every job the worker runs. A new singleton is one line here, its tick a function taking the pool (it must be
     idempotent), and its interval a documented `worker.*_interval` key in shared/config.py."""
     return [
         Singleton("prune-login-records", config["worker.housekeeping_interval"], prune_login_records_tick),
+        Singleton("billing-cycle", config["worker.billing_interval"], partial(billing_cycle_tick, config)),
+        Singleton("autopay", config["worker.autopay_interval"], partial(autopay_tick, config)),
+        billing_notices_job(config),
     ]
 
 
