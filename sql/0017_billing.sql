@@ -174,8 +174,13 @@ CREATE TABLE billing_notices (
     payment_id  bigint REFERENCES payments ON DELETE RESTRICT,
     refund_id   bigint REFERENCES refunds ON DELETE RESTRICT,
     created_at  timestamptz NOT NULL DEFAULT now(),
+    -- A notice whose mail could not be composed (a bug, a row the templates do not expect) is kept, set aside with
+    -- the error, so it neither blocks the queue nor is lost; clearing failed_at sends it again.
+    failed_at   timestamptz,
+    error       text NOT NULL DEFAULT '',
     CHECK ((kind = 'refund') = (refund_id IS NOT NULL))
 );
+CREATE INDEX billing_notices_waiting ON billing_notices (id) WHERE failed_at IS NULL;
 
 -- Append-only: what the ledger recorded stays as it was recorded.
 CREATE FUNCTION billing_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -32,6 +32,7 @@ JOB_NAME = "billing-notices"
 _CLAIM = """
     SELECT id, kind, customer_id, payment_id, refund_id
       FROM billing_notices
+     WHERE failed_at IS NULL
      ORDER BY id
      LIMIT 1
        FOR UPDATE SKIP LOCKED
@@ -148,10 +149,17 @@ async def send_one_notice(
                     log.info("billing notice mailed", outbox_id=outbox_id, **where)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
             raise  # the database: the notice stays and is tried again
-        except Exception:
+        except Exception as error:
             # A notice that cannot be composed (a bug, a row the templates do not expect) would otherwise come back
-            # at the head of the queue for ever and hold every later customer's mail behind it.
-            log.exception("billing notice dropped: it could not be composed", **where)
+            # at the head of the queue for ever and hold every later customer's mail behind it. It is set aside, not
+            # deleted: the mail is owed, and clearing failed_at once the cause is fixed sends it.
+            log.exception("billing notice set aside: it could not be composed", **where)
+            await connection.execute(
+                "UPDATE billing_notices SET failed_at = now(), error = $2 WHERE id = $1",
+                notice["id"],
+                f"{type(error).__name__}: {error}"[:500],
+            )
+            return True
     await connection.execute("DELETE FROM billing_notices WHERE id = $1", notice["id"])
     return True
 

@@ -376,7 +376,7 @@ async def test_a_payment_and_a_refund_through_the_sandbox_are_mailed_to_the_owne
         assert "4242424242424242" not in mail["body"] + mail["html"] and "4242 4242" not in mail["body"]
 
 
-async def test_a_notice_that_cannot_be_composed_is_dropped_and_logged_not_left_to_block_the_queue(
+async def test_a_notice_that_cannot_be_composed_is_set_aside_and_logged_not_left_to_block_the_queue(
     db: asyncpg.Pool, job: QueueJob, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with db.acquire() as connection:
@@ -394,8 +394,12 @@ async def test_a_notice_that_cannot_be_composed_is_dropped_and_logged_not_left_t
 
     assert await take(db, job) and await take(db, job)
     [mail] = await outbox(db)
-    assert "$20.00" in mail["subject"] and await notices_left(db) == 0
+    assert "$20.00" in mail["subject"]
     assert "could not be composed" in caplog.text
+    # The mail is still owed: the notice is kept with its error, and the queue no longer offers it.
+    [kept] = await db.fetch("SELECT payment_id, failed_at, error FROM billing_notices")
+    assert kept["payment_id"] == odd and kept["failed_at"] is not None and kept["error"]
+    assert not await take(db, job)
 
 
 async def test_autopay_declines_through_the_sandbox_are_mailed_with_the_retry_then_the_stop(
