@@ -522,7 +522,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "billing",
         "reconcile_after",
-        _number(0.1, 86400),
+        _number(0.1, 3600),
         60.0,
         "Seconds a payment may stay pending (its charge unanswered) before the worker asks the gateway about it.",
     ),

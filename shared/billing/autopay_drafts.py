@@ -23,12 +23,13 @@ import asyncpg
 
 from shared.billing import autopay_queries as sql
 from shared.billing.gateway import Charge, GatewayError, GatewayTimeout, GatewayUnavailable, PaymentGateway
-from shared.billing.ledger import lock_customers
-from shared.billing.payments import gateway_key
+from shared.billing.ledger import apply_credit_of, lock_customers
+from shared.billing.payments import NOT_CHARGED, gateway_key
 from shared.db import Connection, Pool
 from shared.logs import get_logger
 
 log = get_logger(__name__)
+STOPPED_BEFORE_SENT = "Autopay was stopped before this draft was sent; nothing was charged."
 
 BATCH_SIZE = 1000  # drafts claimed, charged and settled together
 CONCURRENCY = 16  # charges in flight at once (the gateway is a network service: its latency, not our CPU, binds)
@@ -168,6 +169,9 @@ async def _claim(
                 known = chosen.get(draft["customer_id"])
                 if known is None or draft["period"] < known["period"]:
                     chosen[draft["customer_id"]] = draft
+        # Credit first (under the locks just taken): what a draft charges is what is owed net of the customer's
+        # unapplied money, also when the billing cycle issued the invoice but has not applied the credit yet.
+        await apply_credit_of(connection, list(chosen))
         rows = await connection.fetch(
             sql.OPEN_ATTEMPTS,
             list(chosen),
@@ -190,7 +194,12 @@ def _describe(period: date) -> str:
 
 
 async def charge_all(
-    gateway: PaymentGateway, attempts: Sequence[Attempt], concurrency: int, *, resume: bool = False
+    gateway: PaymentGateway,
+    attempts: Sequence[Attempt],
+    concurrency: int,
+    *,
+    resume: bool = False,
+    lookup_only: bool = False,
 ) -> list[Outcome]:
     """Charge each attempt once, `concurrency` at a time; the outcomes known (an unanswered charge has none yet).
     `resume`: the attempts were sent before (perhaps): ask the gateway for each charge first."""
@@ -199,7 +208,7 @@ async def charge_all(
 
     async def charger() -> None:
         for attempt in waiting:  # shared: each attempt is taken by exactly one charger
-            outcome = await _charge(gateway, attempt, resume=resume)
+            outcome = await _charge(gateway, attempt, resume=resume, lookup_only=lookup_only)
             if outcome is not None:
                 outcomes.append(outcome)
 
@@ -209,13 +218,17 @@ async def charge_all(
     return outcomes
 
 
-async def _charge(gateway: PaymentGateway, attempt: Attempt, *, resume: bool = False) -> Outcome | None:
+async def _charge(
+    gateway: PaymentGateway, attempt: Attempt, *, resume: bool = False, lookup_only: bool = False
+) -> Outcome | None:
     key = gateway_key(attempt.payment_id)
     try:
         charge = None
-        if resume:  # the charge may have been made before a crash or a timeout: the gateway knows by key
+        if resume or lookup_only:  # the charge may have been made before a crash or a timeout: the gateway knows
             charge = await gateway.find_charge(key)
-        if charge is None:
+        if charge is None and lookup_only:  # never sent, and autopay stopped (or its card went) meanwhile
+            charge = Charge("", key, attempt.amount, "failed", NOT_CHARGED, STOPPED_BEFORE_SENT)
+        elif charge is None:
             # Under the payment's own key: if the first send did reach the gateway after all, this answers that
             # charge; the gateway never charges one key twice.
             charge = await gateway.charge(
@@ -289,6 +302,12 @@ async def resume_pending(
             return counts
         after = rows[-1]["id"]
         attempts = [Attempt(r["id"], r["customer_id"], r["amount"], r["gateway_token"], "Autopay") for r in rows]
-        outcomes = await charge_all(gateway, attempts, concurrency, resume=True)
+        sendable = {r["id"] for r in rows if r["sendable"]}
+        outcomes = await charge_all(
+            gateway, [a for a in attempts if a.payment_id in sendable], concurrency, resume=True
+        )
+        outcomes += await charge_all(
+            gateway, [a for a in attempts if a.payment_id not in sendable], concurrency, lookup_only=True
+        )
         counts["reconciled"] += len(outcomes)
         counts.update(await settle(pool, outcomes, rules))

@@ -168,7 +168,9 @@ FOLLOW_ALL = FOLLOW.format(key=KEY, where="$1::bigint[] IS NULL")
 
 # Attempts left pending (a crash between commit and charge, or a charge unanswered) long enough to be looked into.
 STUCK = """
-    SELECT p.id, p.customer_id, p.amount, m.gateway_token
+    SELECT p.id, p.customer_id, p.amount, m.gateway_token,
+           -- Never sent once the customer stopped autopay or removed the card: then the gateway is only asked.
+           m.removed_at IS NULL AND EXISTS (SELECT 1 FROM autopay a WHERE a.customer_id = p.customer_id) AS sendable
       FROM payments p JOIN payment_methods m ON m.id = p.method_id
      WHERE p.status = 'pending' AND p.source = 'autopay' AND p.id > $3
        AND p.created_at < now() - make_interval(secs => $1) AND p.created_at > now() - make_interval(secs => $2)

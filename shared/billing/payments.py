@@ -142,6 +142,9 @@ async def _outcome(connection: Connection, customer_id: int, key: str, *, repeat
     )
 
 
+_IN_FLIGHT = "SELECT EXISTS (SELECT 1 FROM payments WHERE customer_id = $1 AND status = 'pending')"
+
+
 async def pay(pool: Pool, gateway: PaymentGateway, request: PaymentRequest) -> PaymentOutcome:
     """Charge a payment method once for this request's idempotency key and apply the money to the ledger.
 
@@ -161,6 +164,13 @@ async def pay(pool: Pool, gateway: PaymentGateway, request: PaymentRequest) -> P
         earlier = await _outcome(connection, request.customer_id, request.idempotency_key, repeated=True)
         if earlier is not None:
             return earlier
+        if await connection.fetchval(_IN_FLIGHT, request.customer_id):
+            # Another payment (an autopay draft, a charge the bank has not answered, a second tab's) may be paying
+            # these very invoices: paying now could pay them twice.
+            raise DomainError(
+                "A payment on this account is still being confirmed with the bank. Please try again in a minute, "
+                "once it shows as settled under View payments."
+            )
         gateway_name, token = await method_token(connection, scope, request.method_id)
         if gateway_name != gateway.name:
             raise DomainError("This payment method cannot be charged any more; please add it again.", field="method_id")

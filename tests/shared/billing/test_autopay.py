@@ -18,7 +18,7 @@ from shared.billing.gateway import CardDetails
 from shared.billing.invoices import create_invoice
 from shared.billing.ledger import balance_due, ledger_problems
 from shared.billing.methods import add_payment_method
-from shared.billing.payments import gateway_key
+from shared.billing.payments import PaymentRequest, gateway_key, pay
 from shared.billing.sandbox import SandboxGateway
 from shared.db import Pool, create_pool
 from shared.errors import DomainError, NotFound
@@ -357,10 +357,13 @@ async def claim_and_stop(pool: Pool) -> tuple[list[autopay_drafts.Attempt], int]
     return attempts, claimed
 
 
-async def test_a_charge_on_its_way_finishes_after_cancel(pool: Pool) -> None:
+async def test_a_charge_sent_before_cancel_finishes_after_it(pool: Pool) -> None:
     scope = await autopay_customer(pool, "Alpha", "45.00")
     attempts, _ = await claim_and_stop(pool)
     assert len(attempts) == 1
+    await autopay_drafts.charge_all(
+        SandboxGateway(pool, timeout=5), attempts, 1
+    )  # sent; the worker died before settling
     async with pool.acquire() as connection:
         await cancel_autopay(connection, scope)
     assert await pool.fetchval("SELECT status FROM autopay_drafts") == "due"  # its money may be moving
@@ -369,6 +372,21 @@ async def test_a_charge_on_its_way_finishes_after_cancel(pool: Pool) -> None:
     assert counts["paid"] == 1
     assert await pool.fetchval("SELECT status FROM autopay_drafts") == "paid"
     assert await charges_per_customer(pool) == {scope.customer_id: 1}
+
+
+async def test_an_attempt_never_sent_is_not_sent_after_cancel(pool: Pool) -> None:
+    """The review's case: committed, the worker died before the charge, the customer stopped autopay and removed
+    the card. The next run asks the gateway, finds nothing, and records that nothing was charged — never a charge."""
+    scope = await autopay_customer(pool, "Alpha", "45.00")
+    attempts, _ = await claim_and_stop(pool)
+    assert len(attempts) == 1
+    async with pool.acquire() as connection:
+        await cancel_autopay(connection, scope)
+    await asyncio.sleep(0.15)
+    await run(pool, reconcile_after=0.1)
+    assert await charges_per_customer(pool) == {}
+    assert await pool.fetchval("SELECT status FROM payments") == "failed"
+    assert await pool.fetchval("SELECT status FROM autopay_drafts") == "cancelled"
 
 
 async def test_a_crash_before_the_charge_or_before_the_settle_is_recovered_once(pool: Pool) -> None:
@@ -423,3 +441,43 @@ async def test_a_run_cut_short_and_run_again_charges_each_customer_once(pool: Po
     await asyncio.sleep(0.15)
     await asyncio.gather(run(pool, reconcile_after=0.1), run(pool, reconcile_after=0.1))
     await assert_each_paid_once(pool, customers)
+
+
+async def one_time(pool: Pool, scope: CustomerScope, amount: str, invoice_ids: list[int], key: str) -> None:
+    method_id = await pool.fetchval("SELECT id FROM payment_methods WHERE customer_id = $1", scope.customer_id)
+    request = PaymentRequest(
+        customer_id=scope.customer_id,
+        method_id=method_id,
+        amount=D(amount),
+        requested=None,
+        invoice_ids=invoice_ids,
+        idempotency_key=key,
+        source="portal",
+        created_by=None,
+    )
+    await pay(pool, SandboxGateway(pool, timeout=5), request)
+
+
+async def test_a_draft_charges_what_is_owed_net_of_credit(pool: Pool) -> None:
+    """The review's case: $100 paid ticking only the first of two $50 invoices leaves $50 credit and the second open.
+    The draft applies the credit first and charges nothing more: $100 for $100 of invoices, not $150."""
+    scope = await autopay_customer(pool, "Alpha", "50.00", "50.00")
+    first = await pool.fetchval("SELECT min(id) FROM invoices WHERE customer_id = $1", scope.customer_id)
+    await one_time(pool, scope, "100.00", [first], "one-time-key-0000000001")
+    await run(pool)
+    assert await charges_per_customer(pool) == {scope.customer_id: 1}  # the one-time payment alone
+    async with pool.acquire() as connection:
+        assert await balance_due(connection, scope.customer_id) == D("0.00")
+        assert await ledger_problems(connection) == []
+
+
+async def test_a_one_time_payment_waits_while_a_draft_is_on_its_way(pool: Pool) -> None:
+    """Paying by hand while the draft's charge is in flight could pay the same invoices twice: it is refused with
+    a message, and nothing is charged."""
+    scope = await autopay_customer(pool, "Alpha", "45.00")
+    attempts, _ = await claim_and_stop(pool)
+    assert len(attempts) == 1
+    invoice_id = await pool.fetchval("SELECT id FROM invoices WHERE customer_id = $1", scope.customer_id)
+    with pytest.raises(DomainError, match="still being confirmed"):
+        await one_time(pool, scope, "45.00", [invoice_id], "one-time-key-0000000002")
+    assert await charges_per_customer(pool) == {}
