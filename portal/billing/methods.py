@@ -171,7 +171,7 @@ def holder_name_of(form: Form) -> str:
 
 
 def _details(form: Form, billing_address: str, today: date) -> CardDetails | BankAccountDetails:
-    """The typed details, checked field by field (H2's rules); every wrong field is reported at once."""
+    """The typed details, checked field by field (shared/billing/cards.py); every wrong field is reported at once."""
     holder_name = holder_name_of(form)
     if form.get("kind") == "bank_account":
         account_type = form.get(cards.ACCOUNT_TYPE)

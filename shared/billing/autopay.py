@@ -20,8 +20,9 @@ from shared.scope import CustomerScope
 log = get_logger(__name__)
 
 FIRST_DRAFT_DAY, LAST_DRAFT_DAY = 1, 28  # every month has a 28th
-# H1's reconcile gives a charge it cannot find up as "not charged" after this long. Autopay's own pass (drafts.py)
-# completes an interrupted attempt long before that by sending its charge again under the same gateway key.
+# The ledger's reconcile (payments.reconcile_pending) gives a charge it cannot find up as "not charged" after this
+# long. Autopay's own pass (autopay_drafts.py) completes an interrupted attempt long before that by sending its
+# charge again under the same gateway key (only while autopay is on and its card on file).
 GIVE_UP_AFTER = 24 * 3600.0
 
 

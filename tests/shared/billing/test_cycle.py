@@ -143,7 +143,7 @@ async def test_twenty_thousand_customers_in_a_few_seconds(db: asyncpg.Pool) -> N
     started = time.perf_counter()
     assert await cycle(db) == 0
     again = time.perf_counter() - started
-    # 100,000 customers must take well under 60 s (H5's benchmark); 20,000 here, on a shared test machine.
+    # 100,000 customers must take well under 60 s (bench/billing.py); 20,000 here, on a shared test machine.
     assert took < 10, took
     assert again < 5, again
     print(f"billing cycle: 18,000 invoices in {took:.2f} s, a second run in {again:.2f} s")
