@@ -9,11 +9,11 @@ from datetime import date
 from decimal import Decimal
 
 from alarmhub.context import short_lived_pool
-from portal.admin.billing import run_cycle_now
-from portal.billing.staff import parse_monthly_fee, set_monthly_fee
 from shared.api_tokens import API_ROLES, create_api_token, revoke_api_token
+from shared.billing.cycle import run_current_cycle
 from shared.billing.invoices import create_invoice, customer_of_account
 from shared.billing.money import parse_amount
+from shared.billing.plans import parse_monthly_fee, set_monthly_fee
 from shared.config import load_config
 from shared.db import Connection
 from shared.demo import DemoLogin, load_demo_data
@@ -181,7 +181,7 @@ async def billing_cycle_command(args: argparse.Namespace, url: str) -> int:
     """The worker's billing cycle, run now for the current month: it issues only the invoices still missing."""
     config = load_config(args.config)  # cli.main loaded it already; the cycle reads its billing.* keys
     async with short_lived_pool(url) as pool:
-        run = await run_cycle_now(pool, config)
+        run = await run_current_cycle(pool, config)
     print(run.issued)
     print(f"period={run.period.isoformat()} issued={run.issued}", file=sys.stderr)
     return 0

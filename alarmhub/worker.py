@@ -10,7 +10,7 @@ from functools import partial
 from zoneinfo import ZoneInfo
 
 from shared.billing.autopay import run_autopay
-from shared.billing.cycle import current_period, run_billing_cycle
+from shared.billing.cycle import run_current_cycle
 from shared.billing.gateway import gateway_from_config
 from shared.billing.notices import billing_notices_job
 from shared.config import Config
@@ -31,16 +31,8 @@ async def prune_login_records_tick(pool: Pool) -> None:
 
 
 async def billing_cycle_tick(config: Config, pool: Pool) -> None:
-    """Issue this month's invoices (the month in the company's time zone); a run finds what is missing."""
-    now = datetime.now(UTC)
-    timezone: str = config["portal.timezone"]
-    await run_billing_cycle(
-        pool,
-        period=current_period(now, timezone),
-        issued_on=now.astimezone(ZoneInfo(timezone)).date(),
-        due_days=config["billing.invoice_due_days"],
-        description=config["billing.monthly_fee_description"],  # the cycle adds the month
-    )
+    """Issue this month's invoices; a run finds what is missing."""
+    await run_current_cycle(pool, config)
 
 
 async def autopay_tick(config: Config, pool: Pool) -> None:

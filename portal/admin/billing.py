@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from aiohttp_session import get_session
@@ -15,35 +13,12 @@ from portal.auth.sessions import flash
 from portal.forms import Form, form_view, redirect
 from portal.keys import config_key, pool_key
 from portal.render import render
-from shared.billing.cycle import MONTHS, current_period, run_billing_cycle
-from shared.config import Config
-from shared.db import Pool
+from shared.billing.cycle import MONTHS, current_period, run_current_cycle
 
 routes = web.RouteTableDef()
 # The worker's singleton jobs that move money or issue invoices (alarmhub/worker.py names them).
 BILLING_JOBS = ("billing-cycle", "autopay")
 RUNS_SHOWN = 10
-
-
-@dataclass(frozen=True)
-class CycleRun:
-    period: date
-    issued: int
-
-
-async def run_cycle_now(pool: Pool, config: Config) -> CycleRun:
-    """The worker's billing cycle for the current month (in the company's time zone), run now: it is set-based and
-    idempotent, so it issues only the invoices still missing, whoever else runs it at the same moment."""
-    now = datetime.now(UTC)
-    period = current_period(now, config["portal.timezone"])
-    issued = await run_billing_cycle(
-        pool,
-        period=period,
-        issued_on=now.astimezone(ZoneInfo(config["portal.timezone"])).date(),
-        due_days=config["billing.invoice_due_days"],
-        description=config["billing.monthly_fee_description"],
-    )
-    return CycleRun(period, issued)
 
 
 async def billing_context(request: web.Request) -> dict[str, Any]:
@@ -82,7 +57,7 @@ async def billing_page(request: web.Request) -> web.StreamResponse:
 @access(Access.ADMIN)
 @form_view("admin/billing.html", billing_context)
 async def run_cycle(request: web.Request, form: Form) -> web.StreamResponse:
-    run = await run_cycle_now(request.app[pool_key], request.app[config_key])
+    run = await run_current_cycle(request.app[pool_key], request.app[config_key])
     said = (
         "no new invoice: every customer with a fee has this month's" if run.issued == 0 else f"{run.issued} invoice(s)"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -30,9 +30,10 @@ from shared.billing.invoices import create_invoice, invoice_detail, list_invoice
 from shared.billing.methods import list_methods
 from shared.billing.money import format_money, parse_amount
 from shared.billing.payments import list_payments, payment_detail, refund_payment
+from shared.billing.plans import parse_monthly_fee, set_monthly_fee
 from shared.config import Config
 from shared.db import Connection
-from shared.errors import DomainError, NotFound
+from shared.errors import DomainError
 from shared.fields import single_line
 from shared.scope import CustomerScope
 
@@ -48,28 +49,6 @@ def _scope(request: web.Request) -> CustomerScope:
 
 def _record(scope: CustomerScope, anchor: str = "billing") -> str:
     return f"/staff/customers/{scope.customer_id}#{anchor}"
-
-
-MAX_MONTHLY_FEE = Decimal("100000.00")
-
-
-def parse_monthly_fee(text: str, *, field: str = "monthly_fee") -> Decimal:
-    """0 (no fee: the billing cycle invoices nothing) or an amount as parse_amount takes it ("$39.99")."""
-    try:
-        if Decimal(text.strip().removeprefix("$").strip()) == 0:
-            return Decimal("0.00")
-    except (InvalidOperation, ValueError):
-        pass  # parse_amount says what is wrong with it
-    return parse_amount(text, field=field, maximum=MAX_MONTHLY_FEE)
-
-
-async def set_monthly_fee(connection: Connection, scope: CustomerScope, fee: Decimal) -> None:
-    """The plan the billing cycle invoices from its next run on (invoices already issued keep their amounts)."""
-    updated = await connection.fetchval(
-        "UPDATE customers SET monthly_fee = $2 WHERE id = $1 RETURNING id", scope.customer_id, fee
-    )
-    if updated is None:
-        raise NotFound("there is no such customer")
 
 
 def parse_due_date(text: str, *, field: str = "due_on") -> date:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from shared.billing.ledger import apply_credit_of, lock_customers
+from shared.config import Config
 from shared.db import Pool
 from shared.logs import get_logger
 
@@ -106,3 +108,25 @@ async def run_billing_cycle(pool: Pool, *, period: date, issued_on: date, due_da
                 applied += len(locked)
     log.info("billing cycle ran", period=period.isoformat(), issued=issued, credit_applied_for=applied)
     return issued
+
+
+@dataclass(frozen=True, slots=True)
+class CycleRun:
+    period: date
+    issued: int
+
+
+async def run_current_cycle(pool: Pool, config: Config) -> CycleRun:
+    """This month's cycle (the month and issue date in the company's time zone), with the configured due days and
+    line: what the worker's billing-cycle job runs, the admins' "Run billing cycle now" and the command line too."""
+    now = datetime.now(UTC)
+    timezone: str = config["portal.timezone"]
+    period = current_period(now, timezone)
+    issued = await run_billing_cycle(
+        pool,
+        period=period,
+        issued_on=now.astimezone(ZoneInfo(timezone)).date(),
+        due_days=config["billing.invoice_due_days"],
+        description=config["billing.monthly_fee_description"],  # the cycle adds the month
+    )
+    return CycleRun(period, issued)
