@@ -120,7 +120,9 @@ class OutboxSender:
                 attempts,
             )
             await connection.execute(_BLANK_ATTACHMENTS, row["id"])
-        log.info("mail sent", outbox_id=row["id"], recipient=row["recipient"], subject=row["subject"])
+            # Before the commit: the server has the mail, and a stop that comes right after the commit (SIGTERM
+            # between the commit and a later line) must not leave a sent mail unlogged.
+            log.info("mail sent", outbox_id=row["id"], recipient=row["recipient"], subject=row["subject"])
         return True
 
     async def _message(self, connection: Connection, row: asyncpg.Record) -> EmailMessage:
