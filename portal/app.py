@@ -21,6 +21,8 @@ from portal.auth.csrf import csrf_middleware
 from portal.auth.session_key import session_key
 from portal.auth.sessions import viewer_middleware
 from portal.billing import routes as billing
+from portal.call_list import routes as call_list
+from portal.certificates import routes as certificates
 from portal.dashboard import routes as dashboard
 from portal.dashboard.tabs import DashboardTabs
 from portal.keys import (
@@ -40,6 +42,9 @@ from portal.navigation import Navigation
 from portal.paths import path_ids_middleware
 from portal.proxies import forwarded_for_middleware
 from portal.render import STATIC, create_templates
+from portal.service import routes as service
+from portal.service_desk import routes as service_desk
+from portal.signals import routes as signals
 from portal.staff import routes as staff
 from portal.staff.sections import StaffSections
 from portal.users import routes as users
@@ -108,7 +113,20 @@ def create_app(config: Config, database_url: str) -> web.Application:
     app.cleanup_ctx.append(database_pool)
     health.add_routes(app)
     metrics.add_routes(app)
-    for feature in (accounts, dashboard, users, billing, staff, admin, api):
+    for feature in (
+        accounts,
+        dashboard,
+        users,
+        billing,
+        service,
+        certificates,
+        signals,
+        call_list,
+        staff,
+        service_desk,
+        admin,
+        api,
+    ):
         feature.setup(app)
     app.router.add_static("/static", STATIC, name="static", append_version=True)
     check_routes_declare_access(app)

@@ -154,6 +154,19 @@ def _currency(value: object) -> str:
     return text
 
 
+def _topics(value: object) -> tuple[str, ...]:
+    """A list of choices a form offers: a TOML array of strings, or one string with `;` between them."""
+    items = value.split(";") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValueError(f"expected a list of strings, got {value!r}")
+    topics = tuple(dict.fromkeys(i.strip() for i in items if i.strip()))
+    if not topics:
+        raise ValueError("expected at least one entry")
+    if any(len(t) > 80 for t in topics):
+        raise ValueError("each entry is at most 80 characters")
+    return topics
+
+
 def _session_key(value: object) -> str:
     import base64
     import binascii
@@ -525,6 +538,37 @@ SETTINGS: tuple[Setting, ...] = (
         _number(0.1, 3600),
         60.0,
         "Seconds a payment may stay pending (its charge unanswered) before the worker asks the gateway about it.",
+    ),
+    # service
+    Setting(
+        "service",
+        "inquiry_topics",
+        _topics,
+        ["False alarm", "System trouble", "Billing question", "Moving", "Add equipment", "Cancel service", "Other"],
+        "The issues a customer chooses from in General Inquiries (a TOML array, or one string with `;` between "
+        "entries in the environment).",
+    ),
+    Setting(
+        "service",
+        "service_topics",
+        _topics,
+        ["Repair", "Inspection", "Add equipment", "Move equipment", "Battery replacement", "Other"],
+        "The kinds of work a customer chooses from in Request service.",
+    ),
+    Setting(
+        "service",
+        "response_promise",
+        _string,
+        "24 to 48 hours",
+        "How soon the confirmation of an inquiry or service request says a representative will be in touch.",
+    ),
+    Setting(
+        "service",
+        "certificate_valid_days",
+        _integer(1, 3660),
+        365,
+        "Days an insurance certificate of monitoring is valid from the day it is issued (printed on it and shown "
+        "by the public verification page).",
     ),
     # run
     Setting(

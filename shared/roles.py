@@ -32,13 +32,16 @@ class Permission(StrEnum):
     # customer side
     MANAGE_USERS = "manage_users"
     MANAGE_PAYMENT_METHODS = "manage_payment_methods"
+    MANAGE_CALL_LIST = "manage_call_list"
     # staff side
     TAKE_INCIDENTS = "take_incidents"
     WORK_SERVICE_REQUESTS = "work_service_requests"
     REFUND = "refund"
 
 
-CUSTOMER_PERMISSIONS: Final = frozenset({Permission.MANAGE_USERS, Permission.MANAGE_PAYMENT_METHODS})
+CUSTOMER_PERMISSIONS: Final = frozenset(
+    {Permission.MANAGE_USERS, Permission.MANAGE_PAYMENT_METHODS, Permission.MANAGE_CALL_LIST}
+)
 STAFF_PERMISSIONS: Final = frozenset(Permission) - CUSTOMER_PERMISSIONS
 
 # What each staff role may do without a grant. Admins hold every staff permission; dispatchers work alarms and

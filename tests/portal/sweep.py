@@ -35,7 +35,9 @@ async def route_ids(connection: asyncpg.Connection, victim: Customer) -> dict[st
     payment_id = await settled_payment(
         connection, victim.customer_id, method_id, "20.00", [(invoice_id, Decimal("20.00"))]
     )
+    service = await service_ids(connection, victim)
     return {
+        **service,
         "customer_id": str(victim.customer_id),
         "user_id": str(victim.secondary_id),
         "site_id": str(victim.site_id),
@@ -47,6 +49,40 @@ async def route_ids(connection: asyncpg.Connection, victim: Customer) -> dict[st
         "invoice_id": str(invoice_id),
         "payment_id": str(payment_id),
     }
+
+
+async def service_ids(connection: asyncpg.Connection, victim: Customer) -> dict[str, str]:
+    """The Service Center's ids of `victim`: a request (with a comment), a certificate and a call-list contact."""
+    request_id = await connection.fetchval(
+        "INSERT INTO service_requests (customer_id, kind, topic, site_id, contact_name, contact_email, "
+        "submission_key, submitted_by) VALUES ($1, 'service', 'Repair', $2, 'Victim', $3, $4, $5) RETURNING id",
+        victim.customer_id,
+        victim.site_id,
+        victim.owner_email,
+        f"sweep-{victim.account}",
+        victim.owner_id,
+    )
+    await connection.execute(
+        "INSERT INTO service_request_events (request_id, action, body) VALUES ($1, 'submitted', 'victim request')",
+        request_id,
+    )
+    certificate_id = await connection.fetchval(
+        "INSERT INTO insurance_certificates (customer_id, site_id, verification_code, customer_name, premises_name, "
+        "premises_address, accounts, services, monitoring_since, valid_until, pdf) "
+        "VALUES ($1, $2, $3, 'Victim', 'Premises', 'Victim Street', ARRAY[$4], ARRAY['burglary'], current_date, "
+        "current_date + 365, '\\x255044462d') RETURNING id",
+        victim.customer_id,
+        victim.site_id,
+        f"SWEEP-{victim.account}-CODE",
+        victim.account,
+    )
+    contact_id = await connection.fetchval(
+        "INSERT INTO call_list_contacts (customer_id, site_id, position, name, phone) "
+        "VALUES ($1, $2, 1, 'Victim contact', '555-0100') RETURNING id",
+        victim.customer_id,
+        victim.site_id,
+    )
+    return {"request_id": str(request_id), "certificate_id": str(certificate_id), "contact_id": str(contact_id)}
 
 
 def fill(path: str, ids: Mapping[str, str]) -> str:

@@ -1,0 +1,1 @@
+"""Signal history (C11): what the alarm transmitted, filtered, paged by keyset, exported as CSV."""
