@@ -143,3 +143,9 @@ CREATE TABLE call_list_changes (
     after       jsonb
 );
 CREATE INDEX call_list_changes_site ON call_list_changes (site_id, changed_at DESC, id DESC);
+
+-- What each panel is enrolled to be monitored for (values of shared.catalogue.model.AlarmType): the insurance
+-- certificate lists these together with the kinds of alarm the panel has actually sent.
+ALTER TABLE panels ADD COLUMN monitored_services text[] NOT NULL DEFAULT '{}'
+    CHECK (monitored_services <@ ARRAY['burglary', 'fire', 'panic', 'medical', 'duress', 'holdup', 'gas', 'co',
+                                       'water', 'heat', 'freeze']::text[]);
