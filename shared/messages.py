@@ -35,6 +35,19 @@ PAYMENT_RECEIPT = MessageKind("payment_receipt", "{{ brand.company_name }} recei
 REFUND_ISSUED = MessageKind("refund_issued", "{{ brand.company_name }}: {{ amount }} refunded (receipt {{ number }})")
 AUTOPAY_DECLINED = MessageKind("autopay_declined", "{{ brand.company_name }}: your automatic payment was declined")
 AUTOPAY_STOPPED = MessageKind("autopay_stopped", "{{ brand.company_name }}: automatic payment stopped for {{ month }}")
+# Service Center: shared/service/notices.py composes them, to the request's contact.
+SERVICE_REQUEST_RECEIVED = MessageKind(
+    "service_request_received", "{{ brand.company_name }}: we received your request {{ number }}"
+)
+SERVICE_REQUEST_ANSWERED = MessageKind(
+    "service_request_answered", "{{ brand.company_name }}: an answer to your request {{ number }}"
+)
+SERVICE_VISIT_SCHEDULED = MessageKind(
+    "service_visit_scheduled", "{{ brand.company_name }}: a visit is scheduled for {{ when }}"
+)
+SERVICE_REQUEST_COMPLETED = MessageKind(
+    "service_request_completed", "{{ brand.company_name }}: your request {{ number }} is completed"
+)
 
 
 @functools.cache
