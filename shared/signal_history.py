@@ -1,0 +1,448 @@
+"""Signal history (C11): the filter, the keyset cursor, pages newest first, restores paired, and the CSV rows."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import struct
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from shared.catalogue import CATEGORY_LABELS, CONTACT_ID, SIA_DCS, SignalCategory, SignalLine, entries, present
+from shared.db import Connection
+from shared.scope import CustomerScope
+
+PAGE_ROWS = 50
+# A filtered page reads at most this many of the customer's signals (newest first from its position): a category
+# that is rare, or absent, costs one bounded index walk per page instead of the customer's whole history.
+SCAN_ROWS = 10_000
+# A restore is paired with its event when that event is among the customer's signals just before it.
+LOOKBACK_ROWS = 300
+LOOKBACK = timedelta(days=31)
+# Dates a person may ask for; outside them the time zone arithmetic would leave datetime's range.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+_EARLIEST = datetime(FIRST_YEAR, 1, 1, tzinfo=UTC)
+_LATEST = datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+CSV_HEADER = (
+    "received",
+    "category",
+    "event",
+    "zone",
+    "user",
+    "partition",
+    "panel",
+    "premises",
+    "code",
+    "restore-of",
+)
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _restore_families() -> tuple[list[str], list[str], list[str]]:
+    """From the catalogue: Contact ID codes whose qualifier 3 restores qualifier 1 of the same code; and SIA DCS
+    codes of a restore pair with the event code each belongs to (BA, BH and BR all belong to BA)."""
+    contact_id = [
+        e.code for e in entries(CONTACT_ID) if e.restored_by is not None and e.category is not SignalCategory.OPEN_CLOSE
+    ]
+    family: dict[str, str] = {}
+    for entry in entries(SIA_DCS):
+        if entry.is_restore and entry.restores is not None:
+            family[entry.code] = entry.restores
+            family[entry.restores] = entry.restores
+    return contact_id, list(family), list(family.values())
+
+
+CONTACT_ID_RESTORABLE, SIA_CODES, SIA_FAMILIES = _restore_families()
+
+
+@dataclass(frozen=True, slots=True)
+class Premises:
+    id: int
+    name: str
+    address: str
+
+
+async def premises_of(connection: Connection, scope: CustomerScope) -> list[Premises]:
+    rows = await connection.fetch(
+        "SELECT id, name, address FROM sites WHERE customer_id = $1 ORDER BY name, id", scope.customer_id
+    )
+    return [Premises(row["id"], row["name"], row["address"]) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFilter:
+    """What the person asked to see: days From and To (inclusive, in the portal's time zone), categories (none:
+    all) and one premises (None: all of the customer's)."""
+
+    timezone: ZoneInfo
+    start: date | None = None
+    end: date | None = None
+    categories: frozenset[SignalCategory] = frozenset()
+    site_id: int | None = None
+
+    @classmethod
+    def parse(
+        cls, query: Mapping[str, str], categories: Sequence[str], *, timezone: ZoneInfo, premises: Sequence[Premises]
+    ) -> tuple[HistoryFilter, dict[str, str]]:
+        """The filter from a query string, and what was wrong with it by field (a wrong field is left out)."""
+        errors: dict[str, str] = {}
+        start, end = _day(query.get("from", ""), "from", errors), _day(query.get("to", ""), "to", errors)
+        if start and end and end < start:
+            errors["to"] = "the end date is before the start date"
+            end = None
+        chosen: set[SignalCategory] = set()
+        for value in categories:
+            try:
+                chosen.add(SignalCategory(value))
+            except ValueError:
+                errors["category"] = "choose among the categories listed"
+        site_text = query.get("site", "").strip()
+        site_id = _id(site_text) if site_text else None
+        if site_text and (site_id is None or site_id not in {p.id for p in premises}):
+            errors["site"] = "choose one of your premises"
+            site_id = None
+        return cls(timezone, start, end, frozenset(chosen), site_id), errors
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """[lower, upper) instants: midnight starting From and midnight ending To, in the portal's zone."""
+        lower = datetime.combine(self.start, time(), self.timezone) if self.start else _EARLIEST
+        upper = datetime.combine(self.end + timedelta(days=1), time(), self.timezone) if self.end else _LATEST
+        return lower, upper
+
+    def query(self) -> list[tuple[str, str]]:
+        """As query-string pairs, for links that keep the filter (paging, the CSV export)."""
+        pairs = [("from", self.start.isoformat())] if self.start else []
+        pairs += [("to", self.end.isoformat())] if self.end else []
+        pairs += [("category", c.value) for c in CATEGORY_LABELS if c in self.categories]
+        pairs += [("site", str(self.site_id))] if self.site_id else []
+        return pairs
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether rows of the range are left out by a category or premises (the page's scan is then bounded)."""
+        return bool(self.categories) or self.site_id is not None
+
+
+def _id(text: str) -> int | None:
+    """A database id in decimal digits within bigint, else None (never a database error about the number)."""
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    value = int(text)
+    return value if 1 <= value < 2**63 else None
+
+
+def _day(text: str, name: str, errors: dict[str, str]) -> date | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        errors[name] = "enter a date such as 2026-12-31"
+        return None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        errors[name] = f"enter a date between {FIRST_YEAR} and {LAST_YEAR}"
+        return None
+    return day
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """A place in the history: the (received_at, id) of a signal; pages go strictly past it."""
+
+    received_at: datetime
+    id: int
+
+
+class InvalidCursor(ValueError):
+    """A paging cursor that this server did not make for this customer (edited, truncated or someone else's)."""
+
+
+class CursorCodec:
+    """Positions as opaque, URL-safe text, signed so that an edited cursor is refused rather than followed."""
+
+    _PACK = struct.Struct(">qq")
+    _MAC_BYTES = 12
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def encode(self, position: Position, scope: CustomerScope) -> str:
+        micros = (position.received_at - _EPOCH) // timedelta(microseconds=1)
+        payload = self._PACK.pack(micros, position.id)
+        return base64.urlsafe_b64encode(payload + self._mac(payload, scope)).rstrip(b"=").decode("ascii")
+
+    def decode(self, text: str, scope: CustomerScope) -> Position:
+        try:
+            raw = base64.urlsafe_b64decode(text.strip().encode("ascii") + b"==")
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            raise InvalidCursor("not a cursor") from None
+        payload, mac = raw[: self._PACK.size], raw[self._PACK.size :]
+        if len(payload) != self._PACK.size or not hmac.compare_digest(mac, self._mac(payload, scope)):
+            raise InvalidCursor("not a cursor of this history")
+        micros, signal_id = self._PACK.unpack(payload)
+        try:
+            return Position(_EPOCH + timedelta(microseconds=micros), signal_id)
+        except OverflowError:  # signed by us, so never; kept so that no input can become a 500
+            raise InvalidCursor("cursor out of range") from None
+
+    def _mac(self, payload: bytes, scope: CustomerScope) -> bytes:
+        message = b"signal-history:%d:" % scope.customer_id + payload
+        return hmac.new(self._key, message, hashlib.sha256).digest()[: self._MAC_BYTES]
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    """The event a restore ends."""
+
+    id: int
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryLine:
+    """One row of the history: the signal as the catalogue words it, with what the portal adds around it."""
+
+    signal: SignalLine
+    zone: str
+    user: str
+    partition: str
+    premises: str
+    restores: Restored | None  # on a restore: the event it ends, when found just before it
+    restored_at: datetime | None = None  # on an event: when its restore came, if that restore is on the same page
+    # Issue 14: the incident an alarm opened, for the row to link to what the central station did about it.
+    incident_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    lines: list[HistoryLine]
+    older: Position | None  # where the next older page starts; None at the end of the range
+    newer: Position | None  # where the next newer page starts; None on the newest page
+    # When the page's bounded scan ended before it filled: signals older than this were not looked at yet.
+    searched_to: datetime | None = None
+
+
+_COLUMNS = (
+    "id, received_at, account, category, qualifier, description, code, zone, partition, user_number, format, site_id"
+)
+
+
+class _Params:
+    """Numbered parameters for SQL assembled from parts."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any, cast: str = "") -> str:
+        self.values.append(value)
+        return f"${len(self.values)}{cast}"
+
+
+def _pairing(p: _Params, scope: CustomerScope) -> str:
+    """LEFT JOIN LATERAL giving each restore row of `page` the event it ends: going back through the customer's
+    signals (at most LOOKBACK_ROWS, within LOOKBACK), the first signal of the same panel, zone and code family
+    decides — an event is paired; another restore means that event was restored already."""
+    customer, lookback, rows = p(scope.customer_id), p(LOOKBACK), p(LOOKBACK_ROWS)
+    cid, codes, families = p(CONTACT_ID_RESTORABLE, "::text[]"), p(SIA_CODES, "::text[]"), p(SIA_FAMILIES, "::text[]")
+    return f"""
+      LEFT JOIN LATERAL (
+          SELECT f.id, f.received_at, f.description, f.qualifier
+            FROM (SELECT id, received_at, description, qualifier, code, format, account, zone, partition
+                    FROM signals
+                   WHERE customer_id = {customer} AND (received_at, id) < (page.received_at, page.id)
+                     AND received_at > page.received_at - {lookback}::interval
+                     AND page.qualifier = 'restore'
+                     AND (page.format = '{CONTACT_ID}' AND page.code = ANY({cid})
+                          OR page.format = '{SIA_DCS}' AND array_position({codes}, page.code) IS NOT NULL)
+                   ORDER BY received_at DESC, id DESC
+                   LIMIT {rows}) AS f
+           WHERE f.account = page.account AND f.format = page.format AND f.zone IS NOT DISTINCT FROM page.zone
+             AND (f.partition IS NULL OR page.partition IS NULL OR f.partition = page.partition)
+             AND f.qualifier IN ('event', 'restore')
+             AND (page.format = '{CONTACT_ID}' AND f.code = page.code
+                  OR page.format = '{SIA_DCS}' AND ({families})[array_position({codes}, f.code)]
+                                                   = ({families})[array_position({codes}, page.code)])
+           ORDER BY f.received_at DESC, f.id DESC
+           LIMIT 1
+      ) AS restored ON restored.qualifier = 'event'"""
+
+
+_PAIRED = (
+    "page.*, restored.id AS restores_id, restored.received_at AS restores_at, restored.description AS restores_text"
+)
+
+
+def _matches(p: _Params, wanted: HistoryFilter) -> str:
+    parts = ["true"]
+    if wanted.categories:
+        parts.append(f"category = ANY({p(sorted(c.value for c in wanted.categories), '::text[]')})")
+    if wanted.site_id is not None:
+        parts.append(f"site_id = {p(wanted.site_id)}")
+    return " AND ".join(parts)
+
+
+def _page_sql(
+    scope: CustomerScope, wanted: HistoryFilter, position: Position, *, older: bool, limit: int, scan: int
+) -> tuple[str, list[Any]]:
+    """One page from `position` (exclusive) going older or newer, `limit` + 1 matching rows at most; when the
+    filter narrows, at most `scan` rows are read and the scan's last row comes back too (scanned_ = scan)."""
+    p = _Params()
+    lower, upper = wanted.bounds()
+    before, after, order = ("<", ">=", "DESC") if older else (">", "<", "ASC")
+    rows = f"""SELECT {_COLUMNS} FROM signals
+                WHERE customer_id = {p(scope.customer_id)} AND received_at {after} {p(lower if older else upper)}
+                  AND (received_at, id) {before} ({p(position.received_at)}, {p(position.id)})
+                ORDER BY received_at {order}, id {order}"""
+    if wanted.narrowed:
+        bound = p(scan)
+        page = f"""SELECT * FROM (
+                       SELECT *, row_number() OVER (ORDER BY received_at {order}, id {order}) AS scanned_,
+                              {_matches(p, wanted)} AS matches_
+                         FROM ({rows} LIMIT {bound}) AS s) AS s
+                    WHERE matches_ OR scanned_ = {bound}
+                    ORDER BY received_at {order}, id {order}
+                    LIMIT {p(limit + 2)}"""
+    else:
+        page = f"SELECT *, 0::bigint AS scanned_, true AS matches_ FROM ({rows} LIMIT {p(limit + 1)}) AS s"
+    pairing = _pairing(p, scope)
+    sql = f"SELECT {_PAIRED} FROM ({page}) AS page {pairing} ORDER BY page.received_at {order}, page.id {order}"
+    return sql, p.values
+
+
+async def history_page(
+    connection: Connection,
+    scope: CustomerScope,
+    wanted: HistoryFilter,
+    *,
+    after: Position | None = None,
+    before: Position | None = None,
+    limit: int = PAGE_ROWS,
+    scan: int = SCAN_ROWS,
+) -> HistoryPage:
+    """Up to `limit` signals newest first: the newest page, the page older than `after`, or the page newer than
+    `before` (which becomes the newest page when fewer than `limit` newer signals are left)."""
+    premises = {p.id: p.name for p in await premises_of(connection, scope)}
+    if before is not None:
+        return await _newer_page(connection, scope, wanted, before, premises, limit=limit, scan=scan)
+    upper = wanted.bounds()[1]
+    start = min(after, Position(upper, 0)) if after is not None else Position(upper, 0)
+    sql, values = _page_sql(scope, wanted, start, older=True, limit=limit, scan=scan)
+    rows = await connection.fetch(sql, *values)
+    found = [row for row in rows if row["matches_"]]
+    shown = found[:limit]
+    sentinel = next((row for row in rows if row["scanned_"] == scan), None)
+    older: Position | None = None
+    searched_to = None
+    if len(found) > limit:
+        older = _position(shown[-1])
+    elif sentinel is not None:  # the scan stopped at its bound: the next page goes on from where it stopped
+        older, searched_to = _position(sentinel), sentinel["received_at"]
+    newer = _position(shown[0]) if after is not None and shown else after
+    return HistoryPage(_lines(shown, premises), older=older, newer=newer, searched_to=searched_to)
+
+
+async def _newer_page(
+    connection: Connection,
+    scope: CustomerScope,
+    wanted: HistoryFilter,
+    before: Position,
+    premises: Mapping[int, str],
+    *,
+    limit: int,
+    scan: int,
+) -> HistoryPage:
+    lower, _ = wanted.bounds()
+    sql, values = _page_sql(scope, wanted, max(before, Position(lower, 0)), older=False, limit=limit, scan=scan)
+    rows = await connection.fetch(sql, *values)  # oldest first
+    found = [row for row in rows if row["matches_"]]
+    sentinel = next((row for row in rows if row["scanned_"] == scan), None)
+    if len(found) <= limit and sentinel is None:  # nothing newer beyond these: the newest page, as it is now
+        return await history_page(connection, scope, wanted, limit=limit, scan=scan)
+    shown = list(reversed(found[:limit]))
+    if len(found) > limit:
+        newer = _position(shown[0])
+    else:  # the scan stopped at its bound: the next newer page goes on from where it stopped
+        assert sentinel is not None
+        newer = _position(sentinel)
+    older = _position(shown[-1]) if shown else before
+    return HistoryPage(_lines(shown, premises), older=older, newer=newer)
+
+
+def _position(row: asyncpg.Record) -> Position:
+    return Position(row["received_at"], row["id"])
+
+
+def _line(row: asyncpg.Record, premises: Mapping[int, str]) -> HistoryLine:
+    restores = None
+    if row["restores_id"] is not None:
+        restores = Restored(row["restores_id"], row["restores_text"], row["restores_at"])
+    return HistoryLine(
+        signal=present(row),
+        zone=row["zone"] or "",
+        user=row["user_number"] or "",
+        partition=row["partition"] or "",
+        premises=premises.get(row["site_id"], ""),
+        restores=restores,
+    )
+
+
+def _lines(rows: Sequence[asyncpg.Record], premises: Mapping[int, str]) -> list[HistoryLine]:
+    """The page's lines; an event whose restore is on the same page says when it was restored."""
+    lines = [_line(row, premises) for row in rows]
+    restored_at = {line.restores.id: line.signal.received_at for line in lines if line.restores is not None}
+    return [replace(line, restored_at=restored_at.get(line.signal.id)) for line in lines]
+
+
+def _cell(value: str) -> str:
+    """A cell a spreadsheet shows as text: one starting like a formula gets a leading apostrophe."""
+    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
+
+
+def csv_row(line: HistoryLine, timezone: ZoneInfo) -> list[str]:
+    """One history line as a CSV row (CSV_HEADER's columns), guarded against formula injection."""
+    signal = line.signal
+    restore_of = ""
+    if line.restores is not None:
+        restore_of = f"{line.restores.text} at {line.restores.at.astimezone(timezone).isoformat(timespec='seconds')}"
+    values = (
+        signal.received_at.astimezone(timezone).isoformat(timespec="seconds"),
+        signal.category_label,
+        signal.text,
+        line.zone,
+        line.user,
+        line.partition,
+        signal.account,
+        line.premises,
+        signal.code,
+        restore_of,
+    )
+    return [_cell(value) for value in values]
+
+
+async def csv_rows(
+    connection: Connection, scope: CustomerScope, wanted: HistoryFilter, *, prefetch: int = 2000
+) -> AsyncIterator[list[str]]:
+    """Every signal of the filtered range, newest first, as CSV rows — read through a server-side cursor in a
+    transaction, so that memory holds one prefetch of rows however long the range."""
+    premises = {p.id: p.name for p in await premises_of(connection, scope)}
+    lower, upper = wanted.bounds()
+    p = _Params()
+    rows = f"""SELECT {_COLUMNS} FROM signals
+                WHERE customer_id = {p(scope.customer_id)} AND received_at >= {p(lower)}
+                  AND (received_at, id) < ({p(upper)}, 0) AND {_matches(p, wanted)}
+                ORDER BY received_at DESC, id DESC"""
+    sql = f"SELECT {_PAIRED} FROM ({rows}) AS page {_pairing(p, scope)} ORDER BY page.received_at DESC, page.id DESC"
+    async with connection.transaction(readonly=True):
+        async for row in connection.cursor(sql, *p.values, prefetch=prefetch):
+            yield csv_row(_line(row, premises), wanted.timezone)
