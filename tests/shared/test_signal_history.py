@@ -323,7 +323,7 @@ async def test_the_csv_rows_are_the_pages_rows_and_formulas_are_defused(
     wanted, _ = parse({})
     async with db.acquire() as connection:
         rows = [row async for row in csv_rows(connection, scope_of(alpha), wanted)]
-    assert ['\'=HYPERLINK("http://evil")'] == [row[2] for row in rows if "HYPERLINK" in row[2]]
+    assert [row[2] for row in rows if "HYPERLINK" in row[2]] == ['\'=HYPERLINK("http://evil")']
     restore = next(row for row in rows if row[9])
     assert restore[9].startswith("Burglary alarm at ") and restore[0].endswith(("-06:00", "-05:00"))
     assert all(row[6] == alpha.account for row in rows)
