@@ -1,1 +1,1 @@
-"""The Service Center for customers (C9): general inquiries, requests for service, their state and answers, and service history."""
+"""The Service Center for customers (C9): inquiries, requests for service, their state and answers, service history."""
