@@ -1,9 +1,42 @@
-"""Wiring of the feature: its routes, menu entries and contributions to shared registries."""
+"""Wiring of the feature: its routes, the cursor key, the "Signal history" menu entry and dashboard tab."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
+
+from portal.auth.rules import Access, Rule
+from portal.auth.session_key import session_key
+from portal.dashboard.tabs import DashboardTab
+from portal.keys import config_key, dashboard_tabs_key, navigation_key
+from portal.navigation import NavItem
+from portal.signals import views
+from shared.config import Config
+from shared.db import Connection
+from shared.scope import CustomerScope
+from shared.signal_history import HistoryFilter, history_page, premises_of
+
+# The dashboard tab lists the latest few and links to the page.
+TAB_ROWS = 10
+
+
+def dashboard_tab(config: Config) -> DashboardTab:
+    zone = views.timezone_in(config)
+
+    async def latest(connection: Connection, scope: CustomerScope) -> dict[str, Any]:
+        premises = await premises_of(connection, scope)
+        page = await history_page(connection, scope, HistoryFilter(zone), limit=TAB_ROWS, premises_known=premises)
+        return {"page": page, "several_premises": len(premises) > 1}
+
+    return DashboardTab(
+        "signal-history", "Signal history", Rule(Access.CUSTOMER), "signals/_tab.html", latest, order=50
+    )
 
 
 def setup(app: web.Application) -> None:
-    """Nothing yet: the feature is being built."""
+    config = app[config_key]
+    app[views.cursor_codec_key] = views.cursor_codec(session_key(config))
+    app.router.add_routes(views.routes)
+    app[navigation_key].add(NavItem("Signal history", "signals", "side", section="signals", order=40))
+    app[dashboard_tabs_key].add(dashboard_tab(config))

@@ -1,0 +1,147 @@
+"""The Signal history page (filters, table, Newer/Older) and its CSV export, streamed."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from portal.auth.access import Access, access, scope_of
+from portal.keys import config_key, pool_key
+from portal.render import render
+from shared.catalogue import CATEGORY_LABELS
+from shared.config import Config
+from shared.logs import get_logger
+from shared.scope import CustomerScope
+from shared.signal_history import (
+    CSV_HEADER,
+    CursorCodec,
+    HistoryFilter,
+    HistoryPage,
+    InvalidCursor,
+    Position,
+    Premises,
+    csv_rows,
+    history_page,
+    premises_of,
+)
+
+routes = web.RouteTableDef()
+log = get_logger(__name__)
+# The signing key of the paging cursors (made once in setup from the session key).
+cursor_codec_key = web.AppKey("signal_history_cursor_codec", CursorCodec)
+# Rows gathered before each write of the CSV export: big enough for few writes, small enough to stream.
+CSV_CHUNK_ROWS = 2000
+_STALE_LINK = "That page link is no longer valid, so here are your newest signals."
+
+
+def cursor_codec(session_key: str) -> CursorCodec:
+    """A key of its own for cursors, derived from the session key (a cursor never reveals or reuses it)."""
+    return CursorCodec(hmac.new(session_key.encode("ascii"), b"signal-history-cursor", hashlib.sha256).digest())
+
+
+def timezone_in(config: Config) -> ZoneInfo:
+    return ZoneInfo(config["portal.timezone"])
+
+
+def parse_filter(request: web.Request, premises: list[Premises]) -> tuple[HistoryFilter, dict[str, str]]:
+    return HistoryFilter.parse(
+        request.query,
+        request.query.getall("category", []),
+        timezone=timezone_in(request.app[config_key]),
+        premises=premises,
+    )
+
+
+def _cursor(request: web.Request, scope: CustomerScope, name: str) -> Position | None:
+    text = request.query.get(name)
+    return request.app[cursor_codec_key].decode(text, scope) if text else None
+
+
+def _link(request: web.Request, wanted: HistoryFilter, *extra: tuple[str, str], route: str = "signals") -> str:
+    query = urlencode([*wanted.query(), *extra])
+    path = str(request.app.router[route].url_for())
+    return f"{path}?{query}" if query else path
+
+
+@routes.get("/signals", name="signals")
+@access(Access.CUSTOMER)
+async def history(request: web.Request) -> web.StreamResponse:
+    scope = scope_of(request)
+    codec = request.app[cursor_codec_key]
+    notice = ""
+    page: HistoryPage | None = None
+    async with request.app[pool_key].acquire() as connection:
+        premises = await premises_of(connection, scope)
+        wanted, errors = parse_filter(request, premises)
+        if not errors:
+            try:
+                after, before = _cursor(request, scope, "after"), _cursor(request, scope, "before")
+            except InvalidCursor:
+                after = before = None
+                notice = _STALE_LINK
+            page = await history_page(connection, scope, wanted, after=after, before=before, premises_known=premises)
+    context: dict[str, Any] = {
+        "page": page,
+        "wanted": wanted,
+        "errors": errors,
+        "form": {k: v for k, v in request.query.items() if k in ("from", "to", "site")},
+        "chosen": set(request.query.getall("category", [])),
+        "categories": [(c.value, label) for c, label in CATEGORY_LABELS.items()],
+        "premises": premises,
+        "notice": notice,
+        "csv_url": _link(request, wanted, route="signals.csv"),
+        "older_url": _link(request, wanted, ("after", codec.encode(page.older, scope))) if page and page.older else "",
+        "newer_url": _link(request, wanted, ("before", codec.encode(page.newer, scope))) if page and page.newer else "",
+        "filtered": bool(wanted.query()),
+    }
+    return await render(request, "signals/index.html", context, status=400 if errors else 200)
+
+
+@routes.get("/signals.csv", name="signals.csv")
+@access(Access.CUSTOMER)
+async def export(request: web.Request) -> web.StreamResponse:
+    """The filtered range as CSV, written as it is read: memory stays flat however many years it spans."""
+    scope = scope_of(request)
+    async with request.app[pool_key].acquire() as connection:
+        wanted, errors = parse_filter(request, await premises_of(connection, scope))
+        if errors:  # only a hand-made link gets here: the page shows what is wrong, next to each field
+            raise web.HTTPSeeOther(f"{request.app.router['signals'].url_for()}?{request.query_string}")
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/csv; charset=utf-8",
+                "Content-Disposition": f'attachment; filename="{_filename(wanted)}"',
+                "Cache-Control": "private, no-store",
+            }
+        )
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        buffer = io.StringIO()
+        buffer.write("\ufeff")  # the byte order mark: spreadsheets then read the file as UTF-8
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_HEADER)
+        rows = 0
+        async for row in csv_rows(connection, scope, wanted):
+            writer.writerow(row)
+            rows += 1
+            if rows % CSV_CHUNK_ROWS == 0:
+                await response.write(buffer.getvalue().encode("utf-8"))
+                buffer.seek(0)
+                buffer.truncate()
+    await response.write(buffer.getvalue().encode("utf-8"))
+    await response.write_eof()
+    log.info("signal history exported", rows=rows)
+    return response
+
+
+def _filename(wanted: HistoryFilter) -> str:
+    days = "-".join(
+        part for part in (wanted.start and f"from-{wanted.start}", wanted.end and f"to-{wanted.end}") if part
+    )
+    return f"signal-history{'-' + days if days else ''}.csv"
