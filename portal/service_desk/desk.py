@@ -85,7 +85,8 @@ async def request_context(request: web.Request) -> dict[str, Any]:
         "visits": visits,
         "holds": found.holder_id == viewer.user_id,
         "may_work": route_admits(request, "service_desk.take"),
-        "form": suggestions(found, visits, today_of(request)),
+        # What the forms start with; a refused form shows what was typed instead (its fields are in `form`).
+        "suggested": suggestions(found, visits, today_of(request)),
     }
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from shared.service.model import KIND_LABELS, TIME_LABELS
+
+# Staff's words for the states (the customer reads "Received" for a request nobody has answered yet).
 STATUS_LABELS = {
     "open": "Open",
     "answered": "Answered",
@@ -19,8 +22,6 @@ STATUS_BADGES = {
     "completed": "badge--ok",
     "cancelled": "",
 }
-KIND_LABELS = {"inquiry": "General inquiry", "service": "Request for service"}
-PREFERRED_TIMES = {"any": "Any time", "morning": "Morning", "afternoon": "Afternoon"}
 
 
 def age(since: datetime, now: datetime) -> str:
@@ -41,5 +42,5 @@ def helpers() -> dict[str, object]:
         "status_labels": STATUS_LABELS,
         "status_badges": STATUS_BADGES,
         "kind_labels": KIND_LABELS,
-        "preferred_times": PREFERRED_TIMES,
+        "preferred_times": TIME_LABELS,
     }

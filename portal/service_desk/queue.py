@@ -14,6 +14,7 @@ from portal.render import render
 from portal.service_desk import present, queries
 from portal.service_desk.queries import ALL, HOLDERS, KINDS, NOT_CLOSED, STATUSES, Cursor, QueueFilter
 from shared.config import Config
+from shared.service.model import KIND_LABELS
 
 routes = web.RouteTableDef()
 
@@ -22,7 +23,7 @@ STATUS_CHOICES = [
     *((status, present.STATUS_LABELS[status]) for status in STATUSES),
     (ALL, "Any state"),
 ]
-KIND_CHOICES = [("", "Any kind"), *((kind, present.KIND_LABELS[kind]) for kind in KINDS)]
+KIND_CHOICES = [("", "Any kind"), *((kind, KIND_LABELS[kind]) for kind in KINDS)]
 HOLDER_CHOICES = [("anyone", "Anyone or nobody"), ("me", "Me"), ("nobody", "Nobody (waiting to be taken)")]
 
 
