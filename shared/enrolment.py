@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
 
 import asyncpg
 
+from shared.catalogue.model import AlarmType
 from shared.db import Connection
 from shared.dc09_keys import InvalidKeyError, parse_dc09_key
 from shared.errors import Conflict, DomainError, NotFound
@@ -20,6 +24,24 @@ from shared.users import insert_owner
 _ACCOUNT = re.compile(r"^[0-9A-Fa-f]{3,16}$")
 MIN_TEST_INTERVAL_HOURS = 1 / 60
 MAX_TEST_INTERVAL_HOURS = 31 * 24
+# What a panel can be enrolled to be monitored for (panels.monitored_services, sql/0018: its CHECK lists the same
+# values), with the words the enrolment form shows, in the catalogue's order. Tamper, "emergency" and "other" are
+# kinds of alarm a panel may send, not services an insurer asks about.
+MONITORED_SERVICES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        AlarmType.BURGLARY: "Burglary",
+        AlarmType.FIRE: "Fire",
+        AlarmType.PANIC: "Panic",
+        AlarmType.MEDICAL: "Medical",
+        AlarmType.DURESS: "Duress",
+        AlarmType.HOLDUP: "Hold-up",
+        AlarmType.GAS: "Gas",
+        AlarmType.CO: "Carbon monoxide",
+        AlarmType.WATER: "Water",
+        AlarmType.HEAT: "Heat",
+        AlarmType.FREEZE: "Freeze",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +59,19 @@ def normalise_account(account: str) -> str:
     if not _ACCOUNT.match(account):
         raise DomainError("an account number has 3 to 16 digits 0-9 or A-F", field="account")
     return account.upper()
+
+
+def check_monitored_services(values: Iterable[str]) -> list[str]:
+    """The services a panel is enrolled for, each once and in the catalogue's order; an unknown one is refused."""
+    chosen = {value.strip().lower() for value in values if value.strip()}
+    unknown = sorted(chosen - MONITORED_SERVICES.keys())
+    if unknown:
+        raise DomainError(
+            f"{', '.join(repr(u) for u in unknown)} is not a service a panel is monitored for; choose from "
+            f"{', '.join(MONITORED_SERVICES)}",
+            field="monitored_services",
+        )
+    return [service for service in MONITORED_SERVICES if service in chosen]
 
 
 def _key(dc09_key: str | None, key_format: str | None) -> tuple[bytes | None, str | None]:
@@ -61,8 +96,10 @@ async def create_customer(
     test_interval_hours: float = 24,
     security_code: str = "",
     phone: str = "",
+    monitored_services: Iterable[str] = (),
 ) -> EnrolledCustomer:
-    """One transaction: the customer, its owner login, its monitored site and the panel with its account."""
+    """One transaction: the customer, its owner login, its monitored site and the panel with its account (and what
+    the panel is monitored for: values of MONITORED_SERVICES)."""
     name = single_line(name, field="name", missing="enter the customer's name")
     address, phone = single_line(address, field="address"), single_line(phone, field="phone")
     security_code = single_line(security_code, field="security_code")
@@ -70,6 +107,7 @@ async def create_customer(
     account = normalise_account(account)
     key, key_format = _key(dc09_key, dc09_key_format)
     check_test_interval(test_interval_hours)
+    services = check_monitored_services(monitored_services)
     if password is not None:
         check_password(password, email=email)
     password_hash = await asyncio.to_thread(hash_password, password) if password is not None else None
@@ -86,6 +124,7 @@ async def create_customer(
             test_interval_hours,
             security_code,
             phone.strip(),
+            services,
         )
     except asyncpg.UniqueViolationError:  # a concurrent enrolment won the race for the account or e-mail
         raise Conflict(f"account {account} or {email} is already enrolled", field="account") from None
@@ -103,6 +142,7 @@ async def _insert_customer(
     test_interval_hours: float,
     security_code: str,
     phone: str = "",
+    monitored_services: list[str] | None = None,
 ) -> EnrolledCustomer:
     async with connection.transaction():
         if await connection.fetchval("SELECT 1 FROM panels WHERE account = $1", account):
@@ -120,7 +160,9 @@ async def _insert_customer(
             connection, customer_id=customer_id, email=email, name=name, password_hash=password_hash
         )
         site_id = await _insert_site(connection, customer_id, "Premises", address)
-        panel_id = await _insert_panel(connection, site_id, account, key, key_format, test_interval_hours)
+        panel_id = await _insert_panel(
+            connection, site_id, account, key, key_format, test_interval_hours, monitored_services or []
+        )
     return EnrolledCustomer(customer_id, user_id, site_id, panel_id, account)
 
 
@@ -138,15 +180,17 @@ async def _insert_panel(
     key: bytes | None,
     key_format: str | None,
     test_interval_hours: float,
+    monitored_services: list[str],
 ) -> int:
     panel_id: int = await connection.fetchval(
-        "INSERT INTO panels (site_id, account, dc09_key, dc09_key_format, test_interval) "
-        "VALUES ($1, $2, $3, $4, make_interval(secs => $5)) RETURNING id",
+        "INSERT INTO panels (site_id, account, dc09_key, dc09_key_format, test_interval, monitored_services) "
+        "VALUES ($1, $2, $3, $4, make_interval(secs => $5), $6) RETURNING id",
         site_id,
         account,
         key,
         key_format,
         test_interval_hours * 3600.0,
+        monitored_services,
     )
     return panel_id
 
@@ -178,18 +222,20 @@ async def add_panel(
     dc09_key: str | None = None,
     dc09_key_format: str | None = None,
     test_interval_hours: float = 24,
+    monitored_services: Iterable[str] = (),
 ) -> int:
-    """Another alarm panel (its own account number) at an enrolled site."""
+    """Another alarm panel (its own account number) at an enrolled site, and what it is monitored for."""
     account = normalise_account(account)
     key, key_format = _key(dc09_key, dc09_key_format)
     check_test_interval(test_interval_hours)
+    services = check_monitored_services(monitored_services)
     async with connection.transaction():
         if not await connection.fetchval("SELECT 1 FROM sites WHERE id = $1", site_id):
             raise NotFound("there is no such premises")
         if await connection.fetchval("SELECT 1 FROM panels WHERE account = $1", account):
             raise Conflict(f"account {account} is already enrolled", field="account")
         try:
-            return await _insert_panel(connection, site_id, account, key, key_format, test_interval_hours)
+            return await _insert_panel(connection, site_id, account, key, key_format, test_interval_hours, services)
         except asyncpg.UniqueViolationError:
             raise Conflict(f"account {account} is already enrolled", field="account") from None
 

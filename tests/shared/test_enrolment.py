@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from shared.demo import load_demo_data
-from shared.enrolment import create_customer, create_staff_user
+from shared.enrolment import add_panel, create_customer, create_staff_user
 from shared.errors import Conflict, DomainError
 from shared.passwords import verify_password
 
@@ -120,3 +120,40 @@ async def test_creating_one_staff_login_twice_at_once_is_a_conflict(database_url
     finally:
         await pool.close()
     assert sorted(type(r).__name__ for r in results) == ["Conflict", "int"], results
+
+
+async def test_panels_are_enrolled_with_what_they_are_monitored_for(db: asyncpg.Pool) -> None:
+    async with db.acquire() as connection:
+        enrolled = await create_customer(
+            connection,
+            name="Monitored",
+            email="monitored@example.com",
+            password=None,
+            account="D00D",
+            monitored_services=["fire", " Burglary ", "fire", ""],
+        )
+        other = await add_panel(connection, site_id=enrolled.site_id, account="D00E", monitored_services=["co"])
+        plain = await add_panel(connection, site_id=enrolled.site_id, account="D00F")
+        services = dict(await connection.fetch("SELECT id, monitored_services FROM panels"))
+    # Each once, in the catalogue's order, whatever order and case they came in.
+    assert services == {enrolled.panel_id: ["burglary", "fire"], other: ["co"], plain: []}
+
+
+async def test_an_unknown_monitored_service_is_refused_by_its_field(db: asyncpg.Pool) -> None:
+    async with db.acquire() as connection:
+        with pytest.raises(DomainError) as caught:
+            await create_customer(
+                connection,
+                name="N",
+                email="n@example.com",
+                password=None,
+                account="1234",
+                monitored_services=["fire", "tamper"],
+            )
+        assert await connection.fetchval("SELECT count(*) FROM customers") == 0
+        enrolled = await create_customer(connection, name="N", email="n@example.com", password=None, account="1234")
+        with pytest.raises(DomainError) as on_add:
+            await add_panel(connection, site_id=enrolled.site_id, account="1235", monitored_services=["unicorns"])
+        assert await connection.fetchval("SELECT count(*) FROM panels") == 1
+    assert caught.value.field == on_add.value.field == "monitored_services"
+    assert "'tamper'" in caught.value.message and "burglary" in caught.value.message
