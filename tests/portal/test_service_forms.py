@@ -203,3 +203,13 @@ async def test_a_secondary_user_sends_a_request_for_the_account(
     await owner_view.logout()
     await owner_view.login(alpha.owner_email)
     assert "System trouble" in await (await owner_view.get("/service/requests")).text()
+
+
+async def test_request_service_is_reachable_beside_the_payment_methods(
+    portal: Portal, customers: tuple[Customer, Customer]
+) -> None:
+    """Seed 000: "click 'payment methods' … or click 'request service'"."""
+    alpha, _ = customers
+    await portal.login(alpha.owner_email)
+    page = await (await portal.get("/billing/payment-methods")).text()
+    assert '<a class="button button--quiet" href="/service/request">Request service</a>' in page
