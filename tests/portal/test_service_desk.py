@@ -271,6 +271,8 @@ async def test_completing_fills_the_service_history_and_mails_the_customer(
     assert 'id="f-performed_on-error">The work cannot be dated after today' in text
     assert 'id="f-technician-error">Enter who performed the work' in text
     assert 'id="f-work_performed-error">Describe the work performed' in text
+    assert 'name="visit_time" type="time" value="09:00"' in text  # the other forms keep their suggestions
+    assert f'action="/staff/service/{request_id}/complete#complete-title"' in text  # lands on the refused form
     assert await db.fetchval("SELECT count(*) FROM service_history") == 0
 
     done = await post(
