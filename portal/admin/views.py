@@ -32,6 +32,15 @@ def _key_fields(form: Form) -> tuple[str | None, str | None]:
     return (key, form.get("dc09_key_format") or "hex") if key else (None, None)
 
 
+async def ticked_services(request: web.Request) -> dict[str, Any]:
+    """The "Monitored for" boxes ticked in the form just posted, to tick them again when it comes back with errors."""
+    return {"monitored_ticked": (await request.post()).getall("monitored_services", [])}
+
+
+async def record_with_ticked_services(request: web.Request) -> dict[str, Any]:
+    return {**await customer_context(request), **await ticked_services(request)}
+
+
 @routes.get("/admin/customers/new", name="admin.customer_new")
 @access(Access.ADMIN)
 async def new_customer_page(request: web.Request) -> web.StreamResponse:
@@ -40,7 +49,7 @@ async def new_customer_page(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/admin/customers", name="admin.customer_create")
 @access(Access.ADMIN)
-@form_view("admin/customer_new.html")
+@form_view("admin/customer_new.html", ticked_services)
 async def create_customer_view(request: web.Request, form: Form) -> web.StreamResponse:
     key, key_format = _key_fields(form)
     async with request.app[pool_key].acquire() as connection:
@@ -56,6 +65,7 @@ async def create_customer_view(request: web.Request, form: Form) -> web.StreamRe
             test_interval_hours=_hours(form),
             security_code=form.get("security_code"),
             phone=form.get("phone"),
+            monitored_services=form.all("monitored_services"),
         )
     flash(await get_session(request), f"Customer enrolled with panel account {enrolled.account}.")
     raise redirect(f"/staff/customers/{enrolled.customer_id}")
@@ -74,7 +84,7 @@ async def create_site(request: web.Request, form: Form) -> web.StreamResponse:
 
 @routes.post("/admin/customers/{customer_id}/panels", name="admin.panel_create")
 @access(Access.ADMIN)
-@form_view("staff/customer.html", customer_context)
+@form_view("staff/customer.html", record_with_ticked_services)
 async def create_panel(request: web.Request, form: Form) -> web.StreamResponse:
     customer_id = path_id(request, "customer_id")
     key, key_format = _key_fields(form)
@@ -93,6 +103,7 @@ async def create_panel(request: web.Request, form: Form) -> web.StreamResponse:
             dc09_key=key,
             dc09_key_format=key_format,
             test_interval_hours=_hours(form),
+            monitored_services=form.all("monitored_services"),
         )
     flash(await get_session(request), "Panel added.")
     raise redirect(f"/staff/customers/{customer_id}")

@@ -4,6 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from portal.certificates import staff, verify, views
+from portal.keys import config_key, staff_sections_key, templates_key
+from shared.enrolment import MONITORED_SERVICES
+
+# Each page module's RouteTableDef: the customer's page, the public verification, the staff routes.
+VIEWS = (views, verify, staff)
+
 
 def setup(app: web.Application) -> None:
-    """Nothing yet: the feature is being built."""
+    """The Insurance Certificate page is reached from the Service Center's sub-navigation (H1's
+    service/_subnav.html), so it adds no menu entry of its own; staff see the certificates on the customer record."""
+    for view in VIEWS:
+        app.router.add_routes(view.routes)
+    app[staff_sections_key].add(staff.certificates_section(app[config_key]))
+    # The choices "Monitored for" of the panel enrolment forms (admin/_panel_fields.html), which the certificate's
+    # services start from. It belongs to the admin pages' wiring; it is here while that file is another's.
+    app[templates_key].globals["monitored_services"] = MONITORED_SERVICES
