@@ -16,7 +16,6 @@ import asyncpg
 from shared.branding import Branding
 from shared.db import Connection
 from shared.errors import Conflict, DomainError, NotFound
-from shared.fields import multi_line, single_line
 from shared.scope import CustomerScope
 from shared.service import notices, validation
 from shared.service.model import HistoryEntry, RequestEvent, ServiceRequest, Visit
@@ -192,7 +191,7 @@ async def comment(
 
     An internal note is for staff only: no status change, no mail, never on the customer's pages.
     """
-    body = multi_line(body, field="body", missing="Write the comment.")
+    body = validation.long_text(body, field="body", missing="Write the comment.")
     async with connection.transaction():
         row = await _lock(connection, scope, request_id)
         _require_holder(row, staff_id)
@@ -234,7 +233,7 @@ async def schedule_visit(
 ) -> None:
     """Book a technician's visit (it replaces a booked visit still to come); the request becomes 'scheduled' and
     its contact is mailed. `scheduled_for` carries its time zone; the mail and timeline show the time in it."""
-    technician = single_line(technician, field="technician", missing="Enter the technician's name.")
+    technician = validation.person(technician, field="technician", missing="Enter the technician's name.")
     if scheduled_for.tzinfo is None:
         raise DomainError("Give the visit's time with its time zone.", field="scheduled_for")
     if scheduled_for < datetime.now(UTC):
@@ -292,8 +291,10 @@ async def complete(
 ) -> None:
     """Close the request with the work performed, which becomes an entry of the customer's service history; its
     contact is mailed. A closed request refuses (Conflict). `today` is the portal's day: no work in the future."""
-    technician = single_line(technician, field="technician", missing="Enter who performed the work.")
-    work_performed = multi_line(work_performed, field="work_performed", missing="Describe the work performed.")
+    technician = validation.person(technician, field="technician", missing="Enter who performed the work.")
+    work_performed = validation.long_text(
+        work_performed, field="work_performed", missing="Describe the work performed."
+    )
     if performed_on > (today or datetime.now(UTC).date()):
         raise DomainError("The work cannot be dated in the future.", field="performed_on")
     async with connection.transaction():

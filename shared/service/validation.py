@@ -30,6 +30,20 @@ def _text(value: str, *, field: str, limits_of: str, missing: str | None = None)
     return text
 
 
+def long_text(value: str, *, field: str, missing: str | None = None) -> str:
+    """Text over several lines (a staff answer, the work performed) as long as a customer's comments may be."""
+    try:
+        text = multi_line(value, field="comments", missing=missing)
+    except DomainError as error:
+        raise DomainError(error.message, field=field) from error
+    return text
+
+
+def person(value: str, *, field: str, missing: str) -> str:
+    """A person's name (a technician), as long as any name may be."""
+    return _text(value, field=field, limits_of="name", missing=missing)
+
+
 def check_kind(kind: str) -> str:
     if kind not in KINDS:
         raise DomainError(f"unknown kind of request {kind!r}", field="kind")
@@ -100,5 +114,12 @@ def check_submission_key(key: str) -> str:
 
 def field_limit(field: str) -> int:
     """The longest value the form's `field` takes (templates put it in maxlength)."""
-    shared_name = {"contact_name": "name", "contact_email": "email", "contact_phone": "phone"}.get(field, field)
+    shared_name = {
+        "contact_name": "name",
+        "contact_email": "email",
+        "contact_phone": "phone",
+        "technician": "name",
+        "body": "comments",
+        "work_performed": "comments",
+    }.get(field, field)
     return limit_of(shared_name)

@@ -390,3 +390,63 @@ async def test_completion_needs_who_what_and_a_day_not_in_the_future(
     assert refused.value.field == field
     assert await db.fetchval("SELECT status FROM service_requests") == "open"
     assert await db.fetchval("SELECT count(*) FROM service_history") == 0
+
+
+async def test_an_answer_and_the_work_performed_may_be_as_long_as_a_customers_comments(
+    db: asyncpg.Pool, branding: Branding, alpha: Customer, staff: tuple[Staff, Staff]
+) -> None:
+    """Staff answers are not one-liners: 4,000 characters like the customer's comments, not the 200 of a field."""
+    dana, _ = staff
+    request_id = await taken_by(db, branding, alpha, dana)
+    scope = staff_scope(alpha, dana)
+    long_answer = "We checked every zone. " * 100  # 2,300 characters
+    async with db.acquire() as connection:
+        await comment(
+            connection,
+            scope,
+            branding,
+            request_id,
+            staff_id=dana.id,
+            staff_name="Dana",
+            body=long_answer,
+            internal=False,
+        )
+        with pytest.raises(DomainError) as refused:
+            await comment(
+                connection,
+                scope,
+                branding,
+                request_id,
+                staff_id=dana.id,
+                staff_name="Dana",
+                body="x" * 4001,
+                internal=False,
+            )
+        assert refused.value.field == "body"
+        with pytest.raises(DomainError) as refused:
+            await complete(
+                connection,
+                scope,
+                branding,
+                request_id,
+                staff_id=dana.id,
+                staff_name="Dana",
+                performed_on=date(2026, 12, 4),
+                technician="T" * 121,
+                work_performed="Fixed",
+                today=date(2026, 12, 5),
+            )
+        assert refused.value.field == "technician"
+        await complete(
+            connection,
+            scope,
+            branding,
+            request_id,
+            staff_id=dana.id,
+            staff_name="Dana",
+            performed_on=date(2026, 12, 4),
+            technician="Sam Tech",
+            work_performed=long_answer,
+            today=date(2026, 12, 5),
+        )
+    assert await db.fetchval("SELECT work_performed FROM service_history") == long_answer.strip()
