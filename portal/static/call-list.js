@@ -1,0 +1,99 @@
+// The Call list page: drag a contact's row to a new place and the new order is posted (the same form the server
+// reads for any reorder), and after a move the keyboard's focus returns to the button that was pressed. Without this
+// script the Move up and Move down buttons do the same work, one place at a time.
+(function () {
+  "use strict";
+
+  // After "Move up" or "Move down" the page comes back with #move-up-<id> (or #move-down-<id>) in its address:
+  // put the focus on that button, so a keyboard user carries on from where they were.
+  function restoreFocus() {
+    if (!window.location.hash) {
+      return;
+    }
+    var target = document.getElementById(decodeURIComponent(window.location.hash.slice(1)));
+    if (target && (target.tagName === "BUTTON" || target.hasAttribute("tabindex"))) {
+      target.focus();
+    }
+  }
+
+  function setUpDragging(body) {
+    var form = document.getElementById("call-list-order");
+    if (!form) {
+      return;
+    }
+    var dragged = null;
+
+    function rows() {
+      return Array.prototype.slice.call(body.querySelectorAll("tr[data-contact-id]"));
+    }
+
+    function order() {
+      return rows()
+        .map(function (row) {
+          return row.getAttribute("data-contact-id");
+        })
+        .join(",");
+    }
+
+    function send() {
+      form.querySelectorAll('input[name="order"]').forEach(function (input) {
+        input.remove();
+      });
+      rows().forEach(function (row, index) {
+        var input = document.createElement("input");
+        input.type = "hidden";
+        input.name = "order";
+        input.value = row.getAttribute("data-contact-id");
+        form.appendChild(input);
+        var position = row.querySelector("[data-position]");
+        if (position) {
+          position.textContent = String(index + 1);
+        }
+      });
+      form.submit();
+    }
+
+    body.addEventListener("dragstart", function (event) {
+      var row = event.target.closest ? event.target.closest("tr[data-contact-id]") : null;
+      if (!row) {
+        return;
+      }
+      dragged = row;
+      event.dataTransfer.effectAllowed = "move";
+      event.dataTransfer.setData("text/plain", row.getAttribute("data-contact-name") || "");
+    });
+
+    body.addEventListener("dragover", function (event) {
+      if (dragged) {
+        event.preventDefault(); // allows the drop
+        event.dataTransfer.dropEffect = "move";
+      }
+    });
+
+    body.addEventListener("drop", function (event) {
+      var target = event.target.closest ? event.target.closest("tr[data-contact-id]") : null;
+      if (!dragged || !target) {
+        return;
+      }
+      event.preventDefault();
+      var before = order();
+      if (target !== dragged) {
+        // Dropped on the lower half of a row: after it; on the upper half: before it.
+        var box = target.getBoundingClientRect();
+        var after = event.clientY > box.top + box.height / 2;
+        body.insertBefore(dragged, after ? target.nextSibling : target);
+      }
+      dragged = null;
+      if (order() !== before) {
+        send();
+      }
+    });
+
+    body.addEventListener("dragend", function () {
+      dragged = null;
+    });
+  }
+
+  document.querySelectorAll("tbody[data-call-list]").forEach(setUpDragging);
+  restoreFocus();
+})();
