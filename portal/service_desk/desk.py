@@ -77,6 +77,7 @@ async def request_context(request: web.Request) -> dict[str, Any]:
     async with request.app[pool_key].acquire() as connection:
         scope, request_id = await scope_of_request(connection, request)
         found, events, visits = await service.get_request(connection, scope, request_id, internal=True)
+        technicians = await queries.recent_technicians(connection)
     viewer = viewer_of(request)
     return {
         **present.helpers(),
@@ -85,6 +86,7 @@ async def request_context(request: web.Request) -> dict[str, Any]:
         "visits": visits,
         "holds": found.holder_id == viewer.user_id,
         "may_work": route_admits(request, "service_desk.take"),
+        "technicians": technicians,
         # What the forms start with; a refused form shows what was typed instead (its fields are in `form`).
         "suggested": suggestions(found, visits, today_of(request)),
     }

@@ -118,3 +118,18 @@ async def customer_of_request(connection: Connection, request_id: int) -> int:
     if customer_id is None:
         raise NotFound("there is no such service request")
     return customer_id
+
+
+async def recent_technicians(connection: Connection, *, limit: int = 30) -> list[str]:
+    """Technicians booked for visits lately, most recent first: the desk's forms suggest them, so one technician
+    is written one way in every customer's service history."""
+    names: list[str] = [
+        row["technician"]
+        for row in await connection.fetch(
+            """SELECT technician FROM service_visits
+                WHERE created_at > now() - interval '180 days'
+                GROUP BY technician ORDER BY max(created_at) DESC LIMIT $1""",
+            limit,
+        )
+    ]
+    return names

@@ -254,6 +254,12 @@ async def test_a_visit_is_booked_in_the_portals_time_zone_and_mailed(
     page = await (await portal.get(page_of(request_id))).text()
     assert f"{day.isoformat()} 14:30" in page and "Sam Okafor" in page and "booked" in page
     assert 'name="technician" type="text" value="Sam Okafor"' in page  # the completion form suggests the technician
+    # Another request's forms offer the technicians booked lately, so a name is written one way everywhere.
+    other = await add_request(db, alpha, minutes_ago=1)
+    await post(portal, page_of(other) + "/take")
+    page = await (await portal.get(page_of(other))).text()
+    assert '<datalist id="technicians"><option value="Sam Okafor"></datalist>' in page
+    assert 'name="visit_technician" type="text" value="" maxlength="200" required list="technicians"' in page
 
 
 async def test_completing_fills_the_service_history_and_mails_the_customer(
