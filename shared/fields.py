@@ -27,6 +27,10 @@ LIMITS: Final[Mapping[str, int]] = MappingProxyType(
         "account": 16,
         "description": 500,
         "comments": 4000,
+        # The Service Center: staff's answers and notes, the work a technician performed, a call-list contact's notes.
+        "body": 4000,
+        "work_performed": 4000,
+        "notes": 1000,
     }
 )
 DEFAULT_LIMIT: Final = 200
