@@ -28,6 +28,10 @@ LIMITS: Final[Mapping[str, int]] = MappingProxyType(
         "description": 500,
         "comments": 4000,
         # The Service Center: staff's answers and notes, the work a technician performed, a call-list contact's notes.
+        "contact_name": 120,
+        "contact_email": 254,
+        "contact_phone": 40,
+        "technician": 120,
         "body": 4000,
         "work_performed": 4000,
         "notes": 1000,

@@ -116,7 +116,7 @@ async def test_every_route_as_another_customers_user_with_this_customers_ids(
 
 # Placeholders that are not database ids, each checked by its own handler: a token (hashed and looked up) and a
 # panel account number (normalised as hex). Any other placeholder must be named `…_id`, so portal/paths.py parses it.
-NON_ID_PLACEHOLDERS = {"token", "account"}
+NON_ID_PLACEHOLDERS = {"token", "account", "code"}
 
 
 def placeholders(path: str) -> set[str]:
