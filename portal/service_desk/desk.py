@@ -148,6 +148,24 @@ async def take_view(request: web.Request, form: Form) -> web.StreamResponse:
     raise await staff_act(request, "You hold this request now: the customer's answer, visit and completion are yours.")
 
 
+@routes.post(PAGE + "/take-over", name="service_desk.take_over")
+@access(*WORK)
+@form_view(TEMPLATE, request_context)
+async def take_over_view(request: web.Request, form: Form) -> web.StreamResponse:
+    viewer = viewer_of(request)
+    async with request.app[pool_key].acquire() as connection:
+        scope, request_id = await scope_of_request(connection, request)
+        await service.take_over(
+            connection,
+            scope,
+            request_id,
+            staff_id=viewer.user_id,
+            staff_name=viewer.display_name,
+            reason=form.get("reason"),
+        )
+    raise await staff_act(request, "You took the request over: its timeline says from whom and why.")
+
+
 @routes.post(PAGE + "/release", name="service_desk.release")
 @access(*WORK)
 @form_view(TEMPLATE, request_context)

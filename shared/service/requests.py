@@ -16,6 +16,7 @@ import asyncpg
 from shared.branding import Branding
 from shared.db import Connection
 from shared.errors import Conflict, DomainError, NotFound
+from shared.fields import single_line
 from shared.scope import CustomerScope
 from shared.service import notices, validation
 from shared.service.model import HistoryEntry, RequestEvent, ServiceRequest, Visit
@@ -37,6 +38,7 @@ __all__ = [
     "service_history",
     "submit_request",
     "take",
+    "take_over",
 ]
 
 NOT_FOUND = "That request was not found."
@@ -161,6 +163,32 @@ async def take(
         if taken is None:
             raise Conflict(f"{row['holder_name'] or 'Someone else'} already holds this request.")
         await _event(connection, request_id, staff_id, staff_name, "taken", "internal", "")
+
+
+async def take_over(
+    connection: Connection,
+    scope: CustomerScope,
+    request_id: int,
+    *,
+    staff_id: int,
+    staff_name: str,
+    reason: str,
+) -> None:
+    """Take a request another staff member holds (they are away, the customer called again): with a reason, which
+    the request's timeline keeps beside whom it was taken from. Nobody holding it: an ordinary take."""
+    reason = single_line(reason, field="reason", missing="Say why you take it over.")
+    async with connection.transaction():
+        row = await _lock(connection, scope, request_id)
+        if row["holder_id"] == staff_id:
+            return
+        await connection.execute(
+            "UPDATE service_requests SET holder_id = $2, taken_at = now(), updated_at = now() WHERE id = $1",
+            request_id,
+            staff_id,
+        )
+        previous = row["holder_name"] or "nobody"
+        body = f"Taken over from {previous}: {reason}" if row["holder_id"] is not None else reason
+        await _event(connection, request_id, staff_id, staff_name, "taken", "internal", body)
 
 
 async def release(

@@ -165,6 +165,40 @@ async def test_two_staff_taking_one_request_at_the_same_moment_one_holds_it(
     )
 
 
+async def test_another_staff_member_takes_over_with_a_reason_the_timeline_keeps(
+    portal: Portal, other_portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+    request_id = await add_request(db, alpha, minutes_ago=5)
+    await portal.login("dispatcher@example.com")
+    assert (await post(portal, page_of(request_id) + "/take")).status == 303
+    await other_portal.login("admin@example.com")
+    page = await (await other_portal.get(page_of(request_id))).text()
+    assert "Held by dispatcher@example.com" in page and "Take over" in page
+    refused = await post(other_portal, page_of(request_id) + "/take-over", {"reason": ""})
+    assert refused.status == 400 and "Say why you take it over" in await refused.text()
+    taken = await post(other_portal, page_of(request_id) + "/take-over", {"reason": "Dispatcher is off sick"})
+    assert taken.status == 303
+    holder = await db.fetchval(
+        "SELECT u.email FROM service_requests r JOIN users u ON u.id = r.holder_id WHERE r.id = $1", request_id
+    )
+    assert holder == "admin@example.com"
+    last = await db.fetchrow(
+        "SELECT action, visibility, author_name, body FROM service_request_events WHERE request_id = $1 "
+        "ORDER BY id DESC LIMIT 1",
+        request_id,
+    )
+    assert dict(last) == {
+        "action": "taken",
+        "visibility": "internal",
+        "author_name": "admin@example.com",
+        "body": "Taken over from dispatcher@example.com: Dispatcher is off sick",
+    }
+    # The former holder may no longer work it.
+    answer = await post(portal, page_of(request_id) + "/comment", {"body": "On it", "visibility": "customer"})
+    assert answer.status == 409
+
+
 async def test_a_comment_for_the_customer_answers_and_is_mailed_an_internal_note_is_neither(
     portal: Portal, db: asyncpg.Pool, config: Config, customers: tuple[Customer, Customer]
 ) -> None:
