@@ -169,7 +169,8 @@ async def order(request: web.Request, form: Form) -> web.StreamResponse:
     site_id = path_id(request, "site_id")
     async with request.app[pool_key].acquire() as connection:
         await site_of(connection, scope_of(request), site_id)
-        changed = await reorder(connection, scope_of(request), site_id, _order_of(form))
+        dragged = parse_id(form.get("dragged"))
+        changed = await reorder(connection, scope_of(request), site_id, _order_of(form), dragged=dragged)
     if changed:
         flash(await get_session(request), "The new order of the call list is saved.")
     raise redirect(list_url(site_id, "contacts-title"))

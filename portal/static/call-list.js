@@ -12,7 +12,10 @@
     }
     var target = document.getElementById(decodeURIComponent(window.location.hash.slice(1)));
     if (target && (target.tagName === "BUTTON" || target.hasAttribute("tabindex"))) {
-      target.focus();
+      // In the middle of the window rather than at its top edge (where the address's #fragment put it), so the
+      // contacts above the moved one stay in sight.
+      target.focus({ preventScroll: true });
+      target.scrollIntoView({ block: "center" });
     }
   }
 
@@ -35,7 +38,11 @@
         .join(",");
     }
 
-    function send() {
+    function send(moved) {
+      var draggedField = form.querySelector('input[name="dragged"]');
+      if (draggedField) {
+        draggedField.value = moved.getAttribute("data-contact-id");
+      }
       form.querySelectorAll('input[name="order"]').forEach(function (input) {
         input.remove();
       });
@@ -83,9 +90,10 @@
         var after = event.clientY > box.top + box.height / 2;
         body.insertBefore(dragged, after ? target.nextSibling : target);
       }
+      var moved = dragged;
       dragged = null;
       if (order() !== before) {
-        send();
+        send(moved);
       }
     });
 
@@ -95,5 +103,10 @@
   }
 
   document.querySelectorAll("tbody[data-call-list]").forEach(setUpDragging);
-  restoreFocus();
+  // After the browser's own scroll to the #fragment, which happens as the page finishes loading.
+  if (document.readyState === "complete") {
+    restoreFocus();
+  } else {
+    window.addEventListener("load", restoreFocus);
+  }
 })();

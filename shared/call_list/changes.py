@@ -202,11 +202,14 @@ async def move_contact(connection: Connection, scope: CustomerScope, contact_id:
     return moved
 
 
-def _dragged(old: Sequence[int], new: Sequence[int]) -> set[int]:
+def _dragged(old: Sequence[int], new: Sequence[int], hint: int | None = None) -> set[int]:
     """The contacts a person moved to get from `old` to `new`: those outside the longest run that kept its order.
 
-    Dragging one contact from third to first shifts two others down a place; the history names only the one dragged.
+    Dragging one contact from third to first shifts two others down a place; the history names only the one dragged
+    (`hint`, when the page says which it was and the others indeed kept their order: a swap of two reads either way).
     """
+    if hint is not None and [c for c in old if c != hint] == [c for c in new if c != hint] and hint in old:
+        return {hint}
     rank = {contact_id: place for place, contact_id in enumerate(old)}
     sequence = [rank[contact_id] for contact_id in new]
     # Longest increasing subsequence, O(n^2): a list holds at most MAX_CONTACTS.
@@ -220,8 +223,16 @@ def _dragged(old: Sequence[int], new: Sequence[int]) -> set[int]:
     return {contact_id for contact_id in new if rank[contact_id] not in kept}
 
 
-async def reorder(connection: Connection, scope: CustomerScope, site_id: int, contact_ids: Sequence[int]) -> bool:
+async def reorder(
+    connection: Connection,
+    scope: CustomerScope,
+    site_id: int,
+    contact_ids: Sequence[int],
+    *,
+    dragged: int | None = None,
+) -> bool:
     """Put the premises' contacts in the order given (a drag and drop); the ids must be exactly its contacts.
+    `dragged` names the contact the person dragged, for the history.
 
     Returns whether anything moved. Conflict when the ids are not the list as it is now (another person changed it
     meanwhile, or the page is old): nothing is changed then.
@@ -239,7 +250,7 @@ async def reorder(connection: Connection, scope: CustomerScope, site_id: int, co
             )
         if new == old:
             return False
-        moved = _dragged(old, new)
+        moved = _dragged(old, new, dragged)
         await connection.execute(
             "UPDATE call_list_contacts AS c SET position = o.place, updated_at = now() "
             "FROM unnest($2::bigint[]) WITH ORDINALITY AS o(id, place) "

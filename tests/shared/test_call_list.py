@@ -33,6 +33,7 @@ from shared.call_list.changes import _dragged
 from shared.enrolment import create_customer
 from shared.errors import Conflict, DomainError, Forbidden, NotFound
 from shared.events import CALL_LIST_CHANNEL
+from shared.fields import limit_of
 from shared.scope import CustomerScope
 
 PASSCODE = "blue heron 42"
@@ -128,7 +129,9 @@ def test_a_phone_with_too_few_or_too_many_digits_or_other_signs_is_refused(phone
 
 def test_every_wrong_field_is_named_at_once_and_text_is_trimmed() -> None:
     with pytest.raises(InvalidContact) as refused:
-        clean_contact(ContactDetails(name="  ", phone="", phone_alt="12", relation="a\nb", notes="x" * 201))
+        clean_contact(
+            ContactDetails(name="  ", phone="", phone_alt="12", relation="a\nb", notes="x" * (limit_of("notes") + 1))
+        )
     errors = refused.value.errors
     assert set(errors) == {"name", "phone", "phone_alt", "relation", "notes"}
     assert "name" in errors["name"] and "phone number" in errors["phone"]
@@ -213,6 +216,10 @@ def test_the_history_of_a_drag_names_the_contact_dragged() -> None:
     assert _dragged([1, 2, 3, 4], [2, 3, 4, 1]) == {1}
     assert _dragged([1, 2, 3, 4], [1, 3, 2, 4]) in ({2}, {3})
     assert len(_dragged([1, 2, 3, 4], [4, 3, 2, 1])) == 3
+    # The page says which one was dragged: a swap of two then reads right; a hint that cannot be true is ignored.
+    assert _dragged([1, 2], [2, 1], hint=2) == {2} and _dragged([1, 2], [2, 1], hint=1) == {1}
+    assert _dragged([1, 2, 3, 4], [4, 1, 2, 3], hint=1) == {4}
+    assert _dragged([1, 2, 3], [3, 1, 2], hint=99) == {3}
 
 
 async def test_a_list_holds_at_most_twenty_contacts(db: asyncpg.Pool, world: World) -> None:
