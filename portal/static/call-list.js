@@ -11,7 +11,7 @@
       return;
     }
     var target = document.getElementById(decodeURIComponent(window.location.hash.slice(1)));
-    if (target && (target.tagName === "BUTTON" || target.hasAttribute("tabindex"))) {
+    if (target && target.tagName === "BUTTON") {
       // In the middle of the window rather than at its top edge (where the address's #fragment put it), so the
       // contacts above the moved one stay in sight.
       target.focus({ preventScroll: true });

@@ -82,7 +82,9 @@ async def test_the_owner_adds_edits_moves_reorders_and_removes_contacts(
 
     # The history, newest first: who, what, before → after.
     history = page[page.index("Changes to this call list") :]
-    assert history.count("<td>Customer alpha</td>") == 6  # who: the owner's name, on each of the six changes
+    assert (
+        history.count('<td data-label="Who">Customer alpha</td>') == 6
+    )  # who: the owner's name, on each of the six changes
     for said in (
         "Removed Ann Lee-Ray",
         "Changed Ann Lee",
@@ -296,3 +298,57 @@ async def test_the_dashboard_tab_shows_the_first_premises_list(
     await portal.post(f"/call-list/{alpha.site_id}/passcode", {"passcode": PASSCODE})
     text = await (await portal.get("/dashboard?tab=call-list")).text()
     assert "Ann Lee" in text and "Neighbour" in text and PASSCODE not in text
+
+
+async def test_the_passcode_never_reaches_a_log_line(
+    portal: Portal, customers: tuple[Customer, Customer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    alpha, _ = customers
+    await portal.login(alpha.owner_email)
+    await portal.post(f"/call-list/{alpha.site_id}/passcode", {"passcode": PASSCODE})
+    refused = "toolong-" + "z" * 40
+    assert (await portal.post(f"/call-list/{alpha.site_id}/passcode", {"passcode": refused})).status == 400
+    await portal.post(f"/call-list/{alpha.site_id}/passcode/clear")
+    logged = capsys.readouterr()
+    assert "passcode" in logged.out  # the requests were logged (by route) ...
+    assert PASSCODE not in logged.out + logged.err and refused not in logged.out + logged.err  # ... never the value
+
+
+async def test_each_premises_has_its_own_list_chosen_on_the_page(
+    portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+    cabin = await db.fetchval(
+        "INSERT INTO sites (customer_id, name, address) VALUES ($1, 'Lake cabin', '9 Lake Road') RETURNING id",
+        alpha.customer_id,
+    )
+    await portal.login(alpha.owner_email)
+    await add(portal, alpha.site_id, "Home Contact")
+    await add(portal, cabin, "Cabin Contact")
+    await portal.post(f"/call-list/{cabin}/passcode", {"passcode": "cabin words"})
+    home = await (await portal.get("/call-list")).text()
+    assert names_in_order(home) == ["Home Contact"] and "cabin words" not in home
+    assert f'href="/call-list?site={cabin}"' in home and "Lake cabin" in home
+    page = await (await portal.get(f"/call-list?site={cabin}")).text()
+    assert names_in_order(page) == ["Cabin Contact"] and "cabin words" in page and "9 Lake Road" in page
+    for odd in ("abc", "0", "-1", "99999999999999999999"):
+        assert (await portal.get(f"/call-list?site={odd}")).status == 404
+    tab = await (await portal.get("/dashboard?tab=call-list")).text()
+    assert "Home Contact" in tab and "Cabin Contact" not in tab and "one of your 2 premises" in tab
+
+
+async def test_a_full_list_offers_no_add_form(
+    portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+    await db.executemany(
+        "INSERT INTO call_list_contacts (customer_id, site_id, position, name, phone) "
+        "VALUES ($1, $2, $3, $4, '555 0100 99')",
+        [(alpha.customer_id, alpha.site_id, n, f"Person {n}") for n in range(1, 21)],
+    )
+    await portal.login(alpha.owner_email)
+    page = await (await portal.get("/call-list")).text()
+    assert len(names_in_order(page)) == 20
+    assert "The call list holds at most 20 contacts" in page and "Add contact" not in page
+    response = await portal.post(f"/call-list/{alpha.site_id}/contacts", {"name": "One more", "phone": "555 0100 98"})
+    assert response.status == 400 and "at most 20 contacts" in await response.text()

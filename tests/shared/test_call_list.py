@@ -374,3 +374,22 @@ def test_the_notice_payload_reads_back_or_is_refused() -> None:
     for bad in ("", "12", "12:", "a:1", "1:2:3"):
         with pytest.raises(ValueError):
             CallListChanged.decode(bad)
+
+
+async def test_changes_at_the_same_moment_are_served_one_at_a_time(db: asyncpg.Pool, world: World) -> None:
+    async with db.acquire() as connection:
+        for name in ("Ann", "Bob", "Cat", "Dan", "Eve"):
+            await add_contact(connection, world.alpha, world.alpha_site, person(name))
+        eve = (await contacts_of(connection, world.alpha, world.alpha_site))[-1].id
+
+    async def move_up() -> None:
+        async with db.acquire() as connection:
+            await move_contact(connection, world.alpha, eve, "up")
+
+    # Four people press "Move up" for Eve at once: each move reads her place after the one before it committed, so
+    # she climbs four places (without the premises' lock two would swap her with the same neighbour).
+    await asyncio.gather(*(move_up() for _ in range(4)))
+    async with db.acquire() as connection:
+        assert await names(connection, world.alpha, world.alpha_site) == ["Eve", "Ann", "Bob", "Cat", "Dan"]
+        moves = await connection.fetch("SELECT before, after FROM call_list_changes WHERE action = 'moved' ORDER BY id")
+    assert [(m["before"]["position"], m["after"]["position"]) for m in moves] == [(5, 4), (4, 3), (3, 2), (2, 1)]
