@@ -35,6 +35,9 @@ LIMITS: Final[Mapping[str, int]] = MappingProxyType(
         "body": 4000,
         "work_performed": 4000,
         "notes": 1000,
+        "phone_alt": 40,
+        "relation": 80,
+        "passcode": 40,
     }
 )
 DEFAULT_LIMIT: Final = 200
