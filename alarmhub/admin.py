@@ -17,7 +17,7 @@ from shared.billing.plans import parse_monthly_fee, set_monthly_fee
 from shared.config import load_config
 from shared.db import Connection
 from shared.demo import DemoLogin, load_demo_data
-from shared.enrolment import create_customer, create_staff_user
+from shared.enrolment import MONITORED_SERVICES, check_monitored_services, create_customer, create_staff_user
 from shared.errors import DomainError, NotFound
 from shared.fields import single_line
 from shared.scope import CustomerScope
@@ -48,6 +48,13 @@ def _description(text: str) -> str:
         raise argparse.ArgumentTypeError(error.message) from None
 
 
+def _services(text: str) -> list[str]:
+    try:
+        return check_monitored_services(text.split(","))
+    except DomainError as error:
+        raise argparse.ArgumentTypeError(error.message) from None
+
+
 def _day(text: str) -> date:
     if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
         try:
@@ -74,6 +81,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--security-code",
         default="",
         help="the security system's code: with the account number it lets the owner register",
+    )
+    customer.add_argument(
+        "--monitored-for",
+        type=_services,
+        default=[],
+        help=f"what the panel is monitored for, comma-separated: {','.join(MONITORED_SERVICES)}",
     )
 
     user = tasks.add_parser("create-user", help="a dispatcher or admin login")
@@ -154,6 +167,7 @@ async def admin_command(args: argparse.Namespace, url: str) -> int:
                 dc09_key_format=args.dc09_key_format if args.dc09_key else None,
                 test_interval_hours=args.test_interval_hours,
                 security_code=args.security_code,
+                monitored_services=args.monitored_for,
             )
             print(
                 f"customer_id={enrolled.customer_id} user_id={enrolled.user_id} site_id={enrolled.site_id} "

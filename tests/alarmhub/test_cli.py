@@ -135,3 +135,19 @@ async def test_api_tokens_from_the_command_line(database_url: str) -> None:
     finally:
         await connection.close()
     assert [tuple(r) for r in rows] == [("cad", "admin", True)]
+
+
+async def test_create_customer_takes_what_the_panel_is_monitored_for(database_url: str) -> None:
+    base = ["admin", "create-customer", "--password", "Lantern-Harbour-42", "--name", "Mo"]
+    unknown = alarmhub(database_url, *base, "--email", "mo@example.com", "--account", "6B6B", "--monitored-for", "x")
+    assert unknown.returncode == 2 and "--monitored-for" in unknown.stderr and "burglary" in unknown.stderr
+    created = alarmhub(
+        database_url, *base, "--email", "mo@example.com", "--account", "6B6B", "--monitored-for", "Fire, burglary,co"
+    )
+    assert created.returncode == 0, created.stderr
+    connection = await asyncpg.connect(database_url)
+    try:
+        services = await connection.fetchval("SELECT monitored_services FROM panels WHERE account = '6B6B'")
+    finally:
+        await connection.close()
+    assert services == ["burglary", "fire", "co"]
