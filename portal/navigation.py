@@ -23,6 +23,11 @@ class NavItem:
     # Routes whose name starts with this prefix highlight the entry (e.g. "users" for users.invite).
     section: str
     order: int = 100
+    # Other features' routes that belong under this entry (e.g. "certificates" under the Service Center).
+    also: tuple[str, ...] = ()
+
+    def is_current(self, route: str) -> bool:
+        return route == self.route or any(route == s or route.startswith(s + ".") for s in (self.section, *self.also))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +60,7 @@ class Navigation:
         for item in self.items:
             rule = rule_of(_handler(router, item.route))
             if rule is not None and rule.admits(viewer):
-                current = current_route == item.route or current_route.startswith(item.section + ".")
-                links[item.area].append(NavLink(item.label, item.route, current))
+                links[item.area].append(NavLink(item.label, item.route, item.is_current(current_route)))
         return links
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from portal.certificates import staff, verify, views
-from portal.keys import config_key, staff_sections_key, templates_key
-from shared.enrolment import MONITORED_SERVICES
+from portal.keys import config_key, staff_sections_key
 
 # Each page module's RouteTableDef: the customer's page, the public verification, the staff routes.
 VIEWS = (views, verify, staff)
@@ -18,6 +17,3 @@ def setup(app: web.Application) -> None:
     for view in VIEWS:
         app.router.add_routes(view.routes)
     app[staff_sections_key].add(staff.certificates_section(app[config_key]))
-    # The choices "Monitored for" of the panel enrolment forms (admin/_panel_fields.html), which the certificate's
-    # services start from. It belongs to the admin pages' wiring; it is here while that file is another's.
-    app[templates_key].globals["monitored_services"] = MONITORED_SERVICES

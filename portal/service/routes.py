@@ -34,7 +34,9 @@ async def requests_card(connection: Connection, scope: CustomerScope) -> dict[st
 def setup(app: web.Application) -> None:
     for view in VIEWS:
         app.router.add_routes(view.routes)
-    app[navigation_key].add(NavItem("Service Center", "service", "top", section="service", order=20))
+    app[navigation_key].add(
+        NavItem("Service Center", "service", "top", section="service", order=20, also=("certificates",))
+    )
     app[dashboard_tabs_key].add(
         DashboardTab(
             "service-history", "Service history", CUSTOMERS, "service/_tab_history.html", history_tab, order=40

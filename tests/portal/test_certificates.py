@@ -201,3 +201,13 @@ async def test_customers_cannot_use_the_staff_certificate_routes(
     assert (await portal.get(f"{base}/pdf")).status == 403
     assert (await portal.post(f"{base}/revoke")).status == 403
     assert await db.fetchval("SELECT revoked_at FROM insurance_certificates") is None
+
+
+async def test_the_service_center_is_the_current_top_menu_entry_on_the_certificate_page(
+    portal: Portal, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+    await portal.login(alpha.owner_email)
+    text = await (await portal.get("/service/certificates")).text()
+    assert 'aria-current="page">Service Center<' in text
+    assert 'aria-current="page">Billing Center<' not in text
