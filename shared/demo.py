@@ -11,6 +11,7 @@ from shared.billing.cycle import cycle_line
 from shared.billing.invoices import create_invoice, customer_of_account
 from shared.billing.ledger import lock_customer
 from shared.db import Connection
+from shared.demo_service import load_demo_service
 from shared.demo_signals import load_demo_signals
 from shared.enrolment import create_customer, create_staff_user
 
@@ -81,6 +82,7 @@ async def _load_demo_data(connection: Connection) -> list[DemoLogin]:
             )
         await load_demo_signals(connection, account, seed=int(account, 16))
         await load_demo_billing(connection, account, today=datetime.now(UTC).date())
+        await load_demo_service(connection, account, today=datetime.now(UTC).date())
         logins.append(DemoLogin("owner", email, DEMO_PASSWORD, account))
     for email, role in DEMO_STAFF:
         if not await connection.fetchval("SELECT 1 FROM users WHERE lower(email) = $1", email):
