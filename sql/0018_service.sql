@@ -149,3 +149,9 @@ CREATE INDEX call_list_changes_site ON call_list_changes (site_id, changed_at DE
 ALTER TABLE panels ADD COLUMN monitored_services text[] NOT NULL DEFAULT '{}'
     CHECK (monitored_services <@ ARRAY['burglary', 'fire', 'panic', 'medical', 'duress', 'holdup', 'gas', 'co',
                                        'water', 'heat', 'freeze']::text[]);
+
+-- The insurers' verification page counts failed lookups like registrations (portal/accounts/throttle.py): an
+-- address that keeps trying codes that do not exist is refused for a while.
+ALTER TABLE auth_failures DROP CONSTRAINT auth_failures_action_check;
+ALTER TABLE auth_failures ADD CONSTRAINT auth_failures_action_check
+    CHECK (action IN ('login', 'register', 'reset', 'verify'));

@@ -6,9 +6,11 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from portal.accounts.login import client_address
+from portal.accounts.throttle import Throttle
 from portal.auth.access import Access, access
 from portal.certificates.views import timezone_of, today_of
-from portal.keys import pool_key
+from portal.keys import config_key, pool_key
 from portal.render import render
 from shared.certificates.codes import normalise_code
 from shared.certificates.verify import verify_code
@@ -39,8 +41,16 @@ async def verify_page(request: web.Request) -> web.StreamResponse:
     is 80 random bits, so answering "no such code" teaches a guesser nothing about the codes that exist.
     """
     code = request.match_info["code"]
+    throttle = Throttle.from_config("verify", request.app[config_key])
     async with request.app[pool_key].acquire() as connection:
+        # Counted before it is looked up, taken back when genuine: an address that keeps trying codes that do not
+        # exist is refused (429) after portal.address_max_failures of them within portal.throttle_minutes.
+        attempt = await throttle.attempt(
+            connection, account=normalise_code(code) or code[:40], address=client_address(request)
+        )
         verification = await verify_code(connection, code, today=today_of(request), timezone=timezone_of(request))
+        if verification is not None:
+            await attempt.succeeded(connection)
     # A code is shown back only in its own shape: the page never repeats arbitrary text from a link.
     context = {"verification": verification, "code": normalise_code(code) or ""}
     response = await render(request, "certificates/verify.html", context, status=200 if verification else 404)

@@ -7,8 +7,11 @@ import io
 import re
 
 import asyncpg
+from aiohttp.test_utils import TestClient, TestServer
 from pypdf import PdfReader
 
+from portal.app import create_app
+from shared.config import Config
 from shared.enrolment import add_panel, add_site
 from tests.portal.conftest import Customer, Portal
 
@@ -155,6 +158,26 @@ async def test_the_verify_page_answers_for_a_real_code_only(
 
     form = await other_portal.get("/verify")
     assert form.status == 200 and 'name="code"' in await form.text()
+
+
+async def test_an_address_guessing_codes_is_refused_for_a_while_a_genuine_code_costs_nothing(
+    config: Config, database_url: str, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+    await enrolled_for_burglary(db, alpha)
+    strict = config.with_overrides(portal__address_max_failures=3)
+    async with TestClient(TestServer(create_app(strict, database_url))) as client:
+        owner, insurer = Portal(client), Portal(client)
+        await owner.login(alpha.owner_email)
+        _, code = await request_certificate(owner, alpha.site_id)
+        for _ in range(5):  # genuine lookups are taken back: they never count
+            assert (await insurer.get(f"/verify/{code}")).status == 200
+        for guess in ("AAAA-BBBB-CCCC-DDDD", "AAAA-BBBB-CCCC-DDDE", "AAAA-BBBB-CCCC-DDDF"):
+            assert (await insurer.get(f"/verify/{guess}")).status == 404
+        refused = await insurer.get("/verify/AAAA-BBBB-CCCC-DDDG")
+        assert refused.status == 429 and "too many attempts" in (await refused.text()).lower()
+        assert (await insurer.get(f"/verify/{code}")).status == 429  # the address waits, whatever it asks
+    assert await db.fetchval("SELECT count(*) FROM auth_failures WHERE action = 'verify' AND scope = 'address'") == 3
 
 
 async def test_staff_see_download_and_withdraw_certificates_and_the_verify_page_says_so(
