@@ -411,7 +411,12 @@ def _lines(rows: Sequence[asyncpg.Record], premises: Mapping[int, str]) -> list[
     """The page's lines; an event whose restore is on the same page says when it was restored."""
     lines = [_line(row, premises) for row in rows]
     restored_at = {line.restores.id: line.signal.received_at for line in lines if line.restores is not None}
-    return [replace(line, restored_at=restored_at.get(line.signal.id)) for line in lines]
+    if not restored_at:
+        return lines
+    return [
+        replace(line, restored_at=restored_at[line.signal.id]) if line.signal.id in restored_at else line
+        for line in lines
+    ]
 
 
 def _cell(value: str) -> str:
