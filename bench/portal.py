@@ -374,6 +374,13 @@ def report(args: argparse.Namespace, version: str, loaded: float, results: list[
     first = by_name["portal: Signal history, first page"].rate / bare["first"].rate
     deep = by_name["portal: Signal history, a page a year back"].rate / bare["deep"].rate
     rate = export.rows / export.seconds
+    floor = next((m for m in results if "Account page" in m.name), None)
+    floor_text = (
+        f" A page of the portal with no signals at all (Account: session, login check, layout) makes "
+        f"{floor.rate / bare['first'].rate:.0%} of the bare page's rate: the ceiling of any portal page here."
+        if floor
+        else ""
+    )
     return (
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}; PostgreSQL {version}; load average "
         f"before the run {os.getloadavg()[0]:.2f}.\n"
@@ -384,7 +391,7 @@ def report(args: argparse.Namespace, version: str, loaded: float, results: list[
         "bare page each one process on uvloop, the clients in a third).\n\n"
         + "\n".join(lines)
         + f"\n\nPortal against the bare page: first page {first:.0%}, a year back {deep:.0%} (target ≥ "
-        f"{TARGET_RATIO:.0%}). CSV export of the long customer's last year: {export.rows:,} rows in "
+        f"{TARGET_RATIO:.0%}).{floor_text} CSV export of the long customer's last year: {export.rows:,} rows in "
         f"{export.seconds:.1f} s = {rate:,.0f} rows/s (target ≥ {TARGET_CSV_ROWS_PER_SECOND:,}); the portal's RSS "
         f"{export.rss_before / 1024:.0f} MiB before, {export.rss_peak / 1024:.0f} MiB at its peak during the "
         f"download, {export.rss_after / 1024:.0f} MiB after.\n"
@@ -438,6 +445,10 @@ async def main(argv: list[str] | None = None) -> int:
                     ("portal: filtered to Power loss, a year back", f"{portal}/signals?category=power&after={cursor}"),
                 ]
                 results = [await drive(session, n, u, args.clients, args.seconds) for n, u in pages]
+                floor = "portal: the Account page (no signals: the portal's own cost)"
+                results.append(
+                    await drive(session, floor, f"{portal}/account", args.clients, args.seconds, rows_expected=False)
+                )
                 never = "portal: a category never sent (Supervisory)"
                 results.append(
                     await drive(
