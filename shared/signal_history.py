@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import re
 import struct
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -447,7 +447,7 @@ def csv_row(line: HistoryLine, timezone: ZoneInfo) -> list[str]:
 
 async def csv_rows(
     connection: Connection, scope: CustomerScope, wanted: HistoryFilter, *, prefetch: int = 2000
-) -> AsyncIterator[list[str]]:
+) -> AsyncGenerator[list[str], None]:
     """Every signal of the filtered range, newest first, as CSV rows — read through a server-side cursor in a
     transaction, so that memory holds one prefetch of rows however long the range."""
     premises = {p.id: p.name for p in await premises_of(connection, scope)}

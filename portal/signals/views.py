@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import hmac
@@ -127,13 +128,15 @@ async def export(request: web.Request) -> web.StreamResponse:
         writer = csv.writer(buffer)
         writer.writerow(CSV_HEADER)
         rows = 0
-        async for row in csv_rows(connection, scope, wanted):
-            writer.writerow(row)
-            rows += 1
-            if rows % CSV_CHUNK_ROWS == 0:
-                await response.write(buffer.getvalue().encode("utf-8"))
-                buffer.seek(0)
-                buffer.truncate()
+        # aclosing: a download the browser abandons ends the cursor's transaction at once, not when collected.
+        async with contextlib.aclosing(csv_rows(connection, scope, wanted)) as exported:
+            async for row in exported:
+                writer.writerow(row)
+                rows += 1
+                if rows % CSV_CHUNK_ROWS == 0:
+                    await response.write(buffer.getvalue().encode("utf-8"))
+                    buffer.seek(0)
+                    buffer.truncate()
     await response.write(buffer.getvalue().encode("utf-8"))
     await response.write_eof()
     log.info("signal history exported", rows=rows)
