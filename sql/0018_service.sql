@@ -20,13 +20,13 @@ CREATE TABLE service_requests (
     submitted_by    bigint REFERENCES users ON DELETE SET NULL,
     -- The form's one-time key: a double submit or a refresh of the confirmation stores one request.
     submission_key  text NOT NULL,
+    -- Removing a staff login gives its requests back to the queue (taken_at then means nothing: no CHECK ties them).
     holder_id       bigint REFERENCES users ON DELETE SET NULL,
     taken_at        timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     closed_at       timestamptz,
     UNIQUE (customer_id, submission_key),
-    CHECK ((holder_id IS NULL) = (taken_at IS NULL)),
     CHECK ((status IN ('completed', 'cancelled')) = (closed_at IS NOT NULL))
 );
 CREATE INDEX service_requests_customer ON service_requests (customer_id, created_at DESC, id DESC);

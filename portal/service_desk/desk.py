@@ -17,7 +17,7 @@ from portal.auth.model import Permission
 from portal.auth.sessions import flash
 from portal.forms import FieldErrors, Form, form_view, redirect
 from portal.keys import config_key, pool_key
-from portal.paths import path_id
+from portal.paths import parse_id, path_id
 from portal.render import render
 from portal.service_desk import present, queries
 from portal.staff.views import route_admits
@@ -162,6 +162,7 @@ async def take_over_view(request: web.Request, form: Form) -> web.StreamResponse
             staff_id=viewer.user_id,
             staff_name=viewer.display_name,
             reason=form.get("reason"),
+            expected_holder_id=parse_id(form.get("holder")),
         )
     raise await staff_act(request, "You took the request over: its timeline says from whom and why.")
 

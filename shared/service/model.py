@@ -8,6 +8,8 @@ from typing import Final
 
 import asyncpg
 
+# Who answered, as a customer reads it when the staff member has no name on file (never their login e-mail).
+SERVICE_DESK: Final = "Service desk"
 KINDS: Final = ("inquiry", "service")
 PREFERRED_TIMES: Final = ("any", "morning", "afternoon")
 OPEN_STATUSES: Final = ("open", "answered", "scheduled")

@@ -8,6 +8,7 @@ from shared.scope import CustomerScope
 from shared.service.model import (
     REQUEST_COLUMNS,
     REQUEST_FROM,
+    SERVICE_DESK,
     HistoryEntry,
     RequestEvent,
     ServiceRequest,
@@ -54,12 +55,18 @@ async def get_request(
     )
     if row is None:
         raise NotFound("That request was not found.")
+    # Staff read who did what; a customer reads a staff member's name only when one is on file, never a login
+    # e-mail (staff logins have none shown to customers): otherwise the service desk answered.
     events = await connection.fetch(
-        """SELECT id, at, author_name, action, visibility, body FROM service_request_events
-           WHERE request_id = $1 AND ($2 OR visibility = 'customer')
-           ORDER BY at, id""",
+        """SELECT e.id, e.at, e.action, e.visibility, e.body,
+                  CASE WHEN $2 OR e.action = 'submitted' THEN e.author_name
+                       ELSE coalesce(nullif(btrim(u.name), ''), $3) END AS author_name
+           FROM service_request_events e LEFT JOIN users u ON u.id = e.author_id
+           WHERE e.request_id = $1 AND ($2 OR e.visibility = 'customer')
+           ORDER BY e.at, e.id""",
         request_id,
         internal,
+        SERVICE_DESK,
     )
     visits = await connection.fetch(
         """SELECT id, technician, scheduled_for, cancelled_at FROM service_visits

@@ -9,7 +9,7 @@ is NotFound. Reading (list, one request, history) lives in shared/service/querie
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
@@ -19,7 +19,7 @@ from shared.errors import Conflict, DomainError, NotFound
 from shared.fields import single_line
 from shared.scope import CustomerScope
 from shared.service import notices, validation
-from shared.service.model import HistoryEntry, RequestEvent, ServiceRequest, Visit
+from shared.service.model import SERVICE_DESK, HistoryEntry, RequestEvent, ServiceRequest, Visit
 from shared.service.notices import format_moment
 from shared.service.queries import get_request, list_requests, open_requests, service_history
 
@@ -30,6 +30,7 @@ __all__ = [
     "Visit",
     "comment",
     "complete",
+    "confirmation_recipient",
     "get_request",
     "list_requests",
     "open_requests",
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 NOT_FOUND = "That request was not found."
+MAX_AHEAD = timedelta(days=366)  # how far ahead a visit is booked, and how far back completed work is dated
 
 
 async def submit_request(
@@ -118,7 +120,7 @@ async def submit_request(
             kind=kind,
             topic=topic,
             contact_name=contact_name,
-            contact_email=contact_email,
+            contact_email=await confirmation_recipient(connection, scope, contact_email),
             site_name=site_name,
             comments=comments,
             preferred_dates=dates,
@@ -126,6 +128,25 @@ async def submit_request(
             response_promise=response_promise,
         )
     return request_id
+
+
+async def confirmation_recipient(connection: Connection, scope: CustomerScope, contact_email: str) -> str:
+    """Where the confirmation goes: the contact's e-mail when it is on file for the customer (theirs or a login's),
+    else the login that submitted. The confirmation quotes what was typed, so it never goes to an address nobody
+    on file vouched for — a form would otherwise send the company's mail with any text to anyone."""
+    row = await connection.fetchrow(
+        """SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1 AND lower(email) = lower($2))
+                  OR EXISTS (SELECT 1 FROM users WHERE customer_id = $1 AND lower(email) = lower($2)) AS on_file,
+                  (SELECT email FROM users WHERE id = $3 AND customer_id = $1) AS submitter,
+                  (SELECT nullif(email, '') FROM customers WHERE id = $1) AS account_email""",
+        scope.customer_id,
+        contact_email,
+        scope.user_id,
+    )
+    if row is None or row["on_file"]:
+        return contact_email
+    recipient: str = row["submitter"] or row["account_email"] or contact_email
+    return recipient
 
 
 async def _check_site(connection: Connection, scope: CustomerScope, kind: str, site_id: int | None) -> str:
@@ -173,6 +194,7 @@ async def take_over(
     staff_id: int,
     staff_name: str,
     reason: str,
+    expected_holder_id: int | None = None,
 ) -> None:
     """Take a request another staff member holds (they are away, the customer called again): with a reason, which
     the request's timeline keeps beside whom it was taken from. Nobody holding it: an ordinary take."""
@@ -181,6 +203,11 @@ async def take_over(
         row = await _lock(connection, scope, request_id)
         if row["holder_id"] == staff_id:
             return
+        if expected_holder_id is not None and row["holder_id"] != expected_holder_id:
+            # Two take-overs at once, or the holder changed since the page was shown: the later one is told so.
+            raise Conflict(
+                f"{row['holder_name'] or 'Nobody'} holds this request now: look again before taking it over."
+            )
         await connection.execute(
             "UPDATE service_requests SET holder_id = $2, taken_at = now(), updated_at = now() WHERE id = $1",
             request_id,
@@ -243,7 +270,7 @@ async def comment(
             topic=row["topic"],
             contact_name=row["contact_name"],
             contact_email=row["contact_email"],
-            author_name=staff_name,
+            author_name=await _public_name(connection, staff_id),
             body=body,
         )
 
@@ -266,6 +293,8 @@ async def schedule_visit(
         raise DomainError("Give the visit's time with its time zone.", field="scheduled_for")
     if scheduled_for < datetime.now(UTC):
         raise DomainError("Choose a time that is still to come.", field="scheduled_for")
+    if scheduled_for > datetime.now(UTC) + MAX_AHEAD:
+        raise DomainError("Choose a time within the next year.", field="scheduled_for")
     async with connection.transaction():
         row = await _lock(connection, scope, request_id)
         _require_holder(row, staff_id)
@@ -323,8 +352,11 @@ async def complete(
     work_performed = validation.long_text(
         work_performed, field="work_performed", missing="Describe the work performed."
     )
-    if performed_on > (today or datetime.now(UTC).date()):
+    today = today or datetime.now(UTC).date()
+    if performed_on > today:
         raise DomainError("The work cannot be dated in the future.", field="performed_on")
+    if performed_on < today - MAX_AHEAD:
+        raise DomainError("Date the work within the past year.", field="performed_on")
     async with connection.transaction():
         row = await _lock(connection, scope, request_id)
         _require_holder(row, staff_id)
@@ -345,6 +377,12 @@ async def complete(
                WHERE id = $1""",
             request_id,
         )
+        # A visit still to come is not needed any more: the customer's page shows it cancelled, not booked.
+        await connection.execute(
+            "UPDATE service_visits SET cancelled_at = now() WHERE request_id = $1 AND cancelled_at IS NULL "
+            "AND scheduled_for > now()",
+            request_id,
+        )
         await _event(connection, request_id, staff_id, staff_name, "completed", "customer", work_performed)
         await notices.mail_completed(
             connection,
@@ -362,6 +400,11 @@ async def complete(
 
 async def _lock(connection: Connection, scope: CustomerScope, request_id: int) -> asyncpg.Record:
     """The request's row, locked until the transaction ends; NotFound for another customer's; Conflict once closed."""
+    # Lock first, then read with the joins: a row locked after waiting for another transaction is re-read in its
+    # new version, but rows joined to it in the same statement are not (the holder's name would be the old one's).
+    await connection.execute(
+        "SELECT 1 FROM service_requests WHERE id = $1 AND customer_id = $2 FOR UPDATE", request_id, scope.customer_id
+    )
     row = await connection.fetchrow(
         """SELECT r.id, r.kind, r.topic, r.status, r.closed_at, r.holder_id, r.site_id, r.contact_name,
                   r.contact_email, coalesce(nullif(h.name, ''), h.email, '') AS holder_name,
@@ -369,8 +412,7 @@ async def _lock(connection: Connection, scope: CustomerScope, request_id: int) -
            FROM service_requests r
            LEFT JOIN users h ON h.id = r.holder_id
            LEFT JOIN sites s ON s.id = r.site_id
-           WHERE r.id = $1 AND r.customer_id = $2
-           FOR UPDATE OF r""",
+           WHERE r.id = $1 AND r.customer_id = $2""",
         request_id,
         scope.customer_id,
     )
@@ -386,6 +428,12 @@ def _require_holder(row: asyncpg.Record, staff_id: int) -> None:
         raise Conflict("Take the request first: only its holder works on it.")
     if row["holder_id"] != staff_id:
         raise Conflict(f"{row['holder_name'] or 'Someone else'} holds this request: only its holder works on it.")
+
+
+async def _public_name(connection: Connection, staff_id: int) -> str:
+    """A staff member as customers read them: their name when one is on file, else the service desk."""
+    name: str | None = await connection.fetchval("SELECT nullif(btrim(name), '') FROM users WHERE id = $1", staff_id)
+    return name or SERVICE_DESK
 
 
 async def _user_name(connection: Connection, user_id: int | None) -> str:

@@ -22,6 +22,7 @@ from shared.service.requests import (
     service_history,
     submit_request,
     take,
+    take_over,
 )
 from tests.portal.conftest import Customer
 from tests.shared.service.conftest import Staff, owner_scope, service_fields, staff_scope, submitted
@@ -450,3 +451,132 @@ async def test_an_answer_and_the_work_performed_may_be_as_long_as_a_customers_co
             today=date(2026, 12, 5),
         )
     assert await db.fetchval("SELECT work_performed FROM service_history") == long_answer.strip()
+
+
+async def test_two_take_overs_at_once_one_wins_the_other_is_told_who_holds_it_now(
+    db: asyncpg.Pool, branding: Branding, alpha: Customer, staff: tuple[Staff, Staff]
+) -> None:
+    dana, eli = staff
+    async with db.acquire() as connection:
+        zed = await connection.fetchval(
+            "INSERT INTO users (email, name, role) VALUES ('zed@example.com', 'Zed', 'dispatcher') RETURNING id"
+        )
+    request_id = await taken_by(db, branding, alpha, Staff(zed, "Zed"))
+
+    async def take_over_as(member: Staff) -> Staff:
+        async with db.acquire() as connection:
+            await take_over(
+                connection,
+                staff_scope(alpha, member),
+                request_id,
+                staff_id=member.id,
+                staff_name=member.name,
+                reason="Zed is away",
+                expected_holder_id=zed,  # both pages showed Zed as the holder
+            )
+        return member
+
+    results = await asyncio.gather(take_over_as(dana), take_over_as(eli), return_exceptions=True)
+    winners = [r for r in results if isinstance(r, Staff)]
+    refused = [r for r in results if isinstance(r, Conflict)]
+    assert len(winners) == 1 and len(refused) == 1, results
+    assert refused[0].message.startswith(f"{winners[0].name} holds this request now")
+    assert await db.fetchval("SELECT holder_id FROM service_requests") == winners[0].id
+    bodies = await db.fetch("SELECT body FROM service_request_events WHERE action = 'taken' ORDER BY id")
+    assert [b["body"] for b in bodies][1:] == ["Taken over from Zed: Zed is away"]
+
+
+async def test_completing_cancels_a_visit_still_to_come_and_dates_stay_within_a_year(
+    db: asyncpg.Pool, branding: Branding, alpha: Customer, staff: tuple[Staff, Staff]
+) -> None:
+    dana, _ = staff
+    request_id = await taken_by(db, branding, alpha, dana)
+    scope = staff_scope(alpha, dana)
+    common = {"staff_id": dana.id, "staff_name": dana.name}
+    async with db.acquire() as connection:
+        with pytest.raises(DomainError) as too_far:
+            await schedule_visit(
+                connection,
+                scope,
+                branding,
+                request_id,
+                technician="Sam",
+                scheduled_for=IN_TWO_DAYS + timedelta(days=400),
+                **common,
+            )
+        assert too_far.value.field == "scheduled_for"
+        await schedule_visit(
+            connection, scope, branding, request_id, technician="Sam", scheduled_for=IN_TWO_DAYS, **common
+        )
+        today = datetime.now(UTC).date()
+        with pytest.raises(DomainError) as too_old:
+            await complete(
+                connection,
+                scope,
+                branding,
+                request_id,
+                performed_on=today - timedelta(days=400),
+                technician="Sam",
+                work_performed="Fixed it",
+                today=today,
+                **common,
+            )
+        assert too_old.value.field == "performed_on"
+        # Fixed over the phone before the visit: the visit is no longer booked.
+        await complete(
+            connection,
+            scope,
+            branding,
+            request_id,
+            performed_on=today,
+            technician="Sam",
+            work_performed="Talked the customer through it",
+            today=today,
+            **common,
+        )
+        _, _, visits = await get_request(connection, owner_scope(alpha), request_id, internal=False)
+    assert len(visits) == 1 and visits[0].cancelled_at is not None
+
+
+async def test_the_customer_reads_a_staff_members_name_or_the_service_desk_never_a_login(
+    db: asyncpg.Pool, branding: Branding, alpha: Customer, staff: tuple[Staff, Staff]
+) -> None:
+    dana, _ = staff
+    async with db.acquire() as connection:
+        nameless = await connection.fetchval(
+            "INSERT INTO users (email, role) VALUES ('nameless-staff@example.com', 'dispatcher') RETURNING id"
+        )
+    for member in (dana, Staff(nameless, "nameless-staff@example.com")):
+        async with db.acquire() as connection:
+            request_id = await submitted(connection, branding, alpha, submission_key=f"key-{member.id}")
+            await take(connection, staff_scope(alpha, member), request_id, staff_id=member.id, staff_name=member.name)
+            await comment(
+                connection,
+                staff_scope(alpha, member),
+                branding,
+                request_id,
+                staff_id=member.id,
+                staff_name=member.name,
+                body="We will call you.",
+                internal=False,
+            )
+            _, customer_events, _ = await get_request(connection, owner_scope(alpha), request_id, internal=False)
+            _, staff_events, _ = await get_request(connection, owner_scope(alpha), request_id, internal=True)
+        answered = [e.author_name for e in customer_events if e.action == "comment"]
+        assert answered == (["Dana"] if member is dana else ["Service desk"])
+        assert [e.author_name for e in staff_events if e.action == "comment"] == [member.name]
+    bodies = " ".join(r["body"] for r in await db.fetch("SELECT body FROM outbox WHERE subject LIKE '%answer%'"))
+    assert "Dana answered" in bodies and "Service desk answered" in bodies
+    assert "nameless-staff@example.com" not in bodies
+
+
+async def test_removing_a_staff_login_gives_its_requests_back_to_the_queue(
+    db: asyncpg.Pool, branding: Branding, alpha: Customer, staff: tuple[Staff, Staff]
+) -> None:
+    dana, eli = staff
+    request_id = await taken_by(db, branding, alpha, dana)
+    await db.execute("DELETE FROM users WHERE id = $1", dana.id)
+    assert await db.fetchval("SELECT holder_id FROM service_requests WHERE id = $1", request_id) is None
+    async with db.acquire() as connection:
+        await take(connection, staff_scope(alpha, eli), request_id, staff_id=eli.id, staff_name=eli.name)
+    assert await db.fetchval("SELECT holder_id FROM service_requests WHERE id = $1", request_id) == eli.id

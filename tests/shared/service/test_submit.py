@@ -11,6 +11,7 @@ import pytest
 
 from shared.branding import Branding
 from shared.errors import DomainError
+from shared.scope import CustomerScope
 from shared.service.requests import get_request, list_requests, submit_request
 from tests.portal.conftest import Customer
 from tests.shared.service.conftest import TODAY, inquiry_fields, owner_scope, service_fields
@@ -44,7 +45,8 @@ async def test_an_inquiry_is_stored_with_its_event_and_confirmed_by_mail(
     assert [(e.action, e.visibility) for e in events] == [("submitted", "customer")]
     assert visits == []
     mail = await db.fetchrow("SELECT * FROM outbox")
-    assert mail["recipient"] == "pat@example.com"
+    # pat@example.com is on file nowhere: the confirmation (which quotes what was typed) goes to whoever submitted.
+    assert mail["recipient"] == alpha.owner_email
     assert mail["subject"] == f"Acme Alarms: we received your request #{request_id}"
     assert "will be in touch within 24 to 48 hours to complete your request" in mail["body"]
     assert f"https://portal.acme.example/service/requests/{request_id}" in mail["body"]
@@ -170,3 +172,25 @@ async def test_a_customer_lists_only_their_requests_newest_first(
         newer = await submit_request(connection, owner_scope(alpha), branding, **service_fields(alpha))
         await submit_request(connection, owner_scope(beta), branding, **inquiry_fields(submission_key="b"))
         assert [r.id for r in await list_requests(connection, owner_scope(alpha))] == [newer, older]
+
+
+async def test_the_confirmation_goes_to_the_contact_only_when_the_address_is_on_file(
+    db: asyncpg.Pool, branding: Branding, alpha: Customer
+) -> None:
+    async with db.acquire() as connection:
+        secondary = CustomerScope(alpha.customer_id, alpha.secondary_id)
+        await submit_request(
+            connection,
+            secondary,
+            branding,
+            **inquiry_fields(contact_email="stranger@elsewhere.example", submission_key="k-stranger"),
+        )
+        await submit_request(
+            connection,
+            secondary,
+            branding,
+            **inquiry_fields(contact_email=alpha.owner_email.upper(), submission_key="k-owner"),
+        )
+    recipients = [r["recipient"] for r in await db.fetch("SELECT recipient FROM outbox ORDER BY id")]
+    assert recipients == [alpha.secondary_email, alpha.owner_email.upper()]
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE recipient LIKE '%elsewhere%'") == 0
