@@ -18,6 +18,7 @@ from portal.paths import parse_id, path_id
 from portal.render import render
 from shared.call_list import (
     MAX_CONTACTS,
+    STALE_ORDER,
     ContactDetails,
     Direction,
     InvalidContact,
@@ -154,10 +155,10 @@ async def move(request: web.Request, form: Form) -> web.StreamResponse:
     raise redirect(list_url(moved.site_id, moved_focus(moved.id, moved.position, count, direction)))
 
 
-def _order_of(form: Form) -> list[int]:
-    ids = [parse_id(value.strip()) for value in form.all("order")]
+def _ids_of(form: Form, name: str, unreadable: str) -> list[int]:
+    ids = [parse_id(value.strip()) for value in form.all(name)]
     if not ids or any(contact_id is None for contact_id in ids):
-        raise Conflict("the new order could not be read: please reload the page and try again")
+        raise Conflict(unreadable)
     return [contact_id for contact_id in ids if contact_id is not None]
 
 
@@ -165,12 +166,16 @@ def _order_of(form: Form) -> list[int]:
 @access(Access.CUSTOMER, Permission.MANAGE_CALL_LIST)
 @form_view(TEMPLATE, context_of_site)
 async def order(request: web.Request, form: Form) -> web.StreamResponse:
-    """The order after a drag and drop (call-list.js posts every contact's id, first to last)."""
+    """The order after a drag and drop: call-list.js posts every contact's id first to last (`order`), beside the
+    order the page showed when it was opened (`loaded`, written by the page itself). When the list has changed since
+    then, the page comes back with the list as it is now and says so (a page without `loaded` is as old as that)."""
     site_id = path_id(request, "site_id")
     async with request.app[pool_key].acquire() as connection:
-        await site_of(connection, scope_of(request), site_id)
+        await site_of(connection, scope_of(request), site_id)  # another customer's premises: 404 before anything
+        new = _ids_of(form, "order", "the new order could not be read: please reload the page and try again")
+        loaded = _ids_of(form, "loaded", STALE_ORDER)
         dragged = parse_id(form.get("dragged"))
-        changed = await reorder(connection, scope_of(request), site_id, _order_of(form), dragged=dragged)
+        changed = await reorder(connection, scope_of(request), site_id, new, loaded=loaded, dragged=dragged)
     if changed:
         flash(await get_session(request), "The new order of the call list is saved.")
     raise redirect(list_url(site_id, "contacts-title"))

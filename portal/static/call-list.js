@@ -1,5 +1,6 @@
 // The Call list page: drag a contact's row to a new place and the new order is posted (the same form the server
-// reads for any reorder), and after a move the keyboard's focus returns to the button that was pressed. Without this
+// reads for any reorder) along with the order the page was opened with (its "loaded" fields, left as the page wrote
+// them: the server refuses the new order when the list has changed since then), and after a move the keyboard's focus returns to the button that was pressed. Without this
 // script the Move up and Move down buttons do the same work, one place at a time.
 (function () {
   "use strict";

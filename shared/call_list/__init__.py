@@ -5,6 +5,7 @@
 """
 
 from shared.call_list.changes import (
+    STALE_ORDER,
     add_contact,
     clear_passcode,
     edit_contact,
@@ -38,6 +39,7 @@ from shared.call_list.rules import (
 __all__ = [
     "CALL_LIST",
     "MAX_CONTACTS",
+    "STALE_ORDER",
     "CallListChanged",
     "Change",
     "Contact",

@@ -21,6 +21,9 @@ from shared.events import notify
 from shared.roles import Permission, Role, holds, parse_permissions
 from shared.scope import CustomerScope
 
+# Said above the list as it is now, when a drag and drop was made on a page older than the list.
+STALE_ORDER = "the call list has changed since you opened it: here it is as it is now"
+
 Action = Literal["added", "edited", "moved", "removed", "passcode_set", "passcode_cleared"]
 
 
@@ -229,13 +232,15 @@ async def reorder(
     site_id: int,
     contact_ids: Sequence[int],
     *,
+    loaded: Sequence[int],
     dragged: int | None = None,
 ) -> bool:
-    """Put the premises' contacts in the order given (a drag and drop); the ids must be exactly its contacts.
-    `dragged` names the contact the person dragged, for the history.
+    """Put the premises' contacts in the order given (a drag and drop). `loaded` is the order the person saw when
+    they opened the page: the new order is theirs to give only over that list, so when the list is no longer in
+    that order (someone moved, added or removed a contact meanwhile) nothing is changed — else a drag on an old page
+    would silently undo another person's move. `dragged` names the contact the person dragged, for the history.
 
-    Returns whether anything moved. Conflict when the ids are not the list as it is now (another person changed it
-    meanwhile, or the page is old): nothing is changed then.
+    Returns whether anything moved. Conflict when the list is not as `loaded` says, or the ids are not its contacts.
     """
     async with connection.transaction():
         await _lock_site(connection, scope, site_id)
@@ -243,11 +248,8 @@ async def reorder(
         current = await contacts_of(connection, scope, site_id)
         old = [contact.id for contact in current]
         new = list(contact_ids)
-        if len(new) != len(set(new)) or sorted(new) != sorted(old):
-            raise Conflict(
-                "the call list has changed since this page was loaded, so the new order was not saved: "
-                "here is the list as it is now — please try again"
-            )
+        if list(loaded) != old or len(new) != len(set(new)) or sorted(new) != sorted(old):
+            raise Conflict(STALE_ORDER)
         if new == old:
             return False
         moved = _dragged(old, new, dragged)

@@ -1,5 +1,5 @@
 """The call list in headless Chromium: the owner adds two contacts, reorders them by keyboard alone (focus stays on
-the moved contact's button), and by drag and drop."""
+the moved contact's button), and by drag and drop; a drag on a page older than the list is refused."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from shared.call_list import move_contact
+from shared.scope import CustomerScope
 from tests.portal.conftest import PASSWORD, Customer
 from tests.portal.smtp import Inbox
 from tests.portal.test_browser import CHROMIUM, browser, site  # noqa: F401 - fixtures
@@ -98,4 +100,17 @@ async def test_the_owner_adds_two_contacts_and_reorders_them_by_keyboard_and_by_
     await expect(history.get_by_role("row")).to_have_count(6)  # the header, two additions and three moves
     await expect(history.get_by_role("row").nth(1)).to_contain_text("Moved Bob Ray from position 2 to 1")
     await expect(history.get_by_role("row").nth(1)).to_contain_text("Customer alpha")
+
+    # Meanwhile someone else puts Ann back on top; a drag on this page, older than the list, is refused and the page
+    # shows the list as it is now, so the other person's move is not silently undone.
+    async with db.acquire() as connection:
+        ann = await connection.fetchval("SELECT id FROM call_list_contacts WHERE name = 'Ann Lee'")
+        await move_contact(connection, CustomerScope(alpha.customer_id, alpha.owner_id), ann, "up")
+    bob_row, ann_row = _rows(page).nth(0), _rows(page).nth(1)
+    await ann_row.drag_to(bob_row, source_position={"x": 20, "y": 10}, target_position={"x": 20, "y": 2})
+    await expect(page.get_by_role("alert")).to_have_text(
+        "The call list has changed since you opened it: here it is as it is now"
+    )
+    await expect(_rows(page).nth(0)).to_contain_text("Ann Lee")
+    assert await _order(db, alpha.site_id) == ["Ann Lee", "Bob Ray"]
     await context.close()

@@ -7,7 +7,9 @@ import re
 
 import asyncpg
 import pytest
+from multidict import MultiDict, MultiDictProxy
 
+from portal.forms import Form
 from tests.portal.conftest import Customer, Portal
 
 PASSCODE = "purple walrus 1987"
@@ -27,6 +29,11 @@ async def order(db: asyncpg.Pool, site_id: int) -> list[tuple[int, str]]:
 async def contact_id(db: asyncpg.Pool, name: str) -> int:
     found: int = await db.fetchval("SELECT id FROM call_list_contacts WHERE name = $1", name)
     return found
+
+
+def loaded_of(page: str) -> list[str]:
+    """The order the page was opened with, as its reorder form posts it."""
+    return re.findall(r'name="loaded" value="(\d+)"', page)
 
 
 def names_in_order(page: str) -> list[str]:
@@ -60,7 +67,9 @@ async def test_the_owner_adds_edits_moves_reorders_and_removes_contacts(
     assert response.status == 400 and "Bob Ray is already first" in await response.text()
 
     # The drag and drop's order, as call-list.js posts it.
-    await portal.post(f"/call-list/{alpha.site_id}/order", {"order": [str(ann), str(bob)]})
+    page = await (await portal.get("/call-list")).text()
+    assert loaded_of(page) == [str(bob), str(ann)]  # the order the page shows, sent along with the new one
+    await portal.post(f"/call-list/{alpha.site_id}/order", {"order": [str(ann), str(bob)], "loaded": loaded_of(page)})
     assert await order(db, alpha.site_id) == [(1, "Ann Lee"), (2, "Bob Ray")]
 
     # Edit: the page is filled in; a wrong phone is said next to its field and nothing changes.
@@ -120,15 +129,52 @@ async def test_a_reorder_with_the_wrong_contacts_is_refused_and_changes_nothing(
     for name in ("Ann", "Bob", "Cat"):
         await add(portal, alpha.site_id, name)
     ann, bob, cat = [await contact_id(db, name) for name in ("Ann", "Bob", "Cat")]
+    seen = [str(ann), str(bob), str(cat)]
     for wrong in ([str(cat), str(bob)], [str(cat), str(bob), str(ann), str(ann)], ["x", str(bob), str(ann)], []):
-        response = await portal.post(f"/call-list/{alpha.site_id}/order", {"order": wrong})
+        response = await portal.post(f"/call-list/{alpha.site_id}/order", {"order": wrong, "loaded": seen})
         assert response.status == 409, wrong
         assert "please reload the page" in await response.text() or "has changed" in await response.text()
     assert await order(db, alpha.site_id) == [(1, "Ann"), (2, "Bob"), (3, "Cat")]
-    await portal.post(f"/call-list/{alpha.site_id}/order", {"order": [str(cat), str(ann), str(bob)]})
+    await portal.post(f"/call-list/{alpha.site_id}/order", {"order": [str(cat), str(ann), str(bob)], "loaded": seen})
     assert await order(db, alpha.site_id) == [(1, "Cat"), (2, "Ann"), (3, "Bob")]
     moved = await db.fetch("SELECT contact_id, before, after FROM call_list_changes WHERE action = 'moved'")
     assert [(r["contact_id"], r["before"]["position"], r["after"]["position"]) for r in moved] == [(cat, 3, 1)]
+
+
+async def test_a_drag_on_a_page_older_than_the_list_is_refused_and_shows_the_list_as_it_is_now(
+    portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+    await portal.login(alpha.owner_email)
+    for name in ("Ann", "Bob", "Cat"):
+        await add(portal, alpha.site_id, name)
+    ann, bob, cat = [await contact_id(db, name) for name in ("Ann", "Bob", "Cat")]
+    stale = await (await portal.get("/call-list")).text()
+    assert loaded_of(stale) == [str(ann), str(bob), str(cat)]
+    # Meanwhile someone moves Cat up (Move up works as before: one place, no order needed).
+    moved = await portal.post(f"/call-list/contacts/{cat}/move", {"direction": "up"}, allow_redirects=False)
+    assert moved.status == 303
+    history = await db.fetchval("SELECT count(*) FROM call_list_changes")
+
+    # The drag on the old page: Cat dropped on top of Ann, Bob, Cat as that page showed them.
+    response = await portal.post(
+        f"/call-list/{alpha.site_id}/order",
+        {"order": [str(cat), str(ann), str(bob)], "loaded": loaded_of(stale), "dragged": str(cat)},
+    )
+    text = await response.text()
+    assert response.status == 409
+    assert "The call list has changed since you opened it: here it is as it is now" in text
+    assert names_in_order(text) == ["Ann", "Cat", "Bob"] and loaded_of(text) == [str(ann), str(cat), str(bob)]
+    assert await order(db, alpha.site_id) == [(1, "Ann"), (2, "Cat"), (3, "Bob")]
+    assert await db.fetchval("SELECT count(*) FROM call_list_changes") == history
+    # A page older than the `loaded` field itself says the same and changes nothing.
+    old = await portal.post(f"/call-list/{alpha.site_id}/order", {"order": [str(cat), str(ann), str(bob)]})
+    assert old.status == 409 and "has changed since you opened it" in await old.text()
+    # On the page as it is now, the drag is saved.
+    await portal.post(
+        f"/call-list/{alpha.site_id}/order", {"order": [str(cat), str(ann), str(bob)], "loaded": loaded_of(text)}
+    )
+    assert await order(db, alpha.site_id) == [(1, "Cat"), (2, "Ann"), (3, "Bob")]
 
 
 @pytest.mark.parametrize("attacker", ["owner", "secondary"])
@@ -265,6 +311,12 @@ async def test_the_owner_sets_changes_and_clears_the_passcode(
     page = await (await portal.post(f"/call-list/{alpha.site_id}/passcode/clear")).text()
     assert "The verbal passcode is cleared" in page and "none set" in page and "second word" not in page
     assert await db.fetchval("SELECT count(*) FROM site_passcodes") == 0
+
+
+def test_a_refused_form_never_keeps_a_typed_passcode_to_show_again() -> None:
+    """Whatever template shows a refused form again, the passcode typed into it is not among its values."""
+    posted = Form(MultiDictProxy(MultiDict([("passcode", PASSCODE), ("new_passcode", PASSCODE), ("name", "Ann")])))
+    assert posted.echo() == {"name": "Ann"}
 
 
 async def test_staff_see_every_premises_list_and_passcode_fresh_on_each_view(

@@ -196,9 +196,10 @@ async def test_reorder_takes_exactly_the_lists_contacts(db: asyncpg.Pool, world:
             for name in ("Ann", "Bob", "Cat", "Dan")
         ]
         other = await add_contact(connection, world.alpha, world.alpha_second_site, person("Eve"))
-        assert await reorder(connection, world.alpha, world.alpha_site, [ids[3], ids[0], ids[1], ids[2]])
+        assert await reorder(connection, world.alpha, world.alpha_site, [ids[3], ids[0], ids[1], ids[2]], loaded=ids)
+        now = [ids[3], ids[0], ids[1], ids[2]]
         assert await names(connection, world.alpha, world.alpha_site) == ["Dan", "Ann", "Bob", "Cat"]
-        assert not await reorder(connection, world.alpha, world.alpha_site, [ids[3], ids[0], ids[1], ids[2]])
+        assert not await reorder(connection, world.alpha, world.alpha_site, now, loaded=now)
         for wrong in (
             ids[:3],  # one left out
             [*ids, ids[0]],  # one twice
@@ -206,9 +207,30 @@ async def test_reorder_takes_exactly_the_lists_contacts(db: asyncpg.Pool, world:
             [ids[0], ids[1], ids[2], ids[3], other.id],
         ):
             with pytest.raises(Conflict, match="has changed"):
-                await reorder(connection, world.alpha, world.alpha_site, wrong)
+                await reorder(connection, world.alpha, world.alpha_site, wrong, loaded=now)
         assert await names(connection, world.alpha, world.alpha_site) == ["Dan", "Ann", "Bob", "Cat"]
         assert await names(connection, world.alpha, world.alpha_second_site) == ["Eve"]
+
+
+async def test_a_drag_on_a_page_older_than_the_list_changes_nothing(db: asyncpg.Pool, world: World) -> None:
+    """Two people open the list Ann, Bob, Cat; one moves Cat up; the other's drag, made on the list as they saw it,
+    must not silently put Cat back below Bob: it is refused, and the list stays as the first person left it."""
+    async with db.acquire() as connection:
+        ann, bob, cat = [
+            (await add_contact(connection, world.alpha, world.alpha_site, person(name))).id
+            for name in ("Ann", "Bob", "Cat")
+        ]
+        seen = [ann, bob, cat]
+        await move_contact(connection, world.helper, cat, "up")
+        history = await connection.fetchval("SELECT count(*) FROM call_list_changes")
+        for stale in ([cat, ann, bob], [bob, ann, cat], [ann, bob, cat]):
+            with pytest.raises(Conflict, match="has changed since you opened it: here it is as it is now"):
+                await reorder(connection, world.alpha, world.alpha_site, stale, loaded=seen, dragged=stale[0])
+        assert await names(connection, world.alpha, world.alpha_site) == ["Ann", "Cat", "Bob"]
+        assert await connection.fetchval("SELECT count(*) FROM call_list_changes") == history
+        # On the page as it is now, the same drag is saved.
+        assert await reorder(connection, world.alpha, world.alpha_site, [cat, ann, bob], loaded=[ann, cat, bob])
+        assert await names(connection, world.alpha, world.alpha_site) == ["Cat", "Ann", "Bob"]
 
 
 def test_the_history_of_a_drag_names_the_contact_dragged() -> None:
@@ -244,7 +266,7 @@ async def test_another_customers_premises_and_contacts_are_not_found(db: asyncpg
             edit_contact(connection, world.beta, ann.id, person("Intruder")),
             move_contact(connection, world.beta, ann.id, "down"),
             remove_contact(connection, world.beta, ann.id),
-            reorder(connection, world.beta, world.alpha_site, [ann.id]),
+            reorder(connection, world.beta, world.alpha_site, [ann.id], loaded=[ann.id]),
             set_passcode(connection, world.beta, world.alpha_site, "stolen"),
             clear_passcode(connection, world.beta, world.alpha_site),
             contact_of(connection, world.beta, ann.id),
@@ -255,7 +277,7 @@ async def test_another_customers_premises_and_contacts_are_not_found(db: asyncpg
         assert await passcode_of(connection, world.alpha, world.alpha_site) == PASSCODE
         # Beta's own premises with alpha's contact in the order: refused, nothing of alpha's changes.
         with pytest.raises(Conflict):
-            await reorder(connection, world.beta, world.beta_site, [ann.id])
+            await reorder(connection, world.beta, world.beta_site, [ann.id], loaded=[])
 
 
 async def test_who_may_change_it(db: asyncpg.Pool, world: World) -> None:
@@ -284,7 +306,7 @@ async def test_every_change_is_audited_with_who_and_before_and_after(db: asyncpg
         await edit_contact(connection, world.helper, ann.id, person("Ann", "555 999 0000", relation="Sister"))
         await edit_contact(connection, world.helper, ann.id, person("Ann", "555 999 0000", relation="Sister"))
         await move_contact(connection, world.alpha, bob.id, "up")
-        await reorder(connection, world.alpha, world.alpha_site, [ann.id, bob.id])
+        await reorder(connection, world.alpha, world.alpha_site, [ann.id, bob.id], loaded=[bob.id, ann.id])
         await remove_contact(connection, world.alpha, bob.id)
         rows = await connection.fetch(
             "SELECT * FROM call_list_changes WHERE site_id = $1 ORDER BY id", world.alpha_site
