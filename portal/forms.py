@@ -25,6 +25,7 @@ _NEVER_ECHOED = (
     "card_number",
     "account_number",
     "card_security_code",
+    "passcode",
 )
 
 
