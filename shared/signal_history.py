@@ -64,6 +64,17 @@ def _restore_families() -> tuple[list[str], list[str], list[str]]:
 CONTACT_ID_RESTORABLE, SIA_CODES, SIA_FAMILIES = _restore_families()
 
 
+def _text_array(codes: Sequence[str]) -> str:
+    """Catalogue codes as an SQL array literal, part of the statement's text: sent and parsed once per prepared
+    statement, not with every page (as parameters they were a third of the page query's time)."""
+    if not all(code.isascii() and code.isalnum() for code in codes):
+        raise ValueError("catalogue codes are letters and digits")
+    return "'{" + ",".join(codes) + "}'::text[]"
+
+
+_CID_RESTORABLE, _SIA_CODES, _SIA_FAMILIES = map(_text_array, (CONTACT_ID_RESTORABLE, SIA_CODES, SIA_FAMILIES))
+
+
 @dataclass(frozen=True, slots=True)
 class Premises:
     id: int
@@ -254,7 +265,7 @@ def _pairing(p: _Params, scope: CustomerScope) -> str:
     signals (at most LOOKBACK_ROWS, within LOOKBACK), the first signal of the same panel, zone and code family
     decides — an event is paired; another restore means that event was restored already."""
     customer, lookback, rows = p(scope.customer_id), p(LOOKBACK), p(LOOKBACK_ROWS)
-    cid, codes, families = p(CONTACT_ID_RESTORABLE, "::text[]"), p(SIA_CODES, "::text[]"), p(SIA_FAMILIES, "::text[]")
+    cid, codes, families = _CID_RESTORABLE, _SIA_CODES, _SIA_FAMILIES
     return f"""
       LEFT JOIN LATERAL (
           SELECT f.id, f.received_at, f.description, f.qualifier
