@@ -130,13 +130,18 @@ async def export(request: web.Request) -> web.StreamResponse:
         rows = 0
         # aclosing: a download the browser abandons ends the cursor's transaction at once, not when collected.
         async with contextlib.aclosing(csv_rows(connection, scope, wanted)) as exported:
+            chunk: list[list[str]] = []
             async for row in exported:
-                writer.writerow(row)
-                rows += 1
-                if rows % CSV_CHUNK_ROWS == 0:
+                chunk.append(row)
+                if len(chunk) == CSV_CHUNK_ROWS:
+                    writer.writerows(chunk)
+                    rows += len(chunk)
+                    chunk.clear()
                     await response.write(buffer.getvalue().encode("utf-8"))
                     buffer.seek(0)
                     buffer.truncate()
+            writer.writerows(chunk)
+            rows += len(chunk)
     await response.write(buffer.getvalue().encode("utf-8"))
     await response.write_eof()
     log.info("signal history exported", rows=rows)
