@@ -50,7 +50,8 @@ async def test_request_then_download_the_pdf_naming_the_customer(
     await enrolled_for_burglary(db, alpha)
     await portal.login(alpha.owner_email)
     page = await (await portal.get("/service/certificates")).text()
-    assert "Request insurance certificate" in page and "No certificates yet" in page
+    # The button reads as seed 002 says it: Select "Request Insurance Certificate".
+    assert ">Request Insurance Certificate</button>" in page and "No certificates yet" in page
     assert "alpha Street 1" in page and "<select" not in page  # one premises: nothing to choose
 
     certificate_id, code = await request_certificate(portal, alpha.site_id)
@@ -139,7 +140,7 @@ async def test_the_verify_page_answers_for_a_real_code_only(
     # An insurer, not logged in.
     genuine = await other_portal.get(f"/verify/{code}")
     text = await genuine.text()
-    assert genuine.status == 200 and "Genuine certificate" in text and "It is valid" in text
+    assert genuine.status == 200 and "<h1>Genuine certificate</h1>" in text and "It is valid" in text
     assert "Customer alpha" in text and "alpha Street 1" in text
     assert genuine.headers["X-Robots-Tag"].startswith("noindex")
     for private in (alpha.account, "Burglary", alpha.owner_email, "security"):
@@ -158,6 +159,25 @@ async def test_the_verify_page_answers_for_a_real_code_only(
 
     form = await other_portal.get("/verify")
     assert form.status == 200 and 'name="code"' in await form.text()
+
+
+async def test_the_verify_page_heads_an_expired_certificate_as_expired(
+    portal: Portal, other_portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+    await enrolled_for_burglary(db, alpha)
+    await portal.login(alpha.owner_email)
+    certificate_id, code = await request_certificate(portal, alpha.site_id)
+    await db.execute(
+        "UPDATE insurance_certificates SET issued_at = now() - interval '400 days', valid_until = current_date - 35 "
+        "WHERE id = $1",
+        certificate_id,
+    )
+    page = await other_portal.get(f"/verify/{code}")
+    text = await page.text()
+    assert page.status == 200  # a genuine code all the same
+    assert "<h1>Expired certificate</h1>" in text and "It has expired" in text
+    assert "Genuine certificate" not in text and "It is valid" not in text
 
 
 async def test_an_address_guessing_codes_is_refused_for_a_while_a_genuine_code_costs_nothing(
@@ -209,8 +229,8 @@ async def test_staff_see_download_and_withdraw_certificates_and_the_verify_page_
 
     page = await other_portal.get(f"/verify/{code}")
     text = await page.text()
-    assert page.status == 200 and "Genuine certificate" in text and "It was withdrawn on" in text
-    assert "It is valid" not in text
+    assert page.status == 200 and "<h1>Withdrawn certificate</h1>" in text and "It was withdrawn on" in text
+    assert "It is valid" not in text and "Genuine certificate" not in text
 
 
 async def test_customers_cannot_use_the_staff_certificate_routes(
