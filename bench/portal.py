@@ -198,6 +198,39 @@ async def deep_position(database_url: str, customer_id: int) -> Position:
     return Position(row["received_at"], row["id"])
 
 
+async def plans(database_url: str, customer_id: int, deep: Position) -> list[str]:
+    """EXPLAIN ANALYZE of the history's page statements on the loaded table: time, buffers, the index scanned."""
+    from zoneinfo import ZoneInfo
+
+    from shared.catalogue import SignalCategory
+    from shared.signal_history import SCAN_ROWS, HistoryFilter, _page_sql
+
+    scope, every = CustomerScope(customer_id, None), HistoryFilter(ZoneInfo("UTC"))
+    power = HistoryFilter(ZoneInfo("UTC"), categories=frozenset({SignalCategory.POWER}))
+    never = HistoryFilter(ZoneInfo("UTC"), categories=frozenset({SignalCategory.SUPERVISORY}))
+    top = Position(every.bounds()[1], 0)
+    cases = (
+        ("first page", every, top),
+        ("a page a year back", every, deep),
+        ("Power loss, a year back", power, deep),
+        ("Supervisory (none sent), first page", never, top),
+    )
+    connection = await asyncpg.connect(database_url)
+    lines = []
+    try:
+        for name, wanted, position in cases:
+            sql, values = _page_sql(scope, wanted, position, older=True, limit=PAGE_ROWS, scan=SCAN_ROWS)
+            plan = "\n".join(r[0] for r in await connection.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *values))
+            took = re.search(r"Execution Time: ([\d.]+) ms", plan)
+            buffers = re.search(r"Buffers: shared hit=(\d+)(?: read=(\d+))?", plan)
+            index = "signals_customer_received" if "signals_customer_received" in plan else "NOT the customer index"
+            hit, read = (buffers.group(1), buffers.group(2) or "0") if buffers else ("?", "?")
+            lines.append(f"{name}: {took.group(1) if took else '?'} ms, {hit} buffers hit, {read} read, scans {index}")
+    finally:
+        await connection.close()
+    return lines
+
+
 def start_portal(database_url: str, port: int, session_key: str, var_dir: str) -> subprocess.Popen[bytes]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("ALARMHUB_")},
@@ -417,6 +450,8 @@ async def main(argv: list[str] | None = None) -> int:
         customer_id, loaded = await load(database_url, args.signals)
         version = await admin.fetchval("SHOW server_version")
         deep = await deep_position(database_url, customer_id)
+        explained = await plans(database_url, customer_id, deep)
+        print("\n".join(explained), flush=True)
         session_key = Fernet.generate_key().decode("ascii")
         portal_port, bare_port = free_port(), free_port()
         with tempfile.TemporaryDirectory(prefix="alarmhub-bench-portal-") as var_dir:
@@ -470,6 +505,7 @@ async def main(argv: list[str] | None = None) -> int:
         if embedded is not None:
             embedded.cleanup()  # type: ignore[attr-defined]
     text = report(args, version, loaded, results, export)
+    text += "\nThe page statements on this table (EXPLAIN ANALYZE, one run each, warm): " + "; ".join(explained) + ".\n"
     print("\n" + text)
     if args.write:
         write_results(text, section="portal", title="Portal: signal history (`make bench-portal`)")
