@@ -17,7 +17,14 @@ from shared.billing.plans import parse_monthly_fee, set_monthly_fee
 from shared.config import load_config
 from shared.db import Connection
 from shared.demo import DemoLogin, load_demo_data
-from shared.enrolment import MONITORED_SERVICES, check_monitored_services, create_customer, create_staff_user
+from shared.enrolment import (
+    MONITORED_SERVICES,
+    check_monitored_services,
+    create_customer,
+    create_staff_user,
+    panel_of_account,
+    set_monitored_services,
+)
 from shared.errors import DomainError, NotFound
 from shared.fields import single_line
 from shared.scope import CustomerScope
@@ -115,6 +122,18 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     fee.add_argument("--account", required=True, help="a panel account number of the customer")
     fee.add_argument("--amount", required=True, type=_fee, help="e.g. 39.99; 0 for none")
 
+    monitored = tasks.add_parser(
+        "set-monitored-for",
+        help="what the panel of that account is monitored for, in place of what was on file (insurance certificates)",
+    )
+    monitored.add_argument("account", metavar="ACCOUNT", help="the panel's monitoring account number")
+    monitored.add_argument(
+        "services",
+        metavar="SERVICES",
+        type=_services,
+        help=f"comma-separated, from {','.join(MONITORED_SERVICES)}; an empty string '' clears it",
+    )
+
     tasks.add_parser("run-billing-cycle", help="issue this month's invoices now (those missing); prints how many")
 
     commands.add_parser("demo-data", help="create the demo customers, panels and logins (idempotent)")
@@ -155,6 +174,8 @@ async def admin_command(args: argparse.Namespace, url: str) -> int:
                 file=sys.stderr,
             )
             return 0
+        if args.admin_command == "set-monitored-for":
+            return await set_monitored_command(connection, args.account, args.services)
         if args.admin_command == "create-customer":
             enrolled = await create_customer(
                 connection,
@@ -188,6 +209,21 @@ async def admin_command(args: argparse.Namespace, url: str) -> int:
         elif args.admin_command == "revoke-api-token":
             revoked = await revoke_api_token(connection, name=args.name)
             print(f"api_token_id={revoked.id} name={revoked.name} revoked")
+    return 0
+
+
+async def set_monitored_command(connection: Connection, account: str, services: list[str]) -> int:
+    """`admin set-monitored-for ACCOUNT SERVICES`: for panels enrolled before what they are monitored for was asked."""
+    try:
+        customer_id, panel_id = await panel_of_account(connection, account)
+    except NotFound as error:
+        print(f"alarmhub: ACCOUNT: {error.message}", file=sys.stderr)  # an argument error, like an unknown service
+        return EXIT_USAGE
+    panel = await set_monitored_services(connection, CustomerScope(customer_id, user_id=None), panel_id, services)
+    print(
+        f"customer_id={customer_id} panel_id={panel.panel_id} account={panel.account} "
+        f"monitored_services={','.join(panel.services)}"
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Enrolment: creating customers with their owner login, site and panel, and staff users."""
+"""Enrolment: creating customers with their owner login, site and panel, what each panel is monitored for, and staff
+users."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from shared.fields import normalise_email, single_line
 from shared.password_policy import check_password
 from shared.passwords import hash_password
 from shared.roles import STAFF_ROLES
+from shared.scope import CustomerScope
 from shared.users import insert_owner
 
 _ACCOUNT = re.compile(r"^[0-9A-Fa-f]{3,16}$")
@@ -238,6 +240,48 @@ async def add_panel(
             return await _insert_panel(connection, site_id, account, key, key_format, test_interval_hours, services)
         except asyncpg.UniqueViolationError:
             raise Conflict(f"account {account} is already enrolled", field="account") from None
+
+
+@dataclass(frozen=True, slots=True)
+class PanelServices:
+    """A panel and what it is monitored for now (values of MONITORED_SERVICES, in their order)."""
+
+    panel_id: int
+    account: str
+    services: list[str]
+
+
+async def panel_of_account(connection: Connection, account: str) -> tuple[int, int]:
+    """(customer_id, panel_id) of the panel with this monitoring account number; NotFound for none."""
+    try:
+        account = normalise_account(account)
+    except DomainError:
+        raise NotFound(f"no panel has the account number {account!r}") from None
+    row = await connection.fetchrow(
+        "SELECT s.customer_id, p.id FROM panels p JOIN sites s ON s.id = p.site_id WHERE p.account = $1", account
+    )
+    if row is None:
+        raise NotFound(f"no panel has the account number {account!r}")
+    return row["customer_id"], row["id"]
+
+
+async def set_monitored_services(
+    connection: Connection, scope: CustomerScope, panel_id: int, services: Iterable[str]
+) -> PanelServices:
+    """Record what the scope's panel is monitored for, in place of what was on file (none clears it): for panels
+    enrolled before this was asked, so their premises can get an insurance certificate. An unknown service is refused
+    by the `monitored_services` field; a panel of another customer is NotFound and nothing changes."""
+    chosen = check_monitored_services(services)
+    account: str | None = await connection.fetchval(
+        "UPDATE panels p SET monitored_services = $3 FROM sites s "
+        "WHERE p.id = $1 AND s.id = p.site_id AND s.customer_id = $2 RETURNING p.account",
+        panel_id,
+        scope.customer_id,
+        chosen,
+    )
+    if account is None:
+        raise NotFound("there is no such panel for this customer")
+    return PanelServices(panel_id, account, chosen)
 
 
 async def create_staff_user(connection: Connection, *, email: str, password: str, role: str) -> int:

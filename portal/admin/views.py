@@ -1,4 +1,5 @@
-"""Admin pages: enrol a customer (with premises and panel), add premises and panels, create staff logins."""
+"""Admin pages: enrol a customer (with premises and panel), add premises and panels, set what a panel is monitored
+for, create staff logins."""
 
 from __future__ import annotations
 
@@ -7,14 +8,21 @@ from typing import Any
 from aiohttp import web
 from aiohttp_session import get_session
 
-from portal.auth.access import Access, access
+from portal.auth.access import Access, access, staff_scope
 from portal.auth.sessions import flash
 from portal.forms import Form, form_view, redirect
 from portal.keys import pool_key
 from portal.paths import parse_id, path_id
 from portal.render import render
 from portal.staff.views import customer_context
-from shared.enrolment import add_panel, add_site, create_customer, create_staff_user
+from shared.enrolment import (
+    MONITORED_SERVICES,
+    add_panel,
+    add_site,
+    create_customer,
+    create_staff_user,
+    set_monitored_services,
+)
 from shared.errors import DomainError, NotFound
 
 routes = web.RouteTableDef()
@@ -107,6 +115,28 @@ async def create_panel(request: web.Request, form: Form) -> web.StreamResponse:
         )
     flash(await get_session(request), "Panel added.")
     raise redirect(f"/staff/customers/{customer_id}")
+
+
+@routes.post("/admin/customers/{customer_id}/panels/{panel_id}/services", name="admin.panel_services")
+@access(Access.ADMIN)
+@form_view("staff/customer.html", customer_context)
+async def panel_services(request: web.Request, form: Form) -> web.StreamResponse:
+    """What a panel is monitored for, set on the customer's record: panels enrolled before it was asked have none on
+    file, and their premises can have no insurance certificate until staff add it. The panel is looked up within the
+    customer named in the path: another customer's panel is not found."""
+    customer_id, panel_id = path_id(request, "customer_id"), path_id(request, "panel_id")
+    async with request.app[pool_key].acquire() as connection:
+        try:
+            panel = await set_monitored_services(
+                connection, staff_scope(request, customer_id), panel_id, form.all("monitored_services")
+            )
+        except NotFound:
+            raise
+        except DomainError as error:  # said next to this panel's boxes, not the add-a-panel form's
+            raise DomainError(error.message, field=f"monitored_services_{panel_id}") from None
+    said = ", ".join(MONITORED_SERVICES[service] for service in panel.services) or "nothing (cleared)"
+    flash(await get_session(request), f"Panel {panel.account} is monitored for: {said}.")
+    raise redirect(f"/staff/customers/{customer_id}#panel-{panel_id}")
 
 
 async def staff_context(request: web.Request) -> dict[str, Any]:

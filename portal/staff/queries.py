@@ -45,7 +45,8 @@ async def customer(connection: Connection, scope: CustomerScope) -> asyncpg.Reco
 async def sites_and_panels(connection: Connection, scope: CustomerScope) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await connection.fetch(
         """SELECT s.id AS site_id, s.name AS site_name, s.address, p.id AS panel_id, p.account,
-                  p.dc09_key_format, extract(epoch FROM p.test_interval) / 3600 AS test_hours, p.created_at
+                  p.dc09_key_format, extract(epoch FROM p.test_interval) / 3600 AS test_hours, p.created_at,
+                  p.monitored_services
              FROM sites s LEFT JOIN panels p ON p.site_id = s.id
             WHERE s.customer_id = $1
             ORDER BY s.id, p.account""",

@@ -151,3 +151,37 @@ async def test_create_customer_takes_what_the_panel_is_monitored_for(database_ur
     finally:
         await connection.close()
     assert services == ["burglary", "fire", "co"]
+
+
+async def test_set_monitored_for_records_what_an_older_panel_is_monitored_for(database_url: str) -> None:
+    """A panel enrolled before "Monitored for" was asked has none on file (no certificate can list it): staff set it."""
+    created = alarmhub(
+        database_url,
+        *("admin", "create-customer", "--password", "Lantern-Harbour-42", "--name", "Old"),
+        *("--email", "old@example.com", "--account", "7C7C"),
+    )
+    assert created.returncode == 0, created.stderr
+
+    async def services() -> list[str]:
+        connection = await asyncpg.connect(database_url)
+        try:
+            found: list[str] = await connection.fetchval("SELECT monitored_services FROM panels WHERE account = '7C7C'")
+        finally:
+            await connection.close()
+        return found
+
+    assert await services() == []
+    done = alarmhub(database_url, "admin", "set-monitored-for", "7c7c", "Fire, burglary")
+    assert done.returncode == 0, done.stderr
+    assert "account=7C7C monitored_services=burglary,fire" in done.stdout
+    assert await services() == ["burglary", "fire"]
+
+    unknown = alarmhub(database_url, "admin", "set-monitored-for", "7C7C", "fire,unicorn")
+    assert unknown.returncode == 2 and "'unicorn' is not a service" in unknown.stderr and "burglary" in unknown.stderr
+    nobody = alarmhub(database_url, "admin", "set-monitored-for", "ABCDEF", "fire")
+    assert nobody.returncode == 2 and "no panel has the account number 'ABCDEF'" in nobody.stderr
+    assert await services() == ["burglary", "fire"]  # neither changed anything
+
+    cleared = alarmhub(database_url, "admin", "set-monitored-for", "7C7C", "")
+    assert cleared.returncode == 0, cleared.stderr
+    assert await services() == []

@@ -66,3 +66,68 @@ async def test_a_panel_added_to_premises_is_enrolled_with_its_services(
     added = await post_pairs(portal, base, [*panel, ("monitored_services", "water"), ("monitored_services", "co")])
     assert "Panel added" in await added.text()
     assert await db.fetchval("SELECT monitored_services FROM panels WHERE account = 'AB12CD'") == ["co", "water"]
+
+
+async def test_an_admin_sets_what_an_older_panel_is_monitored_for_so_its_premises_can_be_certified(
+    portal: Portal, other_portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    """A panel enrolled before "Monitored for" was asked has nothing on file: the certificate is refused with "call
+    us … so we can add it", and on the customer's record an admin adds it, panel by panel."""
+    alpha, beta = customers
+    await other_portal.login(alpha.owner_email)
+    await other_portal.get("/service/certificates")
+    refused = await other_portal.post("/service/certificates", {"site_id": str(alpha.site_id)})
+    assert refused.status == 400 and "so we can add it" in await refused.text()
+
+    await portal.login("admin@example.com")
+    record = await (await portal.get(f"/staff/customers/{alpha.customer_id}")).text()
+    action = f"/admin/customers/{alpha.customer_id}/panels/{alpha.panel_id}/services"
+    form = record[record.index(f'action="{action}"') :]
+    form = form[: form.index("</form>")]
+    assert "Monitored for" in form and "csrf_token" in form and ">Save<" in form and ticked(form) == set()
+
+    # An unknown value (no box says it): said next to this panel's boxes, nothing changes.
+    bad = await post_pairs(portal, action, [("monitored_services", "fire"), ("monitored_services", "unicorn")])
+    text = await bad.text()
+    assert bad.status == 400 and f'id="f-monitored_services_{alpha.panel_id}-error"' in text and "unicorn" in text
+    assert await db.fetchval("SELECT monitored_services FROM panels WHERE id = $1", alpha.panel_id) == []
+    # Another customer's panel under this customer's record, or this panel under another's: not found.
+    for wrong in (
+        f"/admin/customers/{alpha.customer_id}/panels/{beta.panel_id}/services",
+        f"/admin/customers/{beta.customer_id}/panels/{alpha.panel_id}/services",
+    ):
+        assert (await post_pairs(portal, wrong, [("monitored_services", "water")])).status == 404, wrong
+    assert await db.fetchval("SELECT monitored_services FROM panels WHERE id = $1", beta.panel_id) == []
+    # Without the form's CSRF token: refused.
+    forged = await portal.client.post(action, data=[("monitored_services", "water")])
+    assert forged.status == 403
+
+    saved = await post_pairs(portal, action, [("monitored_services", "fire"), ("monitored_services", "burglary")])
+    assert saved.url.path == f"/staff/customers/{alpha.customer_id}"
+    page = await saved.text()
+    assert f"Panel {alpha.account} is monitored for: Burglary, Fire." in page
+    form = page[page.index(f'action="{action}"') :]
+    assert ticked(form[: form.index("</form>")]) == {"burglary", "fire"}
+    assert await db.fetchval("SELECT monitored_services FROM panels WHERE id = $1", alpha.panel_id) == [
+        "burglary",
+        "fire",
+    ]
+
+    await other_portal.get("/service/certificates")
+    issued = await other_portal.post("/service/certificates", {"site_id": str(alpha.site_id)})
+    assert issued.status == 200 and "is ready" in await issued.text()
+
+    # Dispatchers read it on the record and cannot change it.
+    await portal.logout()
+    await portal.login("dispatcher@example.com")
+    record = await (await portal.get(f"/staff/customers/{alpha.customer_id}")).text()
+    assert "Monitored for: Burglary, Fire" in record and action not in record
+    assert (await post_pairs(portal, action, [("monitored_services", "water")])).status == 403
+
+    # An empty form clears it.
+    await portal.logout()
+    await portal.login("admin@example.com")
+    await portal.get(f"/staff/customers/{alpha.customer_id}")
+    cleared = await post_pairs(portal, action, [])
+    assert "is monitored for: nothing (cleared)" in await cleared.text()
+    assert await db.fetchval("SELECT monitored_services FROM panels WHERE id = $1", alpha.panel_id) == []

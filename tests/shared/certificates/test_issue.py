@@ -19,7 +19,7 @@ from shared.certificates.issue import (
     stored_pdf,
 )
 from shared.certificates.model import Certificate
-from shared.enrolment import add_panel
+from shared.enrolment import add_panel, set_monitored_services
 from shared.errors import DomainError, NotFound
 from tests.shared.certificates.setup import Enrolled, alarm, enrol, second_premises
 
@@ -118,6 +118,31 @@ async def test_premises_without_a_panel_address_or_service_cannot_be_certified(d
         assert await connection.fetchval("SELECT count(*) FROM insurance_certificates") == 0
     assert no_panel.value.field == no_service.value.field == no_address.value.field == "site_id"
     assert "555-0100" in no_panel.value.message  # whom to call
+
+
+async def test_once_staff_record_what_an_older_panel_is_monitored_for_it_can_be_certified(db: asyncpg.Pool) -> None:
+    """The refusal says "call us … so we can add it": set_monitored_services is how staff add it."""
+    async with db.acquire() as connection:
+        alpha = await enrol(connection, "alpha", "A1A1", services=())  # enrolled before the question was asked
+        beta = await enrol(connection, "beta", "B2B2", services=("fire",))
+        with pytest.raises(DomainError, match="so we can add it"):
+            await issue(connection, alpha)
+        with pytest.raises(DomainError, match="'unicorn' is not a service") as unknown:
+            await set_monitored_services(connection, alpha.scope, alpha.panel_id, ["fire", "unicorn"])
+        assert unknown.value.field == "monitored_services"
+        with pytest.raises(NotFound):  # another customer's panel: nothing of it changes
+            await set_monitored_services(connection, alpha.scope, beta.panel_id, ["burglary"])
+        assert await connection.fetchval("SELECT monitored_services FROM panels WHERE id = $1", beta.panel_id) == [
+            "fire"
+        ]
+
+        panel = await set_monitored_services(connection, alpha.scope, alpha.panel_id, [" Fire", "burglary", "fire"])
+        assert (panel.account, panel.services) == ("A1A1", ["burglary", "fire"])
+        certificate = await issue(connection, alpha)
+        assert certificate.statement.services == ("Burglary / intrusion", "Fire")
+        cleared = await set_monitored_services(connection, alpha.scope, alpha.panel_id, [])
+        assert cleared.services == []
+        assert await connection.fetchval("SELECT monitored_services FROM panels WHERE id = $1", alpha.panel_id) == []
 
 
 async def test_a_repeated_request_gives_the_same_certificate_until_something_changes(db: asyncpg.Pool) -> None:
