@@ -75,3 +75,34 @@ async def test_request_and_download_a_certificate_then_an_insurer_verifies_it(
     await expect(check.get_by_text("It is valid")).to_be_visible()
     await insurer.close()
     await context.close()
+
+
+async def test_an_admin_ticks_what_an_older_panel_is_monitored_for_on_the_customers_record(
+    browser: Any,  # noqa: F811
+    site: tuple[str, Inbox],  # noqa: F811
+    db: asyncpg.Pool,
+    customers: tuple[Customer, Customer],
+) -> None:
+    from playwright.async_api import expect
+
+    url, _ = site
+    alpha, _ = customers
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await page.goto(f"{url}/login")
+    await page.get_by_label("E-mail address").fill("admin@example.com")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await page.goto(f"{url}/staff/customers/{alpha.customer_id}")
+
+    boxes = page.get_by_role("group", name=f"Monitored for (panel {alpha.account})")
+    await boxes.get_by_label("Burglary").check()
+    await boxes.get_by_label("Fire", exact=True).check()
+    await page.get_by_role("button", name=f"Save what panel {alpha.account} is monitored for").click()
+    await expect(page.get_by_text(f"Panel {alpha.account} is monitored for: Burglary, Fire.")).to_be_visible()
+    await expect(boxes.get_by_label("Fire", exact=True)).to_be_checked()
+    assert await db.fetchval("SELECT monitored_services FROM panels WHERE id = $1", alpha.panel_id) == [
+        "burglary",
+        "fire",
+    ]
+    await context.close()
