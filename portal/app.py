@@ -36,6 +36,7 @@ from portal.keys import (
     pool_key,
     staff_sections_key,
     templates_key,
+    url_cache_key,
 )
 from portal.middleware import access_log_middleware, error_middleware, request_id_middleware, response_headers
 from portal.navigation import Navigation
@@ -104,6 +105,7 @@ def create_app(config: Config, database_url: str) -> web.Application:
     app[config_key] = config
     app[database_url_key] = database_url
     app[templates_key] = create_templates(config)
+    app[url_cache_key] = {}
     app[navigation_key] = Navigation()
     app[ownership_proofs_key] = OwnershipProofs()
     app[dashboard_tabs_key] = DashboardTabs()

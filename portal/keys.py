@@ -16,6 +16,7 @@ from portal.navigation import Navigation
 from portal.staff.sections import StaffSections
 from shared.api_tokens import ApiClient
 from shared.config import Config
+from shared.signal_history import CursorCodec
 
 if TYPE_CHECKING:
     from shared.billing.gateway import PaymentGateway
@@ -24,6 +25,8 @@ config_key = web.AppKey("config", Config)
 database_url_key = web.AppKey("database_url", str)
 pool_key = web.AppKey("pool", asyncpg.Pool)
 templates_key = web.AppKey("templates", jinja2.Environment)
+# Addresses of routes without parts and of static files (versioned by the file's hash), built once per process.
+url_cache_key = web.AppKey("url_cache", dict[str, str])
 navigation_key = web.AppKey("navigation", Navigation)
 ownership_proofs_key = web.AppKey("ownership_proofs", OwnershipProofs)
 dashboard_tabs_key = web.AppKey("dashboard_tabs", DashboardTabs)
@@ -35,6 +38,8 @@ gateway_key: web.AppKey[PaymentGateway] = web.AppKey("gateway")
 staff_sections_key = web.AppKey("staff_sections", StaffSections)
 # The permissions an owner can grant secondary users, with their labels; each feature adds its own.
 grantable_permissions_key = web.AppKey("grantable_permissions", dict[Permission, str])
+# Signs the Signal history's paging cursors (portal/signals/routes.py: a key derived from the session key).
+cursor_codec_key = web.AppKey("signal_history_cursor_codec", CursorCodec)
 # Readiness beyond the database that /healthz reports, by name (under `alarmhub run`: whether the receiver
 # listens); set by whoever wires the portal to other parts, absent for a standalone portal.
 readiness_key = web.AppKey("readiness", dict[str, Callable[[], bool]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,13 +12,14 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from portal.auth.sessions import csrf_token, pop_flashes
-from portal.keys import navigation_key, templates_key, viewer_key
+from portal.keys import navigation_key, templates_key, url_cache_key, viewer_key
 from shared.billing.money import format_money
 from shared.branding import Branding
 from shared.config import Config
 from shared.fields import limit_of
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+DEFAULT_TIME_FORMAT = "%Y-%m-%d %H:%M"
 STATIC = Path(__file__).resolve().parent / "static"
 
 
@@ -32,9 +34,17 @@ def create_templates(config: Config) -> jinja2.Environment:
     )
     zone = ZoneInfo(config["portal.timezone"])
     environment.globals["brand"] = Branding.from_config(config)
-    environment.filters["localtime"] = lambda moment, fmt="%Y-%m-%d %H:%M": (
-        moment.astimezone(zone).strftime(fmt) if moment is not None else "—"
-    )
+
+    def localtime(moment: datetime | None, fmt: str = DEFAULT_TIME_FORMAT) -> str:
+        """A moment in the portal's time zone; the default format without strftime (tables call this per row)."""
+        if moment is None:
+            return "—"
+        local = moment.astimezone(zone)
+        if fmt == DEFAULT_TIME_FORMAT:
+            return f"{local.year:04d}-{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d}"
+        return local.strftime(fmt)
+
+    environment.filters["localtime"] = localtime
     environment.filters["capitalize_first"] = lambda text: text[:1].upper() + text[1:] if text else text
     currency = config["billing.currency"]
     environment.filters["money"] = lambda amount: format_money(amount, currency)
@@ -52,8 +62,23 @@ async def render(
     route = request.match_info.route
     current = route.name or "" if request.match_info.http_exception is None else ""
 
+    router, cache = request.app.router, request.app[url_cache_key]
+
     def url(name: str, **parts: Any) -> str:
-        return str(request.app.router[name].url_for(**{k: str(v) for k, v in parts.items()}))
+        if parts:
+            return str(router[name].url_for(**{k: str(v) for k, v in parts.items()}))
+        found = cache.get(name)
+        if found is None:  # a route without parts always has the same address: build it once
+            found = cache[name] = str(router[name].url_for())
+        return found
+
+    def static(filename: str) -> str:
+        # The versioned address hashes the file: once per file and process (static files change with a release).
+        key = f"static:{filename}"
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = str(router["static"].url_for(filename=filename))
+        return found
 
     page = {
         "request": request,
@@ -63,7 +88,7 @@ async def render(
         "navigation": request.app[navigation_key].for_viewer(viewer, current, request.app.router),
         "current_route": current,
         "url": url,
-        "static": lambda filename: str(request.app.router["static"].url_for(filename=filename)),
+        "static": static,
         "form": {},
         "errors": {},
         **(context or {}),

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from portal.auth.access import Access, access, scope_of
-from portal.keys import config_key, pool_key
+from portal.keys import config_key, cursor_codec_key, pool_key
 from portal.render import render
 from shared.catalogue import CATEGORY_LABELS
 from shared.config import Config
@@ -35,8 +35,6 @@ from shared.signal_history import (
 
 routes = web.RouteTableDef()
 log = get_logger(__name__)
-# The signing key of the paging cursors (made once in setup from the session key).
-cursor_codec_key = web.AppKey("signal_history_cursor_codec", CursorCodec)
 # Rows gathered before each write of the CSV export: big enough for few writes, small enough to stream.
 CSV_CHUNK_ROWS = 2000
 _STALE_LINK = "That page link is no longer valid, so here are your newest signals."
