@@ -98,7 +98,8 @@ PANELS_CHANGED: Channel[PanelChanged] = Channel("panels_changed", PanelChanged.d
 OUTBOX: Channel[MailQueued] = Channel("outbox", MailQueued.decode)
 # Reserved for the incident opener (R8, D2); its payload type comes with that feature.
 INCIDENTS_CHANNEL = "incidents"
-CALL_LIST_CHANNEL = "call_list_changed"  # a premises' call list changed: shared.call_list.CALL_LIST, "<customer>:<site>"
+# A premises' call list changed (shared.call_list.CALL_LIST); the payload is "<customer>:<site>".
+CALL_LIST_CHANNEL = "call_list_changed"
 
 
 async def notify(connection: Connection, channel: Channel[P], event: P) -> None:
