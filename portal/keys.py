@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,8 @@ staff_sections_key = web.AppKey("staff_sections", StaffSections)
 grantable_permissions_key = web.AppKey("grantable_permissions", dict[Permission, str])
 # Signs the Signal history's paging cursors (portal/signals/routes.py: a key derived from the session key).
 cursor_codec_key = web.AppKey("signal_history_cursor_codec", CursorCodec)
+# How many Signal history exports one process streams at once (each holds a pooled connection while it runs).
+export_slots_key = web.AppKey("signal_history_export_slots", asyncio.Semaphore)
 # Readiness beyond the database that /healthz reports, by name (under `alarmhub run`: whether the receiver
 # listens); set by whoever wires the portal to other parts, absent for a standalone portal.
 readiness_key = web.AppKey("readiness", dict[str, Callable[[], bool]])

@@ -44,7 +44,7 @@ CSV_HEADER = (
     "code",
     "restore-of",
 )
-_FORMULA_STARTS = frozenset("=+-@\t\r")
+_FORMULA_STARTS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")  # also their full-width forms
 
 
 def _restore_families() -> tuple[list[str], list[str], list[str]]:
@@ -261,9 +261,9 @@ class _Params:
 
 
 def _pairing(p: _Params, scope: CustomerScope) -> str:
-    """LEFT JOIN LATERAL giving each restore row of `page` the event it ends: going back through the customer's
-    signals (at most LOOKBACK_ROWS, within LOOKBACK), the first signal of the same panel, zone and code family
-    decides — an event is paired; another restore means that event was restored already."""
+    """LEFT JOIN LATERAL giving each restore row of `page` the event it ends: going back through its panel's
+    signals (signals_account_received; at most LOOKBACK_ROWS, within LOOKBACK), the first signal of the same zone
+    and code family decides — an event is paired; another restore means that event was restored already."""
     customer, lookback, rows = p(scope.customer_id), p(LOOKBACK), p(LOOKBACK_ROWS)
     cid, codes, families = _CID_RESTORABLE, _SIA_CODES, _SIA_FAMILIES
     return f"""
@@ -271,7 +271,8 @@ def _pairing(p: _Params, scope: CustomerScope) -> str:
           SELECT f.id, f.received_at, f.description, f.qualifier
             FROM (SELECT id, received_at, description, qualifier, code, format, account, zone, partition
                     FROM signals
-                   WHERE customer_id = {customer} AND (received_at, id) < (page.received_at, page.id)
+                   WHERE customer_id = {customer} AND account = page.account
+                     AND (received_at, id) < (page.received_at, page.id)
                      AND received_at > page.received_at - {lookback}::interval
                      AND page.qualifier = 'restore'
                      AND (page.format = '{CONTACT_ID}' AND page.code = ANY({cid})
@@ -363,6 +364,8 @@ async def history_page(
     elif sentinel is not None:  # the scan stopped at its bound: the next page goes on from where it stopped
         older, searched_to = _position(sentinel), sentinel["received_at"]
     newer = _position(shown[0]) if after is not None and shown else after
+    if not shown and after is not None:  # an empty page: Newer must show the row `after` named again, not skip it
+        newer = Position(after.received_at, after.id - 1)
     return HistoryPage(_lines(shown, premises), older=older, newer=newer, searched_to=searched_to)
 
 
@@ -396,7 +399,8 @@ async def _newer_page(
     else:  # the scan stopped at its bound: the next newer page goes on from where it stopped
         assert sentinel is not None
         newer = _position(sentinel)
-    older = _position(shown[-1]) if shown else before
+    # An empty page: Older must show the row `before` named again, not skip it.
+    older = _position(shown[-1]) if shown else Position(before.received_at, before.id + 1)
     return HistoryPage(_lines(shown, premises), older=older, newer=newer)
 
 
@@ -430,9 +434,14 @@ def _lines(rows: Sequence[asyncpg.Record], premises: Mapping[int, str]) -> list[
     ]
 
 
+def _formula_like(value: str) -> bool:
+    """Whether a spreadsheet could take the cell for a formula: also after the spaces some importers trim first."""
+    return value[:1] in _FORMULA_STARTS or value.lstrip(" \u00a0\u3000")[:1] in _FORMULA_STARTS
+
+
 def _cell(value: str) -> str:
     """A cell a spreadsheet shows as text: one starting like a formula gets a leading apostrophe."""
-    return f"'{value}" if value[:1] in _FORMULA_STARTS else value
+    return f"'{value}" if _formula_like(value) else value
 
 
 # The export's fast path reads the label by the stored value (csv_row from a HistoryLine must give the same row:
@@ -460,7 +469,7 @@ def _csv_values(row: asyncpg.Record, premises: Mapping[int, str], timezone: Zone
         row["code"],
         restore_of,
     )
-    return [f"'{value}" if value[:1] in _FORMULA_STARTS else value for value in values]
+    return [f"'{value}" if _formula_like(value) else value for value in values]
 
 
 def csv_row(line: HistoryLine, timezone: ZoneInfo) -> list[str]:

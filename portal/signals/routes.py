@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -9,7 +10,7 @@ from aiohttp import web
 from portal.auth.rules import Access, Rule
 from portal.auth.session_key import session_key
 from portal.dashboard.tabs import DashboardTab
-from portal.keys import config_key, cursor_codec_key, dashboard_tabs_key, navigation_key
+from portal.keys import config_key, cursor_codec_key, dashboard_tabs_key, export_slots_key, navigation_key
 from portal.navigation import NavItem
 from portal.signals import views
 from shared.config import Config
@@ -37,6 +38,8 @@ def dashboard_tab(config: Config) -> DashboardTab:
 def setup(app: web.Application) -> None:
     config = app[config_key]
     app[cursor_codec_key] = views.cursor_codec(session_key(config))
+    # At most a third of the pool streams exports; the rest serves pages.
+    app[export_slots_key] = asyncio.Semaphore(max(1, config["database.pool_max_size"] // 3))
     app.router.add_routes(views.routes)
     app[navigation_key].add(NavItem("Signal history", "signals", "side", section="signals", order=40))
     app[dashboard_tabs_key].add(dashboard_tab(config))

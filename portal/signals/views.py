@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from portal.auth.access import Access, access, scope_of
-from portal.keys import config_key, cursor_codec_key, pool_key
+from portal.keys import config_key, cursor_codec_key, export_slots_key, pool_key
 from portal.render import render
 from shared.catalogue import CATEGORY_LABELS
 from shared.config import Config
@@ -107,11 +107,23 @@ async def history(request: web.Request) -> web.StreamResponse:
 @access(Access.CUSTOMER)
 async def export(request: web.Request) -> web.StreamResponse:
     """The filtered range as CSV, written as it is read: memory stays flat however many years it spans."""
+    slots = request.app[export_slots_key]
+    if slots.locked():  # each export holds a database connection while it streams: the pages must keep theirs
+        return web.Response(
+            status=503,
+            text="Several exports are running just now: please try again in a minute.",
+            headers={"Retry-After": "30"},
+        )
+    async with slots:
+        return await _export(request)
+
+
+async def _export(request: web.Request) -> web.StreamResponse:
     scope = scope_of(request)
     async with request.app[pool_key].acquire() as connection:
         wanted, errors = parse_filter(request, await premises_of(connection, scope))
         if errors:  # only a hand-made link gets here: the page shows what is wrong, next to each field
-            raise web.HTTPSeeOther(f"{request.app.router['signals'].url_for()}?{request.query_string}")
+            raise web.HTTPSeeOther(f"{request.app.router['signals'].url_for()}?{request.rel_url.raw_query_string}")
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/csv; charset=utf-8",

@@ -7,14 +7,9 @@ from datetime import date
 from typing import Any
 
 import asyncpg
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
-from portal.app import create_app
-from portal.auth.access import Access, access
 from portal.billing.methods import safe_next
 from shared.billing.autopay import set_up_autopay
-from shared.config import Config
 from shared.scope import CustomerScope
 from tests.portal.conftest import Customer, Portal
 
@@ -81,7 +76,8 @@ async def test_the_add_form_offers_the_seed_steps_and_says_it_is_a_sandbox(
     listing = await (await portal.get(METHODS)).text()
     assert "Payment methods" in listing and "No payment method on file yet" in listing
     assert f'href="{NEW}"' in listing and "Add payment method" in listing
-    assert "Request service" not in listing  # the Service Center's route does not exist yet
+    # The seed: on payment methods "you can update your payment methods on file or click 'request service'".
+    assert 'href="/service/request">Request service</a>' in listing
     page = await portal.get(NEW)
     text = await page.text()
     assert page.status == 200
@@ -385,24 +381,6 @@ async def test_without_the_script_both_parts_are_sent_and_the_chosen_one_counts(
     assert (row["kind"], row["holder_name"]) == ("bank_account", "Bo Bank")
     refused = await portal.post(NEW, {**card(alpha), "holder_name": ["", "Bo Bank"]})
     assert refused.status == 422 and "name" in error_of(await refused.text(), "holder_name")
-
-
-async def test_request_service_sits_beside_the_methods_once_the_service_center_exists(
-    config: Config, database_url: str, customers: tuple[Customer, Customer]
-) -> None:
-    alpha, _ = customers
-    app = create_app(config, database_url)
-
-    @access(Access.CUSTOMER)
-    async def request_service(request: web.Request) -> web.StreamResponse:
-        return web.Response(text="Request service")
-
-    app.router.add_get("/service/request", request_service, name="service.request")
-    async with TestClient(TestServer(app)) as client:
-        portal = Portal(client)
-        await portal.login(alpha.owner_email)
-        text = await (await portal.get(METHODS)).text()
-        assert '<a class="button button--quiet" href="/service/request">Request service</a>' in text
 
 
 def test_next_is_a_billing_path_of_this_site_only() -> None:
