@@ -82,6 +82,14 @@ async def site(tmp_path: Path, database_url: str, db: asyncpg.Pool) -> AsyncIter
             await runner.cleanup()
 
 
+async def log_in(page: Any, url: str, email: str) -> None:
+    """Log in as a person does: the form's labelled fields and its button (the password is the fixtures' PASSWORD)."""
+    await page.goto(f"{url}/login")
+    await page.get_by_label("E-mail address").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+
+
 async def mail_link(inbox: Inbox, recipient: str, count: int = 1) -> str:
     """The full link in the `count`-th mail to `recipient`, as the person would click it."""
     async with asyncio.timeout(15):

@@ -10,9 +10,9 @@ import pytest
 
 from shared.call_list import move_contact
 from shared.scope import CustomerScope
-from tests.portal.conftest import PASSWORD, Customer
+from tests.portal.conftest import Customer
 from tests.portal.smtp import Inbox
-from tests.portal.test_browser import CHROMIUM, browser, site  # noqa: F401 - fixtures
+from tests.portal.test_browser import CHROMIUM, browser, log_in, site  # noqa: F401 - fixtures
 
 pytestmark = [
     pytest.mark.browser,
@@ -21,10 +21,7 @@ pytestmark = [
 
 
 async def _log_in(page: Any, url: str, email: str) -> None:
-    await page.goto(f"{url}/login")
-    await page.get_by_label("E-mail address").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Log in").click()
+    await log_in(page, url, email)
 
 
 async def _add(page: Any, name: str, phone: str, relation: str) -> None:

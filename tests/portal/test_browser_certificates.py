@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 from pypdf import PdfReader
 
-from tests.portal.conftest import PASSWORD, Customer
+from tests.portal.conftest import Customer
 from tests.portal.smtp import Inbox
-from tests.portal.test_browser import CHROMIUM, browser, site  # noqa: F401 - fixtures
+from tests.portal.test_browser import CHROMIUM, browser, log_in, site  # noqa: F401 - fixtures
 
 pytestmark = [
     pytest.mark.browser,
@@ -34,10 +34,7 @@ async def test_request_and_download_a_certificate_then_an_insurer_verifies_it(
     await db.execute("UPDATE panels SET monitored_services = '{burglary,fire}' WHERE id = $1", alpha.panel_id)
     context = await browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page = await context.new_page()
-    await page.goto(f"{url}/login")
-    await page.get_by_label("E-mail address").fill(alpha.owner_email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Log in").click()
+    await log_in(page, url, alpha.owner_email)
 
     await page.get_by_role("navigation", name="Centers").get_by_role("link", name="Service Center").click()
     await (
@@ -89,10 +86,7 @@ async def test_an_admin_ticks_what_an_older_panel_is_monitored_for_on_the_custom
     alpha, _ = customers
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
-    await page.goto(f"{url}/login")
-    await page.get_by_label("E-mail address").fill("admin@example.com")
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Log in").click()
+    await log_in(page, url, "admin@example.com")
     await page.goto(f"{url}/staff/customers/{alpha.customer_id}")
 
     boxes = page.get_by_role("group", name=f"Monitored for (panel {alpha.account})")

@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.portal.conftest import PASSWORD, Customer
+from tests.portal.conftest import Customer
 from tests.portal.smtp import Inbox, body_of
-from tests.portal.test_browser import CHROMIUM, browser, site  # noqa: F401 - fixtures
+from tests.portal.test_browser import CHROMIUM, browser, log_in, site  # noqa: F401 - fixtures
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,10 +32,7 @@ async def test_a_customer_sends_a_general_inquiry_and_sees_its_state(
     alpha, _ = customers
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
-    await page.goto(f"{url}/login")
-    await page.get_by_label("E-mail address").fill(alpha.owner_email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Log in").click()
+    await log_in(page, url, alpha.owner_email)
 
     # Seed 002: the "Service Center" menu at the top, then "General Inquiries".
     await page.get_by_role("navigation", name="Centers").get_by_role("link", name="Service Center").click()

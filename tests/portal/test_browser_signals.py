@@ -12,9 +12,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.portal.conftest import PASSWORD, Customer
+from tests.portal.conftest import Customer
 from tests.portal.smtp import Inbox
-from tests.portal.test_browser import CHROMIUM, browser, site  # noqa: F401 - fixtures
+from tests.portal.test_browser import CHROMIUM, browser, log_in, site  # noqa: F401 - fixtures
 from tests.shared.test_signal_history import signal
 
 pytestmark = [
@@ -43,10 +43,7 @@ async def test_filter_by_category_and_date_then_export_csv(
 
     context = await browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page = await context.new_page()
-    await page.goto(f"{url}/login")
-    await page.get_by_label("E-mail address").fill(alpha.secondary_email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Log in").click()
+    await log_in(page, url, alpha.secondary_email)
     await page.get_by_role("navigation", name="Portal menu").get_by_role("link", name="Signal history").click()
     await expect(page.get_by_role("heading", name="Signal history", exact=True)).to_be_visible()
 
