@@ -193,6 +193,8 @@ class Ingestor:
         envelope = parse_envelope(frame)
         if isinstance(envelope, Rejection):
             return self._refuse(envelope, None, transport, peer, started)
+        if envelope.deviations:
+            metrics.count_deviations(envelope.deviations)
         if not self._directory.loaded.is_set():
             # Without the accounts we cannot tell a keyed panel from an unknown one: store nothing, answer nothing,
             # and the panel retransmits once the directory has loaded.

@@ -91,12 +91,26 @@ ACK_LATENCY = HotHistogram(
     "From a frame's arrival to its ACK.",
     buckets=(0.001, 0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+TOLERATED = HotCounter(
+    "alarmhub_receiver_tolerated_deviations_total",
+    "Frames accepted although they deviate from DC-09 (e.g. no L field), by deviation.",
+    ("deviation",),
+)
+ADDRESS_CAP_REFUSED = Counter(
+    "alarmhub_receiver_address_cap_refused_total",
+    "TCP connections closed at once because their address already had receiver.max_connections_per_address open.",
+)
 CONNECTIONS = Gauge("alarmhub_receiver_tcp_connections", "Open DC-09 TCP connections.")
 PENDING = Gauge("alarmhub_receiver_pending_signals", "Signals waiting for the database.")
 
 
 def count_frame(transport: str, answer: str) -> None:
     FRAMES.inc((transport, answer))
+
+
+def count_deviations(deviations: tuple[str, ...]) -> None:
+    for deviation in deviations:
+        TOLERATED.inc((deviation,))
 
 
 def count_stored(transport: str, signals: int) -> None:

@@ -344,6 +344,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("receiver", "max_connections", _integer(1, 1_000_000), 10000, "Most TCP connections open at once."),
     Setting(
         "receiver",
+        "max_connections_per_address",
+        _integer(0, 1_000_000),
+        1000,
+        "Most TCP connections open at once from one network address (0: no cap), so that one address cannot fill "
+        "`receiver.max_connections` for everyone. Panels behind a carrier's NAT share an address: size it for them.",
+    ),
+    Setting(
+        "receiver",
         "idle_timeout",
         _number(1, 86400),
         600.0,
@@ -362,6 +370,14 @@ SETTINGS: tuple[Setting, ...] = (
         _boolean,
         False,
         "Also enforce the timestamp window (-40 s/+20 s) on unencrypted messages.",
+    ),
+    Setting(
+        "receiver",
+        "retransmission_window",
+        _number(0, 86400),
+        180.0,
+        "Seconds within which a message without a timestamp that repeats the panel's previous one (same account, "
+        "receiver, line, sequence number and content) is a retransmission and stored once; 0: never merged.",
     ),
     Setting("receiver", "batch_max_size", _integer(1, 100000), 2000, "Most signals written in one transaction."),
     Setting(

@@ -61,6 +61,9 @@ class Envelope:
     account: str
     body: bytes
     crc_binary: bool = False
+    # How the frame departs from DC-09 where it is still unambiguous (e.g. "no_line_field"), one word each; the
+    # receiver counts them (metrics.TOLERATED) and answers in the frame's own shape.
+    deviations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,11 @@ class Event:
     partition: str | None
     user: str | None = None
     text: str | None = None
+    # SIA-DCS modifiers without a column of their own, decoded (content.decode_sia): "ti" as "HH:MM" or "HH:MM:SS",
+    # "da" as an ISO date "YYYY-MM-DD", "pi" (peripheral) as sent. None when absent or unreadable.
+    time: str | None = None
+    date: str | None = None
+    peripheral: str | None = None
 
     def zone_and_user(self, address_is_user: bool) -> tuple[str | None, str | None]:
         """Split the address into (zone, user), given the catalogue's word on this code."""
