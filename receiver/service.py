@@ -92,6 +92,7 @@ async def receiver_service(
     limits = TcpLimits(
         max_frame_length=config["receiver.max_frame_length"],
         max_connections=config["receiver.max_connections"],
+        max_connections_per_address=config["receiver.max_connections_per_address"],
         idle_timeout=config["receiver.idle_timeout"],
         write_timeout=config["receiver.write_timeout"],
         frame_timeout=config["receiver.frame_timeout"],

@@ -27,13 +27,42 @@ class TcpLimits:
     idle_timeout: float = 600.0
     write_timeout: float = 10.0
     frame_timeout: float = 30.0  # a frame begun must end within this; a trickle of bytes does not keep it alive
+    # One address (an IPv6 one in full) holding thousands of idle sockets must not fill max_connections for everyone.
+    max_connections_per_address: int = 1000  # 0: no cap
+    address_cap_log_interval: float = 60.0  # a refused address is logged at most once in this many seconds
+
+
+_PRUNE_AT_LEAST = 1024  # addresses remembered as logged before the stale ones are dropped
 
 
 class _Connections:
-    """Counts open connections so that the server can refuse past the limit."""
+    """The open connections and how many each address holds, so that the server can refuse past the limits."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: TcpLimits) -> None:
         self.open: set[DC09Connection] = set()
+        self.per_address: dict[str, int] = {}  # only addresses with a connection open: one leaves the map at zero
+        self._log_interval = limits.address_cap_log_interval
+        self._logged: dict[str, float] = {}  # address -> when its last refusal at the cap was logged (loop time)
+        self._prune_at = _PRUNE_AT_LEAST
+
+    def refused_at_address_cap(self, address: str, now: float) -> bool:
+        """Count a connection refused at the address cap; True when it is to be logged (once an interval per address).
+
+        A flood of refusals must not flood the log. Addresses logged longer ago than the interval are forgotten
+        when the map has doubled since it was last pruned: its size follows the addresses refused in the last
+        interval, at a cost per refusal that stays constant.
+        """
+        metrics.ADDRESS_CAP_REFUSED.inc()
+        logged = self._logged
+        last = logged.get(address)
+        if last is not None and now - last < self._log_interval:
+            return False
+        logged[address] = now
+        if len(logged) >= self._prune_at:
+            for stale in [key for key, when in logged.items() if now - when >= self._log_interval]:
+                del logged[stale]
+            self._prune_at = max(_PRUNE_AT_LEAST, 2 * len(logged))
+        return True
 
 
 class DC09Connection(asyncio.Protocol):
@@ -52,6 +81,7 @@ class DC09Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._peer = ""
         self._connection_id = ""
+        self._address = ""  # the peer's address without its port: the key of the per-address count
         self._loop = asyncio.get_running_loop()
         self._idle_timer: asyncio.TimerHandle | None = None
         self._last_activity = 0.0
@@ -61,22 +91,46 @@ class DC09Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         peer = transport.get_extra_info("peername")
-        self._peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        if isinstance(peer, tuple):
+            address = peer[0]
+            self._peer = f"{address}:{peer[1]}"
+        else:
+            address = self._peer = str(peer)
         self._connection_id = next_connection_id()
-        if len(self._registry.open) >= self._limits.max_connections:
+        registry, limits = self._registry, self._limits
+        # Checked before the global limit: an address over its cap is logged once a minute, not once a connection.
+        held = registry.per_address.get(address, 0)
+        if held >= limits.max_connections_per_address > 0:
+            if registry.refused_at_address_cap(address, self._loop.time()):
+                self._log().warning(
+                    "connection refused: too many connections from this address",
+                    address=address,
+                    limit=limits.max_connections_per_address,
+                )
+            transport.abort()  # before anything is read: the reader is not started once the transport is closing
+            return
+        if len(registry.open) >= limits.max_connections:
             self._log().warning("connection refused: too many connections")
             transport.abort()
             return
         if _stdlib_log.isEnabledFor(logging.DEBUG):  # connections are many: at info this costs one call
             self._log().debug("connection opened")
-        self._registry.open.add(self)
+        registry.open.add(self)
+        registry.per_address[address] = held + 1
+        self._address = address
         metrics.CONNECTIONS.inc()
         transport.set_write_buffer_limits(high=64 * 1024)
         self._reset_idle_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self in self._registry.open:
-            self._registry.open.discard(self)
+        registry = self._registry
+        if self in registry.open:  # admitted: counted in open and per address (a refused one is in neither)
+            registry.open.discard(self)
+            held = registry.per_address[self._address] - 1
+            if held:
+                registry.per_address[self._address] = held
+            else:
+                del registry.per_address[self._address]
             metrics.CONNECTIONS.dec()
             if _stdlib_log.isEnabledFor(logging.DEBUG):
                 self._log().debug("connection ended", error=None if exc is None else str(exc))
@@ -178,7 +232,7 @@ class TcpReceiver:
 
 
 async def start_tcp_server(ingestor: Ingestor, host: str, port: int, limits: TcpLimits) -> TcpReceiver:
-    registry = _Connections()
+    registry = _Connections(limits)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: DC09Connection(ingestor, limits, registry),
