@@ -10,9 +10,17 @@ from aiohttp import web
 from portal.auth.rules import Access, Rule
 from portal.auth.session_key import session_key
 from portal.dashboard.tabs import DashboardTab
-from portal.keys import config_key, cursor_codec_key, dashboard_tabs_key, export_slots_key, navigation_key
+from portal.keys import (
+    config_key,
+    cursor_codec_key,
+    dashboard_tabs_key,
+    export_slots_key,
+    navigation_key,
+    templates_key,
+)
 from portal.navigation import NavItem
 from portal.signals import views
+from portal.signals.table import history_rows
 from shared.config import Config
 from shared.db import Connection
 from shared.scope import CustomerScope
@@ -41,5 +49,8 @@ def setup(app: web.Application) -> None:
     # At most a third of the pool streams exports; the rest serves pages.
     app[export_slots_key] = asyncio.Semaphore(max(1, config["database.pool_max_size"] // 3))
     app.router.add_routes(views.routes)
+    templates = app[templates_key]
+    localtime = templates.filters["localtime"]
+    templates.globals["history_rows"] = lambda lines, show_premises: history_rows(lines, show_premises, localtime)
     app[navigation_key].add(NavItem("Signal history", "signals", "side", section="signals", order=40))
     app[dashboard_tabs_key].add(dashboard_tab(config))

@@ -20,23 +20,20 @@ from shared.catalogue import CATEGORY_LABELS
 from shared.config import Config
 from shared.logs import get_logger
 from shared.scope import CustomerScope
+from shared.signal_export import CSV_HEADER, csv_chunks
 from shared.signal_history import (
-    CSV_HEADER,
     CursorCodec,
     HistoryFilter,
     HistoryPage,
     InvalidCursor,
     Position,
     Premises,
-    csv_rows,
     history_page,
     premises_of,
 )
 
 routes = web.RouteTableDef()
 log = get_logger(__name__)
-# Rows gathered before each write of the CSV export: big enough for few writes, small enough to stream.
-CSV_CHUNK_ROWS = 2000
 _STALE_LINK = "That page link is no longer valid, so here are your newest signals."
 
 
@@ -139,19 +136,13 @@ async def _export(request: web.Request) -> web.StreamResponse:
         writer.writerow(CSV_HEADER)
         rows = 0
         # aclosing: a download the browser abandons ends the cursor's transaction at once, not when collected.
-        async with contextlib.aclosing(csv_rows(connection, scope, wanted)) as exported:
-            chunk: list[list[str]] = []
-            async for row in exported:
-                chunk.append(row)
-                if len(chunk) == CSV_CHUNK_ROWS:
-                    writer.writerows(chunk)
-                    rows += len(chunk)
-                    chunk.clear()
-                    await response.write(buffer.getvalue().encode("utf-8"))
-                    buffer.seek(0)
-                    buffer.truncate()
-            writer.writerows(chunk)
-            rows += len(chunk)
+        async with contextlib.aclosing(csv_chunks(connection, scope, wanted)) as exported:
+            async for chunk in exported:
+                writer.writerows(chunk)
+                rows += len(chunk)
+                await response.write(buffer.getvalue().encode("utf-8"))
+                buffer.seek(0)
+                buffer.truncate()
     await response.write(buffer.getvalue().encode("utf-8"))
     await response.write_eof()
     log.info("signal history exported", rows=rows)

@@ -14,16 +14,14 @@ import pytest_asyncio
 from shared.catalogue import CONTACT_ID, SIA_DCS, SignalCategory, classify
 from shared.enrolment import add_panel, add_site
 from shared.scope import CustomerScope
+from shared.signal_export import CSV_HEADER, csv_row, csv_rows
 from shared.signal_history import (
-    CSV_HEADER,
     CursorCodec,
     HistoryFilter,
     HistoryLine,
     InvalidCursor,
     Position,
     Premises,
-    csv_row,
-    csv_rows,
     history_page,
     premises_of,
 )
@@ -316,7 +314,7 @@ async def test_the_csv_rows_are_the_pages_rows_and_formulas_are_defused(
     ):
         wanted, _ = parse(query, categories)
         async with db.acquire() as connection:
-            exported = [row async for row in csv_rows(connection, scope_of(alpha), wanted, prefetch=7)]
+            exported = [row async for row in csv_rows(connection, scope_of(alpha), wanted, chunk=7)]
         expected = [csv_row(line, ZONE) for line in await all_pages(db, alpha, wanted, limit=6)]
         assert exported == expected and len(exported) > 10
     assert len(CSV_HEADER) == len(exported[0])
