@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import date
 
 from receiver.dc09.message import Event
 
@@ -39,13 +40,25 @@ _SIA_TOKEN = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 
+# SIA-DCS "ti" (time of the event): "hh:mm" per DC-03, many panels add ":ss" (e.g. Bosch's "tihh:mm:ss").
+_SIA_TIME = re.compile(r"(?P<hour>[0-9]{1,2}):(?P<minute>[0-9]{2})(?::(?P<second>[0-9]{2}))?")
+
+# SIA-DCS "da" (date of the event): "mm-dd-yy" per DC-03, month first as in DC-09's own timestamp; a four-digit
+# year is read too. No other separator: '/' separates items, and a '.' would suggest day-first (unreadable).
+_SIA_DATE = re.compile(r"(?P<month>[0-9]{1,2})-(?P<day>[0-9]{1,2})-(?P<year>[0-9]{2}|[0-9]{4})")
+
 # A block opening with "N" (new event) that is followed by a modifier, a '/' or a two-letter
 # code; "NA001" alone stays the SIA code NA (no activity), "NNA001" is N + NA001.
 _NEW_EVENT_PREFIX = re.compile(r"N(?=[a-z]{2}|/|[A-Z]{2})")
 
 
-def split_account(data: str) -> tuple[str | None, str]:
-    """Split ``"#acct|rest"`` (or ``"|rest"``) into the data block's account and the rest."""
+def split_account(data: str, account: str | None = None) -> tuple[str | None, str]:
+    """Split ``"#acct|rest"`` (or ``"|rest"``) into the data block's account and the rest.
+
+    Some panels leave out the '#': ``"acct|rest"`` is split too, but only when the token before the first '|'
+    is ``account`` (the header's, case aside); any other token is data, e.g. the SIA block ``"BA01|Atext"``.
+    Without ``account`` a block without '#' is all data.
+    """
     if data.startswith("#"):
         bar = data.find("|")
         if bar < 0:
@@ -53,7 +66,34 @@ def split_account(data: str) -> tuple[str | None, str]:
         return data[1:bar] or None, data[bar + 1 :]
     if data.startswith("|"):
         return None, data[1:]
+    if account:
+        bar = data.find("|")
+        if bar == len(account) and data[:bar].upper() == account.upper():
+            return data[:bar], data[bar + 1 :]
     return None, data
+
+
+def sia_time(value: str | None) -> str | None:
+    """A "ti" modifier's value as "HH:MM" or "HH:MM:SS"; None when absent or not a time of day (e.g. 25:61)."""
+    match = _SIA_TIME.fullmatch(value) if value else None
+    if match is None:
+        return None
+    hour, minute, second = match["hour"], match["minute"], match["second"]
+    if int(hour) > 23 or int(minute) > 59 or (second is not None and int(second) > 59):
+        return None
+    return f"{int(hour):02d}:{minute}" + (f":{second}" if second is not None else "")
+
+
+def sia_date(value: str | None) -> str | None:
+    """A "da" modifier's value (month first, "mm-dd-yy") as an ISO date; None when absent or not a date."""
+    match = _SIA_DATE.fullmatch(value) if value else None
+    if match is None:
+        return None
+    year = int(match["year"])
+    try:
+        return date(year + 2000 if year < 100 else year, int(match["month"]), int(match["day"])).isoformat()
+    except ValueError:  # 02-30-26, 13-01-26, a year 0000 ...
+        return None
 
 
 def decode_cid(data: str) -> Event | None:
@@ -71,10 +111,18 @@ def decode_cid(data: str) -> Event | None:
 
 
 def decode_sia(data: str) -> tuple[Event, ...]:
-    """The SIA-DCS events in ``data`` (account already split off); modifiers carry forward."""
+    """The SIA-DCS events in ``data`` (account already split off).
+
+    Modifiers (``ri`` area, ``id`` user, ``ti`` time, ``da`` date, ``pi`` peripheral) apply to the events after
+    them and carry forward, across the '|' blocks too, until the same modifier comes again; an unreadable value
+    replaces the one before it with None. Other modifiers are skipped.
+    """
     events: list[Event] = []
     partition: str | None = None
     user: str | None = None
+    time: str | None = None
+    day: str | None = None
+    peripheral: str | None = None
     block_start = 0
     for index, block in enumerate(data.split("|")):
         if index and block.startswith("A"):
@@ -97,6 +145,9 @@ def decode_sia(data: str) -> tuple[Event, ...]:
                         zone_or_user=token["address"] or None,
                         partition=partition,
                         user=user,
+                        time=time,
+                        date=day,
+                        peripheral=peripheral,
                     )
                 )
                 last_was_event = True
@@ -106,6 +157,12 @@ def decode_sia(data: str) -> tuple[Event, ...]:
                     partition = value
                 elif name == "id":
                     user = value
+                elif name == "ti":
+                    time = sia_time(value)
+                elif name == "da":
+                    day = sia_date(value)
+                elif name == "pi":
+                    peripheral = value
                 last_was_event = False
             elif token["text"] is not None:
                 # ^text^ after an event names it; after a modifier (e.g. an area name) it is dropped.
