@@ -2,9 +2,10 @@
  * The receiver's compiled fast path for the common DC-09 frame (see receiver/fastpath.py).
  *
  * It decodes the frames that make up almost all real traffic — hex CRC, ADM-CID / SIA-DCS / NULL, plain or
- * AES-CBC, a valid timestamp inside the window, ASCII data without text blocks, no relayed account — straight
- * into the signals table's encoded rows and the ACK's header. Anything else (every error, every odd case)
- * returns None, and the caller runs the pure-Python codec, which stays the reference and decides every
+ * AES-CBC, a valid timestamp inside the window, UTF-8 data without text blocks or SIA ti/da/pi modifiers, no
+ * relayed account — straight into the signals table's encoded rows and the ACK's header. X-data is typed by a
+ * call back into Python (signal_rows.row_xdata), once per message that has any. Anything else (every error, every
+ * odd case) returns None, and the caller runs the pure-Python codec, which stays the reference and decides every
  * rejection. Tests check that wherever this returns a result, the Python codec produces the same rows.
  *
  * No I/O but the kernel's random bytes for ACK pads; no Python-level state beyond the caller's dictionaries.
@@ -254,10 +255,50 @@ typedef struct {
     Stamp stamp;
 } Content;
 
-static int printable(const unsigned char *s, Py_ssize_t n) {
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (s[i] < 0x20 || s[i] > 0x7E) return 0;
+/* Strict UTF-8, as Python's decoder takes it (no overlong forms, surrogates or code points past U+10FFFF). */
+static int valid_utf8(const unsigned char *s, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        int more;
+        unsigned char low = 0x80, high = 0xBF; /* the range of the first continuation byte */
+        if (c >= 0xC2 && c <= 0xDF)
+            more = 1;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            more = 2;
+            if (c == 0xE0) low = 0xA0;
+            if (c == 0xED) high = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            more = 3;
+            if (c == 0xF0) low = 0x90;
+            if (c == 0xF4) high = 0x8F;
+        } else
+            return 0;
+        if (n - i <= more) return 0;
+        if (s[i + 1] < low || s[i + 1] > high) return 0;
+        for (int k = 2; k <= more; k++)
+            if (s[i + k] < 0x80 || s[i + k] > 0xBF) return 0;
+        i += more + 1;
+    }
     return 1;
+}
+
+/* Panel text the fast path takes: no control characters, and ASCII or valid UTF-8 — which wire.text() decodes as
+ * UTF-8, so the row holds the very bytes sent. (Anything else, e.g. Windows-1252, is left to the reference.) */
+static int text_ok(const unsigned char *s, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    for (; i < n; i++) {
+        if (s[i] < 0x20 || s[i] == 0x7F) return 0;
+        if (s[i] > 0x7F) break;
+    }
+    if (i == n) return 1; /* the common case: printable ASCII */
+    for (Py_ssize_t k = i; k < n; k++)
+        if (s[k] < 0x20 || s[k] == 0x7F) return 0;
+    return valid_utf8(s + i, n - i);
 }
 
 static int read_content(const unsigned char *c, Py_ssize_t n, Content *out) {
@@ -274,7 +315,7 @@ static int read_content(const unsigned char *c, Py_ssize_t n, Content *out) {
     }
     out->extended = i > x ? c + x : NULL;
     out->extended_length = i - x;
-    if (out->extended != NULL && !printable(out->extended, out->extended_length)) return 0;
+    if (out->extended != NULL && !text_ok(out->extended, out->extended_length)) return 0;
     out->has_stamp = 0;
     if (i == n) return 1;
     if (c[i] == '_') i++;
@@ -323,7 +364,8 @@ static int decode_cid(const unsigned char *s, Py_ssize_t n, Event *e) {
     return i == n;
 }
 
-/* One SIA-DCS block without text: [N] then modifiers (ri, id, ...), codes with digits, '/' and spaces. */
+/* One SIA-DCS block without text: [N] then modifiers (ri, id, ...), codes with digits, '/' and spaces. The reference
+ * skips any other character; of those only non-ASCII ones (valid UTF-8, checked before) are skipped here too. */
 static int decode_sia(const unsigned char *s, Py_ssize_t n, Event *events, int *count) {
     Py_ssize_t i = 0;
     if (n >= 2 && s[0] == 'N' && (s[1] == '/' || (n >= 3 && ((is_lower(s[1]) && is_lower(s[2])) ||
@@ -340,6 +382,8 @@ static int decode_sia(const unsigned char *s, Py_ssize_t n, Event *events, int *
             Py_ssize_t v = i + 2;
             while (v < n && (is_digit(s[v]) || s[v] == ':' || s[v] == '.' || s[v] == '-')) v++;
             const unsigned char *value = v > i + 2 ? s + i + 2 : NULL;
+            if ((c == 't' && s[i + 1] == 'i') || (c == 'd' && s[i + 1] == 'a') || (c == 'p' && s[i + 1] == 'i'))
+                return 0; /* time, date, peripheral: the event's xdata, built by the reference alone */
             if (c == 'r' && s[i + 1] == 'i')
                 partition = value, partition_length = v - i - 2;
             else if (c == 'i' && s[i + 1] == 'd')
@@ -357,6 +401,8 @@ static int decode_sia(const unsigned char *s, Py_ssize_t n, Event *events, int *
             e->partition = partition, e->partition_length = partition_length;
             e->user = user, e->user_length = user_length;
             i = v;
+        } else if (c >= 0x80) {
+            i++; /* a byte of a non-ASCII character: skipped, as the reference skips the character */
         } else {
             return 0; /* text (^...^) or anything unusual: the reference decoder handles it */
         }
@@ -442,14 +488,45 @@ static int put_str(Buffer *b, PyObject *text) {
     return s != NULL && put(b, s, n);
 }
 
-/* decode(frame, key, now, enforce_window, head, fragments, classify) -> (rows, answer_header, encrypted) | None */
+/* The message's xdata field: row_xdata(blocks) for its x-data blocks "[a][b]" (valid UTF-8), a new str. */
+static PyObject *message_xdata(PyObject *xdata, const unsigned char *extended, Py_ssize_t length) {
+    Py_ssize_t count = 1;
+    for (Py_ssize_t k = 1; k < length - 1; k++)
+        if (extended[k] == ']' && extended[k + 1] == '[') count++;
+    PyObject *blocks = PyTuple_New(count);
+    if (blocks == NULL) return NULL;
+    Py_ssize_t start = 1, index = 0;
+    for (Py_ssize_t k = 1; k <= length - 1; k++) {
+        if (k == length - 1 || (extended[k] == ']' && extended[k + 1] == '[')) {
+            PyObject *block = PyUnicode_DecodeUTF8((const char *)extended + start, k - start, NULL);
+            if (block == NULL) {
+                Py_DECREF(blocks);
+                return NULL;
+            }
+            PyTuple_SET_ITEM(blocks, index++, block);
+            start = k + 2;
+            k++;
+        }
+    }
+    PyObject *text = PyObject_CallOneArg(xdata, blocks);
+    Py_DECREF(blocks);
+    if (text != NULL && !PyUnicode_Check(text)) {
+        Py_DECREF(text);
+        PyErr_SetString(PyExc_TypeError, "xdata must return str");
+        return NULL;
+    }
+    return text;
+}
+
+/* decode(frame, key, now, enforce_window, head, fragments, classify, xdata)
+ *     -> (rows, answer_header, encrypted) | None */
 static PyObject *fast_decode(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError, "decode takes 7 arguments");
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "decode takes 8 arguments");
         return NULL;
     }
     PyObject *frame_obj = args[0], *key_obj = args[1], *now = args[2], *head = args[4], *fragments = args[5],
-             *classify = args[6];
+             *classify = args[6], *xdata = args[7];
     int enforce = PyObject_IsTrue(args[3]);
     if (!PyBytes_Check(frame_obj) || !PyDateTime_Check(now) || !PyUnicode_Check(head) ||
         !PyDict_Check(fragments)) {
@@ -499,7 +576,7 @@ static PyObject *fast_decode(PyObject *self, PyObject *const *args, Py_ssize_t n
             PyDateTime_DATE_GET_SECOND(now);
         if (c.stamp.epoch < reference - 40 || c.stamp.epoch > reference + 20) Py_RETURN_NONE;
     }
-    if (!printable(c.data, c.data_length)) Py_RETURN_NONE;
+    if (!text_ok(c.data, c.data_length)) Py_RETURN_NONE;
 
     /* The data block's own "#acct|": only the header's account takes the fast path (relaying needs a lookup). */
     const unsigned char *rest = c.data;
@@ -530,8 +607,21 @@ static PyObject *fast_decode(PyObject *self, PyObject *const *args, Py_ssize_t n
 
     PyObject *rows = PyList_New(count);
     if (rows == NULL) return NULL;
+    /* The xdata field, the same in every row: no event taken here has modifiers of its own (decode_sia). */
+    PyObject *xdata_text = NULL;
+    const char *xdata_json = NULL;
+    Py_ssize_t xdata_length = 0;
+    if (count > 0 && c.extended != NULL) {
+        xdata_text = message_xdata(xdata, c.extended, c.extended_length);
+        if (xdata_text == NULL || (xdata_json = PyUnicode_AsUTF8AndSize(xdata_text, &xdata_length)) == NULL) {
+            Py_XDECREF(xdata_text);
+            Py_DECREF(rows);
+            return NULL;
+        }
+    }
     char *memory = PyMem_Malloc(ROW_CAP);
     if (memory == NULL) {
+        Py_XDECREF(xdata_text);
         Py_DECREF(rows);
         return PyErr_NoMemory();
     }
@@ -591,6 +681,7 @@ static PyObject *fast_decode(PyObject *self, PyObject *const *args, Py_ssize_t n
         } else {
             ok = 0;
         }
+        ok = ok && put_char(&b, '\x1f') && (xdata_length == 0 || put(&b, xdata_json, xdata_length));
         if (ok) {
             PyObject *row = row_text(b.p, b.n);
             if (row == NULL) {
@@ -601,6 +692,7 @@ static PyObject *fast_decode(PyObject *self, PyObject *const *args, Py_ssize_t n
         }
     }
     PyMem_Free(memory);
+    Py_XDECREF(xdata_text);
     if (ok != 1) {
         Py_DECREF(rows);
         if (ok < 0 || PyErr_Occurred()) return NULL;
@@ -715,8 +807,8 @@ static PyObject *fast_ack(PyObject *self, PyObject *const *args, Py_ssize_t narg
 
 static PyMethodDef METHODS[] = {
     {"decode", (PyCFunction)(void (*)(void))fast_decode, METH_FASTCALL,
-     "decode(frame, key, now, enforce_window, head, fragments, classify) -> (rows, answer_header, encrypted) "
-     "or None when the frame is not of the common shape"},
+     "decode(frame, key, now, enforce_window, head, fragments, classify, xdata) -> (rows, answer_header, "
+     "encrypted) or None when the frame is not of the common shape"},
     {"peek_account", fast_peek_account, METH_O, "peek_account(frame) -> the header's account, or None"},
     {"ack", (PyCFunction)(void (*)(void))fast_ack, METH_FASTCALL,
      "ack(answer_header, key, now) -> the ACK frame (encrypted when key is given)"},

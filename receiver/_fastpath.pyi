@@ -10,6 +10,7 @@ def decode(
     head: str,
     fragments: dict[str, tuple[str, bool, str]],
     classify: Callable[[str, str, str], tuple[str, bool, str]],
+    xdata: Callable[[tuple[str, ...]], str],
     /,
 ) -> tuple[list[str], bytes, bool] | None: ...
 def peek_account(frame: bytes, /) -> str | None: ...

@@ -1,8 +1,9 @@
 """The compiled fast path for the common DC-09 frame, with the pure-Python codec as its reference and fallback.
 
 `receiver/_fastpath.c` turns the frames that make up nearly all real traffic (hex CRC; ADM-CID, SIA-DCS without
-text, or NULL; plain or AES; a valid timestamp inside the window; ASCII data; no relayed account) straight into
-the signals table's encoded rows (receiver/signal_rows.py's layout) and the ACK. For anything else — every
+text or ti/da/pi modifiers, or NULL; plain or AES; a valid timestamp inside the window; ASCII or UTF-8 data and
+x-data; no relayed account) straight into the signals table's encoded rows (receiver/signal_rows.py's layout) and
+the ACK; the x-data of a message that has some is typed by calling signal_rows.row_xdata. For anything else — every
 error, every unusual case — `decode` returns None and the caller runs the reference codec (receiver/dc09),
 which alone decides rejections. tests/receiver/test_fastpath.py checks that both give the same rows and answers.
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from types import ModuleType
 
-from receiver.signal_rows import row_fragment
+from receiver.signal_rows import row_fragment, row_xdata
 
 _fastpath: ModuleType | None
 try:
@@ -48,7 +49,7 @@ def decode(
     if _fastpath is None or now.tzinfo is not UTC:  # the C code reads the fields of a UTC datetime
         return None
     decoded: tuple[list[str], bytes, bool] | None = _fastpath.decode(
-        frame, key, now, enforce_window, head, _FRAGMENTS, row_fragment
+        frame, key, now, enforce_window, head, _FRAGMENTS, row_fragment, row_xdata
     )
     return decoded
 

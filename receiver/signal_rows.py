@@ -7,10 +7,14 @@ the batch statement splits the fields back in SQL. Fields from the panel are str
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import datetime
+from functools import lru_cache
 
 from receiver.accounts import PanelInfo
-from receiver.dc09 import Message
+from receiver.dc09 import Event, Message
+from receiver.dc09.xdata import decode_xdata
 from shared.catalogue import classify
 
 FIELD_SEPARATOR = "\x1f"  # between the fields of a row
@@ -42,6 +46,7 @@ SIGNAL_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("description", "text", False),
     ("extended", "text[]", False),
     ("raw_frame", "bytea", False),
+    ("xdata", "jsonb", True),  # row_xdata: typed x-data and SIA modifiers; NULL when there are none
 )
 
 _UNSAFE = str.maketrans({FIELD_SEPARATOR: " ", LIST_SEPARATOR: " ", "\x00": ""})
@@ -52,6 +57,45 @@ def _safe(value: str | None) -> str:
     if not value:
         return ""
     return value.translate(_UNSAFE) if not value.isalnum() else value
+
+
+@lru_cache(maxsize=4096)  # a panel's position, MAC, room... repeat from message to message
+def _message_xdata(extended: tuple[str, ...]) -> str:
+    fields = decode_xdata(extended) if extended else None
+    return _json(fields) if fields else ""  # e.g. only a key-exchange block: nothing kept
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _json(fields: Mapping[str, object]) -> str:
+    """Compact JSON that both the row encoding and jsonb take: json escapes every control character, so neither
+    separator appears, and NUL (which jsonb cannot hold, even escaped) is dropped as in the row's other fields."""
+    text = _JSON.encode(fields)
+    if "\\u0000" in text:  # rare: encode again without the NULs
+        text = _JSON.encode({name: _without_nul(value) for name, value in fields.items()})
+    return text
+
+
+def _without_nul(value: object) -> object:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
+
+
+def row_xdata(extended: tuple[str, ...], event: Event | None = None) -> str:
+    """The xdata field of a row: the message's typed x-data (receiver/dc09/xdata.py) and the event's SIA time,
+    date and peripheral modifiers, as compact JSON; "" (NULL) when there are none. The one place that builds it:
+    the compiled fast path calls it with the x-data blocks alone (it leaves events with those modifiers here)."""
+    if event is None or (event.time is None and event.date is None and event.peripheral is None):
+        return _message_xdata(extended)
+    fields: dict[str, object] = dict(decode_xdata(extended)) if extended else {}
+    for name, value in (("time", event.time), ("date", event.date), ("peripheral", event.peripheral)):
+        if value is not None:
+            fields[name] = value
+    return _json(fields)
 
 
 def row_head(account: str, panel: PanelInfo | None, transport: str, remote_addr: str) -> str:
@@ -102,6 +146,7 @@ def message_rows(
         zone, user = event.zone_and_user(address_is_user)
         if event.text:
             meaning = f"{meaning} — {_safe(event.text)}"
+        xdata = row_xdata(message.extended, event)
         rows.append(
             FIELD_SEPARATOR.join(
                 (
@@ -115,6 +160,7 @@ def message_rows(
                     _safe(user),
                     meaning,
                     tail,
+                    xdata,
                 )
             )
         )

@@ -8,6 +8,7 @@ the fast path, and that the unusual ones are left to the reference.
 
 from __future__ import annotations
 
+import json
 import string
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -204,7 +205,7 @@ TAKEN = {
     "sia-spaces": frame_of("SIA-DCS", "#1234|Nri1 BA015  TA2 / RP"),
     "sia-no-separators": frame_of("SIA-DCS", "#1234|Nri1BA015id2CL"),
     "sia-no-digits": frame_of("SIA-DCS", "#1234|NRP"),
-    "sia-other-modifiers": frame_of("SIA-DCS", "#1234|Nti12:30/pi003/ri1/BA015/ti-1.5"),
+    "sia-other-modifiers": frame_of("SIA-DCS", "#1234|Nlm12:30/ri1/BA015/xx-1.5"),
     "sia-empty-modifier": frame_of("SIA-DCS", "#1234|Nri/id/BA015"),
     "sia-prefix-na": frame_of("SIA-DCS", "#1234|NA001"),  # the code NA, not N + A001
     "sia-prefix-nna": frame_of("SIA-DCS", "#1234|NNA001"),
@@ -222,6 +223,32 @@ TAKEN = {
     "extended-two-empty": frame_of("ADM-CID", cid_data("1234", 1, 130, 1, 15), extended=("", "")),
     "extended-brackets": frame_of("ADM-CID", cid_data("1234", 1, 130, 1, 15), extended=("a[", "[b", "[[")),
     "extended-punctuation": frame_of("NULL", "", extended=("~!@#$%^&*()_+{}|:<>?`-=\\;',./ \"",)),
+    "xdata-every-kind": frame_of(
+        "ADM-CID",
+        cid_data("1234", 1, 130, 1, 15),
+        extended=(
+            "X-115.500",
+            "YS32.25",
+            "Z12.5m",
+            "M00-26-B9-E4-26-8B",
+            "Vhttps://video.example/clip?id=7&t=1",
+            "IPIR hall",
+            "H12:00:00,11-21-2026",
+            "LGround floor",
+            "RLiving room",
+            "SMain street 1",
+        ),
+    ),
+    "xdata-unreadable": frame_of(
+        "SIA-DCS", "#1234|NBA015/BR016", extended=("X181", "Vjavascript:alert(1)", "Q?", "", "KABCDEF", "X1.5")
+    ),
+    "xdata-only-ignored": frame_of("ADM-CID", cid_data("1234", 1, 130, 1, 15), extended=("K0123", "A1")),
+    "xdata-escapes": frame_of("ADM-CID", cid_data("1234", 1, 130, 1, 15), extended=('I"quoted" \\ back', "R\u2028")),
+    # non-ASCII (UTF-8) text
+    "utf8-xdata": frame_of("ADM-CID", cid_data("1234", 1, 130, 1, 15), extended=("ITEST àäâèéêïîöôü", "RKüche")),
+    "utf8-xdata-wide": frame_of("SIA-DCS", "#1234|NBA015", extended=("I警報 \U0001f6a8", "S\u00a0Ødegård\u0085")),
+    "utf8-sia-data": frame_of("SIA-DCS", "#1234|NBA015é/ü BR016\u00a0CL1"),
+    "utf8-null": frame_of("NULL", "é", extended=("Rü",)),
     # header fields
     "receiver": frame_of("ADM-CID", cid_data("1234", 1, 130, 1, 15), receiver="C0FFD"),
     "receiver-lower": frame_of("ADM-CID", cid_data("1234", 1, 130, 1, 15), receiver="c0ffd"),
@@ -249,6 +276,8 @@ ENCRYPTED = {
     "null": ("NULL", "", ()),
     "extended": ("ADM-CID", cid_data("1234", 1, 130, 1, 15), ("X115000", "RLivingRoom")),
     "long": ("SIA-DCS", "#1234|N" + "/".join(f"BA{zone:03d}" for zone in range(60)), ("X" * 100,)),
+    "xdata": ("SIA-DCS", "#1234|NBA015", ("X8.5417", "Y47.3769", "M0026B9E4268B", "Vhttp://cam/1", "H12:00")),
+    "utf8": ("ADM-CID", cid_data("1234", 1, 130, 1, 15), ("RSchlafzimmer Süd", "Iπ ≈ 3.14")),
 }
 
 
@@ -305,7 +334,40 @@ def test_contact_id_rows_field_by_field() -> None:
         "description": "Burglary alarm restored",
         "extended": "X1\x1eY2",
         "raw_frame": frame.hex(),
+        "xdata": '{"longitude":1.0,"latitude":2.0}',
     }
+
+
+def test_xdata_is_typed_through_row_xdata() -> None:
+    (row,) = taken(TAKEN["xdata-every-kind"], panel=PANEL)
+    assert json.loads(row["xdata"]) == {
+        "longitude": -115.5,
+        "latitude": -32.25,
+        "altitude": 12.5,
+        "mac": "00:26:b9:e4:26:8b",
+        "verification": "https://video.example/clip?id=7&t=1",
+        "text": "PIR hall",
+        "occurred_at": "2026-11-21T12:00:00+00:00",
+        "location": "Ground floor",
+        "room": "Living room",
+        "site": "Main street 1",
+    }
+    first, second = taken(TAKEN["xdata-unreadable"])
+    assert first["xdata"] == second["xdata"]
+    assert json.loads(first["xdata"]) == {"longitude": 1.5, "unreadable": ["X181", "Vjavascript:alert(1)", "Q?", ""]}
+    (ignored,) = taken(TAKEN["xdata-only-ignored"])
+    assert ignored["xdata"] == ""  # only key-exchange and hash blocks: nothing kept, NULL
+    (plain,) = taken(frame_of("ADM-CID", cid_data("1234", 1, 130, 1, 15)))
+    assert plain["xdata"] == ""
+
+
+def test_utf8_text_is_stored_as_sent() -> None:
+    (row,) = taken(TAKEN["utf8-xdata"])
+    assert row["extended"] == "ITEST àäâèéêïîöôü\x1eRKüche"
+    assert json.loads(row["xdata"]) == {"text": "TEST àäâèéêïîöôü", "room": "Küche"}
+    (row,) = taken(TAKEN["utf8-xdata-wide"])
+    assert json.loads(row["xdata"])["text"] == "警報 \U0001f6a8"
+    assert [row["code"] for row in taken(TAKEN["utf8-sia-data"])] == ["BA", "BR", "CL"]
 
 
 def test_a_user_code_puts_the_address_in_the_user_field() -> None:
@@ -496,17 +558,56 @@ def test_sia_text(data: str) -> None:
     ("kind", "data", "extended"),
     [
         ("SIA-DCS", "#1234|NBA015é", ()),
-        ("SIA-DCS", "#1234|NBA015\t", ()),
-        ("SIA-DCS", "#1234|NBA015\x7f", ()),
         ("NULL", "é", ()),
         ("ADM-CID", cid_data("1234", 1, 130, 1, 15), ("ITEST àäâèéêïîöôü",)),
-        ("ADM-CID", cid_data("1234", 1, 130, 1, 15), ("X\x1fY",)),
-        ("ADM-CID", cid_data("1234", 1, 130, 1, 15), ("X\x00",)),
+        ("SIA-DCS", "#1234|Nri1/BA015", ("RKüche", "I\U0001f525 \u00a0", "L\u2028")),
     ],
 )
 @pytest.mark.parametrize("key", [None, KEY], ids=["plain", "aes"])
-def test_non_ascii_data(kind: str, data: str, extended: tuple[str, ...], key: bytes | None) -> None:
+def test_utf8_data_takes_the_fast_path(kind: str, data: str, extended: tuple[str, ...], key: bytes | None) -> None:
+    panel = PanelInfo(account="1234", panel_id=5, site_id=6, customer_id=7, key=key)
+    taken(frame_of(kind, data, extended=extended, key=key), key, panel=panel)
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "extended"),
+    [
+        ("SIA-DCS", "#1234|NBA015\t", ()),
+        ("SIA-DCS", "#1234|NBA015\x7f", ()),
+        ("ADM-CID", cid_data("1234", 1, 130, 1, 15), ("X\x1fY",)),
+        ("ADM-CID", cid_data("1234", 1, 130, 1, 15), ("X\x00",)),
+        ("ADM-CID", cid_data("1234", 1, 130, 1, 15) + "\u00a0", ()),  # Unicode white space: Python's \s
+    ],
+)
+@pytest.mark.parametrize("key", [None, KEY], ids=["plain", "aes"])
+def test_control_characters_are_left_to_the_reference(
+    kind: str, data: str, extended: tuple[str, ...], key: bytes | None
+) -> None:
     assert isinstance(declined(frame_of(kind, data, extended=extended, key=key), key), Message)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"#1234|NBA015]" + "[RK\u00fcche]".encode("cp1252"),  # Windows-1252 x-data
+        b"#1234|NBA015\xe9]",  # Windows-1252 data
+        b"#1234|NBA015]" + "[R\ud800]".encode("utf-8", "surrogatepass"),  # a surrogate is not UTF-8
+        b"#1234|NBA015]" + b"[R\xc0\xaf]",  # an overlong form
+        b"#1234|NBA015]" + b"[R\xf4\x90\x80\x80]",  # past U+10FFFF
+        b"#1234|NBA015]" + b"[R\xe2\x82]",  # cut short
+    ],
+)
+def test_text_that_is_not_utf8_is_left_to_the_reference(content: bytes) -> None:
+    frame = wrap(b'"SIA-DCS"0042L0#1234[' + content + b"_12:00:00,11-21-2026")
+    message = declined(frame)
+    assert isinstance(message, Message)
+    assert message.events[0].code == "BA"
+
+
+@pytest.mark.parametrize("modifier", ["ti12:30", "da2026-11-21", "pi003", "ti", "ti-1.5"])
+def test_sia_time_date_and_peripheral_modifiers_are_left_to_the_reference(modifier: str) -> None:
+    for data in (f"#1234|N{modifier}/BA015", f"#1234|Nri1/BA015/{modifier}", f"#1234|N{modifier}BA015"):
+        assert isinstance(declined(frame_of("SIA-DCS", data)), Message)
 
 
 def test_more_than_64_events() -> None:
@@ -592,6 +693,19 @@ NOWS = [
     datetime(2028, 2, 29, 0, 0, 10, 1, tzinfo=UTC),
 ]
 PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "]")
+# Non-ASCII text panels send (accents, CJK, emoji, Unicode spaces and separators): UTF-8 on the wire.
+WIDE = "àäéüßØπ≈警報\U0001f6a8\u00a0\u0085\u2028\u3000\ufeff"
+
+
+@st.composite
+def xdata_block(draw: st.DrawFn) -> str:
+    """An x-data block: a kind DC-09 defines with a value of its shape, or any text (ASCII or not)."""
+    value = draw(
+        st.text(PRINTABLE, max_size=12)
+        | st.text(PRINTABLE + WIDE, max_size=12)
+        | st.sampled_from(["115.5", "-32.2", "E8.54", "47.37N", "12m", "0026B9E4268B", "http://cam/1", "12:00:00"])
+    )
+    return draw(st.sampled_from("XYZMVIHLRSOKQ") | st.just("")) + value
 
 
 def case_variant(draw: st.DrawFn, account: str) -> str:
@@ -637,14 +751,16 @@ SIA_CODES = ["BA", "BR", "CL", "OP", "NA", "NN", "RP", "TA", "FA", "YX", "CG", "
 
 
 @st.composite
-def sia_block(draw: st.DrawFn) -> tuple[str, int]:
-    """A SIA-DCS block without text, and its number of events."""
+def sia_block(draw: st.DrawFn) -> tuple[str, int, bool]:
+    """A SIA-DCS block without text, its number of events, and whether it has a ti, da or pi modifier."""
     items = []
     events = 0
+    modifiers = False
     for _ in range(draw(st.integers(1, 8))):
         if draw(st.booleans()):
-            name = draw(st.sampled_from(["ri", "id", "ti", "pi", "lm"]))
+            name = draw(st.sampled_from(["ri", "id", "ti", "pi", "da", "lm", "ri", "id"]))
             items.append(name + draw(st.text("0123456789:.-", max_size=4)))
+            modifiers = modifiers or name in ("ti", "pi", "da")
         else:
             code = draw(st.sampled_from(SIA_CODES) | st.text(string.ascii_uppercase, min_size=2, max_size=2))
             items.append(code + draw(st.text(string.digits, max_size=4)))
@@ -653,7 +769,7 @@ def sia_block(draw: st.DrawFn) -> tuple[str, int]:
     for item in items[1:]:
         block += draw(st.sampled_from(["/", " ", "/ ", "  "])) + item
     prefix = draw(st.sampled_from(["", "N", "N", "N/"]))
-    return prefix + block, events
+    return prefix + block, events, modifiers
 
 
 @st.composite
@@ -668,9 +784,9 @@ def generated_frames(draw: st.DrawFn) -> Generated:
     if kind == "ADM-CID":
         data = prefix + draw(cid_block())
     elif kind == "SIA-DCS":
-        block, events = draw(sia_block())
+        block, events, modifiers = draw(sia_block())
         data = prefix + block
-        common = common and events > 0
+        common = common and events > 0 and not modifiers
     else:
         data = draw(st.sampled_from(["", prefix + "0000 00 000", prefix]))
     offset = draw(st.integers(-45, 25) | st.sampled_from([-41, -40, 20, 21]))
@@ -679,7 +795,7 @@ def generated_frames(draw: st.DrawFn) -> Generated:
         stamp = draw(st.sampled_from([stamp, None, now - timedelta(days=3, seconds=7)]))
     if stamp is None or ((key is not None or enforce) and not -40 <= offset <= 20):
         common = False
-    extended = tuple(draw(st.lists(st.text(PRINTABLE, max_size=12), max_size=3)))
+    extended = tuple(draw(st.lists(xdata_block(), max_size=3)))
     pad = draw(st.none() | st.binary(min_size=16, max_size=16).filter(lambda pad: not set(pad) & set(b"|[]")))
     frame = encode_frame(
         kind,
