@@ -23,8 +23,10 @@ from portal.auth.sessions import viewer_middleware
 from portal.billing import routes as billing
 from portal.call_list import routes as call_list
 from portal.certificates import routes as certificates
+from portal.console import routes as console
 from portal.dashboard import routes as dashboard
 from portal.dashboard.tabs import DashboardTabs
+from portal.dispatch import routes as dispatch
 from portal.keys import (
     config_key,
     dashboard_cards_key,
@@ -40,6 +42,8 @@ from portal.keys import (
 )
 from portal.middleware import access_log_middleware, error_middleware, request_id_middleware, response_headers
 from portal.navigation import Navigation
+from portal.notifications import routes as notifications
+from portal.outcomes import routes as outcomes
 from portal.paths import path_ids_middleware
 from portal.proxies import forwarded_for_middleware
 from portal.render import STATIC, create_templates
@@ -48,6 +52,7 @@ from portal.service_desk import routes as service_desk
 from portal.signals import routes as signals
 from portal.staff import routes as staff
 from portal.staff.sections import StaffSections
+from portal.system_test import routes as system_test
 from portal.users import routes as users
 from shared.config import Config
 from shared.db import pool_from_config
@@ -124,8 +129,13 @@ def create_app(config: Config, database_url: str) -> web.Application:
         certificates,
         signals,
         call_list,
+        outcomes,
+        system_test,
+        notifications,
         staff,
         service_desk,
+        console,
+        dispatch,
         admin,
         api,
     ):

@@ -167,6 +167,32 @@ def _topics(value: object) -> tuple[str, ...]:
     return topics
 
 
+def _priorities(value: object) -> dict[str, int]:
+    """Alarm type → priority overrides: "fire=1, gas=2" (or a TOML table); empty: the event catalogue's own."""
+    from shared.catalogue.model import AlarmType
+
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, str):
+        pairs = []
+        for item in value.split(","):
+            if not item.strip():
+                continue
+            name, sep, number = item.partition("=")
+            if not sep:
+                raise ValueError(f"expected alarm-type=priority pairs, got {item.strip()!r}")
+            pairs.append((name.strip(), number.strip()))
+    else:
+        raise ValueError(f"expected alarm-type=priority pairs, got {value!r}")
+    known = {t.value for t in AlarmType}
+    result: dict[str, int] = {}
+    for name, number in pairs:
+        if name not in known:
+            raise ValueError(f"{name!r} is not an alarm type ({', '.join(sorted(known))})")
+        result[str(name)] = _integer(1, 9)(number)
+    return result
+
+
 def _session_key(value: object) -> str:
     import base64
     import binascii
@@ -419,6 +445,62 @@ SETTINGS: tuple[Setting, ...] = (
         _integer(100, 100_000_000),
         100000,
         "Rows kept in the bounded rejected_frames table (oldest removed first).",
+    ),
+    # dispatch
+    Setting(
+        "dispatch",
+        "priorities",
+        _priorities,
+        "",
+        "Incident priority by alarm type, overriding the event catalogue's (1 most urgent): e.g. `fire=1, "
+        "panic=1, medical=1, duress=1, holdup=1, gas=2, co=2, burglary=3`; empty: the catalogue's.",
+    ),
+    Setting(
+        "dispatch",
+        "failure_priority",
+        _integer(1, 9),
+        5,
+        "Priority of a failure-to-communicate incident (1 most urgent).",
+    ),
+    Setting(
+        "dispatch",
+        "unknown_priority",
+        _integer(1, 9),
+        4,
+        "Priority of an incident from an unknown account (1 most urgent).",
+    ),
+    Setting(
+        "dispatch",
+        "supervision_interval",
+        _number(1, 3600),
+        15.0,
+        "Seconds between the supervision's checks for panels that missed their test or link supervision deadline.",
+    ),
+    Setting(
+        "dispatch",
+        "supervision_grace",
+        _number(0, 86400),
+        60.0,
+        "Seconds past a panel's deadline (last traffic + its test or supervision interval) before it fails to "
+        "communicate.",
+    ),
+    Setting(
+        "dispatch",
+        "console_queue",
+        _integer(10, 1_000_000),
+        1000,
+        "Messages a dispatcher's console may fall behind before its connection is cut (it reconnects and catches up).",
+    ),
+    Setting(
+        "dispatch",
+        "session_recheck",
+        _number(0.5, 300),
+        5.0,
+        "Seconds between checks that a live console's session is still valid (logged out or revoked: closed).",
+    ),
+    Setting("dispatch", "max_test_hours", _integer(1, 720), 72, "Longest a customer may put their system on test."),
+    Setting(
+        "dispatch", "hold_minutes_max", _integer(1, 10080), 240, "Longest a dispatcher may put an incident on hold."
     ),
     # mqtt
     Setting(

@@ -86,6 +86,27 @@ class MailQueued:
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentsChanged:
+    """Incidents were opened, joined, taken, acted on or closed (every writer of incidents sends it, in the same
+    transaction): a console reads the queue again, a page showing one of `ids` refreshes it."""
+
+    ids: tuple[int, ...]
+
+    def encode(self) -> str:
+        return json.dumps({"ids": list(self.ids)})
+
+    @classmethod
+    def decode(cls, payload: str) -> IncidentsChanged:
+        fields = json.loads(payload)
+        if not isinstance(fields, dict) or not isinstance(fields.get("ids"), list):
+            raise ValueError(f"not an incidents notice: {payload[:80]!r}")
+        ids = fields["ids"]
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise ValueError(f"incident ids must be integers: {payload[:80]!r}")
+        return cls(tuple(ids))
+
+
+@dataclass(frozen=True, slots=True)
 class Channel(Generic[P]):
     """A NOTIFY channel and how its payload reads: `Channel[SignalsCommitted]` carries SignalsCommitted."""
 
@@ -96,8 +117,7 @@ class Channel(Generic[P]):
 SIGNALS: Channel[SignalsCommitted] = Channel("signals", SignalsCommitted.decode)
 PANELS_CHANGED: Channel[PanelChanged] = Channel("panels_changed", PanelChanged.decode)
 OUTBOX: Channel[MailQueued] = Channel("outbox", MailQueued.decode)
-# Reserved for the incident opener (R8, D2); its payload type comes with that feature.
-INCIDENTS_CHANNEL = "incidents"
+INCIDENTS: Channel[IncidentsChanged] = Channel("incidents_changed", IncidentsChanged.decode)
 # A premises' call list changed (shared.call_list.CALL_LIST); the payload is "<customer>:<site>".
 CALL_LIST_CHANNEL = "call_list_changed"
 

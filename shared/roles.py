@@ -33,6 +33,7 @@ class Permission(StrEnum):
     MANAGE_USERS = "manage_users"
     MANAGE_PAYMENT_METHODS = "manage_payment_methods"
     MANAGE_CALL_LIST = "manage_call_list"
+    TEST_SYSTEM = "test_system"  # put the premises' system on test (no incidents while it lasts)
     # staff side
     TAKE_INCIDENTS = "take_incidents"
     WORK_SERVICE_REQUESTS = "work_service_requests"
@@ -40,7 +41,7 @@ class Permission(StrEnum):
 
 
 CUSTOMER_PERMISSIONS: Final = frozenset(
-    {Permission.MANAGE_USERS, Permission.MANAGE_PAYMENT_METHODS, Permission.MANAGE_CALL_LIST}
+    {Permission.MANAGE_USERS, Permission.MANAGE_PAYMENT_METHODS, Permission.MANAGE_CALL_LIST, Permission.TEST_SYSTEM}
 )
 STAFF_PERMISSIONS: Final = frozenset(Permission) - CUSTOMER_PERMISSIONS
 

@@ -1,0 +1,1 @@
+"""Issue 14 (being built): see the feature's routes.py."""

@@ -1,0 +1,1 @@
+"""Incidents: what the central station does about alarms, failures to communicate and unknown accounts."""
