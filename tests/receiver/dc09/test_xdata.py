@@ -6,6 +6,8 @@ import json
 
 import asyncpg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from receiver.dc09 import Envelope, Event, Message, cid_data, encode_frame, open_message, parse_envelope
 from receiver.dc09.wire import wrap
@@ -106,6 +108,29 @@ def test_the_first_element_of_a_kind_wins_and_a_different_repeat_is_kept_raw() -
         "longitude": 1.5,
         "room": "Hall",
         "unreadable": ["X2"],
+    }
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.sampled_from("XYZMVHILRSOKQ") | st.text(max_size=2), max_size=4).flatmap(
+        lambda kinds: st.tuples(*(st.text(max_size=30).map(lambda value, kind=kind: kind + value) for kind in kinds))
+    )
+)
+def test_any_text_decodes_without_error_and_nothing_is_lost(blocks: tuple[str, ...]) -> None:
+    decoded = decode_xdata(blocks)
+    kept = [block for block in blocks if block[:1] not in "AKP" or not block]
+    unreadable = decoded.get("unreadable", [])
+    assert isinstance(unreadable, list)
+    assert set(unreadable) <= set(kept)
+    assert len(decoded) - ("unreadable" in decoded) + len(unreadable) <= len(kept)
+    if kept:
+        assert decoded  # every element kept is typed or unreadable
+    text = row_xdata(blocks)
+    assert not set(text) & {"\x1f", "\x1e", "\x00"}
+    assert (json.loads(text) if text else {}) == {
+        name: [item.replace("\x00", "") for item in value] if isinstance(value, list) else value
+        for name, value in decoded.items()
     }
 
 
