@@ -2,7 +2,7 @@
  * The receiver's compiled fast path for the common DC-09 frame (see receiver/fastpath.py).
  *
  * It decodes the frames that make up almost all real traffic — hex CRC, ADM-CID / SIA-DCS / NULL, plain or
- * AES-CBC, a valid timestamp inside the window, UTF-8 data without text blocks or SIA ti/da/pi modifiers, no
+ * AES-CBC, a valid timestamp inside the window, UTF-8 data without '|' text blocks or SIA ti/da/pi modifiers, no
  * relayed account — straight into the signals table's encoded rows and the ACK's header. X-data is typed by a
  * call back into Python (signal_rows.row_xdata), once per message that has any. Anything else (every error, every
  * odd case) returns None, and the caller runs the pure-Python codec, which stays the reference and decides every
@@ -335,6 +335,8 @@ typedef struct {
     Py_ssize_t partition_length;
     const unsigned char *user; /* SIA id modifier */
     Py_ssize_t user_length;
+    const unsigned char *text; /* SIA ^text^ naming the event, trimmed (NULL: none) */
+    Py_ssize_t text_length;
 } Event;
 
 static int decode_cid(const unsigned char *s, Py_ssize_t n, Event *e) {
@@ -361,11 +363,36 @@ static int decode_cid(const unsigned char *s, Py_ssize_t n, Event *e) {
 #undef SKIP
 #undef DIGITS
     e->user = NULL, e->user_length = 0;
+    e->text = NULL, e->text_length = 0;
     return i == n;
 }
 
-/* One SIA-DCS block without text: [N] then modifiers (ri, id, ...), codes with digits, '/' and spaces. The reference
- * skips any other character; of those only non-ASCII ones (valid UTF-8, checked before) are skipped here too. */
+/* The length of the white space character (as Python's str.isspace says) that starts `s`, or 0. The text has no
+ * control characters (text_ok): what is left is ' ' and these, in UTF-8: U+0085, U+00A0, U+1680, U+2000-U+200A,
+ * U+2028, U+2029, U+202F, U+205F and U+3000. */
+static int space_at_start(const unsigned char *s, Py_ssize_t n) {
+    if (n >= 1 && s[0] == ' ') return 1;
+    if (n >= 2 && s[0] == 0xC2 && (s[1] == 0x85 || s[1] == 0xA0)) return 2;
+    if (n < 3) return 0;
+    if (s[0] == 0xE1 && s[1] == 0x9A && s[2] == 0x80) return 3;
+    if (s[0] == 0xE2 && s[1] == 0x80 &&
+        ((s[2] >= 0x80 && s[2] <= 0x8A) || s[2] == 0xA8 || s[2] == 0xA9 || s[2] == 0xAF))
+        return 3;
+    if (s[0] == 0xE2 && s[1] == 0x81 && s[2] == 0x9F) return 3;
+    if (s[0] == 0xE3 && s[1] == 0x80 && s[2] == 0x80) return 3;
+    return 0;
+}
+
+/* The same for the character that ends `s` (valid UTF-8: a lead byte two or three from the end starts it). */
+static int space_at_end(const unsigned char *s, Py_ssize_t n) {
+    if (n >= 1 && s[n - 1] == ' ') return 1;
+    if (n >= 2 && space_at_start(s + n - 2, 2) == 2) return 2;
+    if (n >= 3 && space_at_start(s + n - 3, 3) == 3) return 3;
+    return 0;
+}
+
+/* One SIA-DCS block: [N] then modifiers (ri, id), codes with digits, ^text^, '/' and spaces. The reference skips
+ * any other character; of those only non-ASCII ones (valid UTF-8, checked before) are skipped here too. */
 static int decode_sia(const unsigned char *s, Py_ssize_t n, Event *events, int *count) {
     Py_ssize_t i = 0;
     if (n >= 2 && s[0] == 'N' && (s[1] == '/' || (n >= 3 && ((is_lower(s[1]) && is_lower(s[2])) ||
@@ -373,6 +400,7 @@ static int decode_sia(const unsigned char *s, Py_ssize_t n, Event *events, int *
         i = 1;
     const unsigned char *partition = NULL, *user = NULL;
     Py_ssize_t partition_length = 0, user_length = 0;
+    int last_was_event = 0; /* a ^text^ names the event right before it (separators between them aside) */
     *count = 0;
     while (i < n) {
         unsigned char c = s[i];
@@ -388,6 +416,7 @@ static int decode_sia(const unsigned char *s, Py_ssize_t n, Event *events, int *
                 partition = value, partition_length = v - i - 2;
             else if (c == 'i' && s[i + 1] == 'd')
                 user = value, user_length = v - i - 2;
+            last_was_event = 0;
             i = v;
         } else if (i + 1 < n && is_upper(c) && is_upper(s[i + 1])) {
             if (*count >= MAX_EVENTS) return 0;
@@ -400,7 +429,22 @@ static int decode_sia(const unsigned char *s, Py_ssize_t n, Event *events, int *
             e->address_length = v - i - 2;
             e->partition = partition, e->partition_length = partition_length;
             e->user = user, e->user_length = user_length;
+            e->text = NULL, e->text_length = 0;
+            last_was_event = 1;
             i = v;
+        } else if (c == '^') {
+            Py_ssize_t start = i + 1, end = start;
+            while (end < n && s[end] != '^') end++;
+            if (last_was_event) { /* after a modifier (an area's name) the reference drops it */
+                Py_ssize_t a = start, z = end, k;
+                while (a < z && (k = space_at_start(s + a, z - a)) > 0) a += k;
+                while (z > a && (k = space_at_end(s + a, z - a)) > 0) z -= k;
+                Event *e = &events[*count - 1];
+                e->text = z > a ? s + a : NULL;
+                e->text_length = z - a;
+            }
+            last_was_event = 0;
+            i = end < n ? end + 1 : n; /* an unclosed text runs to the end of the block */
         } else if (c >= 0x80) {
             i++; /* a byte of a non-ASCII character: skipped, as the reference skips the character */
         } else {
@@ -661,7 +705,9 @@ static PyObject *fast_decode(PyObject *self, PyObject *const *args, Py_ssize_t n
              (zone == NULL || put(&b, zone, zone_length)) && put_char(&b, '\x1f') &&
              (e->partition == NULL || put(&b, e->partition, e->partition_length)) && put_char(&b, '\x1f') &&
              (user == NULL || put(&b, user, user_length)) && put_char(&b, '\x1f') &&
-             put_str(&b, PyTuple_GET_ITEM(meaning, 2)) && put_char(&b, '\x1f');
+             put_str(&b, PyTuple_GET_ITEM(meaning, 2)) &&
+             (e->text == NULL || (put(&b, " \xE2\x80\x94 ", 5) && put(&b, e->text, e->text_length))) &&
+             put_char(&b, '\x1f');
         if (ok && c.extended != NULL) { /* "[a][b]" -> "a\x1eb" */
             for (Py_ssize_t k = 1; ok && k < c.extended_length - 1; k++) {
                 if (c.extended[k] == ']' && c.extended[k + 1] == '[') {

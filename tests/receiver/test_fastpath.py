@@ -538,17 +538,34 @@ def test_hikvision_null_with_a_dummy_block() -> None:
 
 
 @pytest.mark.parametrize(
-    "data",
+    ("data", "texts"),
     [
-        "#1234|NBA015^Hall^",
-        "#1234|Nri1/BA015^Hall",
-        "#1234|Nri1^Ground floor^/BA015",
-        "#1234|NBA015|AHall",
-        "#1234|NBA015/BR016|A",
-        "#1234|NBA015|NCL1",
+        ("#1234|NBA015^Hall^", ["Hall"]),
+        ("#1234|Nri1/BA015^Hall", ["Hall"]),  # unclosed: to the end of the block
+        ("#1234|Nri1^Ground floor^/BA015", [None]),  # after a modifier: dropped
+        ("#1234|NBA015 / ^ Hall  ^BR016^^", ["Hall", None]),  # separators in between; an empty text
+        ("#1234|NBA015^Hall^^Door^/BR016^Küche^", ["Hall", "Küche"]),  # a second text in a row is dropped
+        ("#1234|NBA015^\u3000Wohnzimmer S\u00fcd\u00a0\u2028^", ["Wohnzimmer Süd"]),  # Unicode white space
+        ("#1234|NBA015^\u00a0\u0085 ^", [None]),
+        ("#1234|NBA015^Tür/Fenster 1^CL3", ["Tür/Fenster 1", None]),
+        ("#1234|N/^Lobby^BA015", [None]),  # before any event: dropped
+        ("#1234|NBA015^警報 \U0001f6a8^", ["警報 \U0001f6a8"]),
     ],
 )
-def test_sia_text(data: str) -> None:
+@pytest.mark.parametrize("key", [None, KEY], ids=["plain", "aes"])
+def test_sia_text_takes_the_fast_path(data: str, texts: list[str | None], key: bytes | None) -> None:
+    panel = PanelInfo(account="1234", panel_id=5, site_id=6, customer_id=7, key=key)
+    frame = frame_of("SIA-DCS", data, key=key)
+    rows = taken(frame, key, panel=panel)
+    message = reference(frame, key)
+    assert isinstance(message, Message)
+    assert [event.text for event in message.events] == texts
+    for row, text in zip(rows, texts, strict=True):
+        assert row["description"].endswith(f" — {text}") is (text is not None)
+
+
+@pytest.mark.parametrize("data", ["#1234|NBA015|AHall", "#1234|NBA015/BR016|A", "#1234|NBA015|NCL1"])
+def test_sia_text_blocks_are_left_to_the_reference(data: str) -> None:
     message = declined(frame_of("SIA-DCS", data))
     assert isinstance(message, Message), message
     assert message.events
@@ -694,7 +711,8 @@ NOWS = [
 ]
 PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "]")
 # Non-ASCII text panels send (accents, CJK, emoji, Unicode spaces and separators): UTF-8 on the wire.
-WIDE = "àäéüßØπ≈警報\U0001f6a8\u00a0\u0085\u2028\u3000\ufeff"
+WIDE = "àäéüßØπ≈警報\U0001f6a8\u00a0\u0085\u2028\u3000\ufeff\u1680\u2000\u200a\u200b\u202f\u205f"
+SIA_TEXT = "".join(c for c in PRINTABLE if c not in "^|") + WIDE + "  "
 
 
 @st.composite
@@ -765,9 +783,13 @@ def sia_block(draw: st.DrawFn) -> tuple[str, int, bool]:
             code = draw(st.sampled_from(SIA_CODES) | st.text(string.ascii_uppercase, min_size=2, max_size=2))
             items.append(code + draw(st.text(string.digits, max_size=4)))
             events += 1
+        if draw(st.integers(0, 3)) == 0:  # a text naming the item before it
+            items[-1] += "^" + draw(st.text(SIA_TEXT, max_size=10)) + "^"
     block = items[0]
     for item in items[1:]:
         block += draw(st.sampled_from(["/", " ", "/ ", "  "])) + item
+    if block.endswith("^") and draw(st.booleans()):
+        block = block[:-1]  # the last text left open: it runs to the end of the block
     prefix = draw(st.sampled_from(["", "N", "N", "N/"]))
     return prefix + block, events, modifiers
 
@@ -904,6 +926,17 @@ DATA_SOUP = [
     *[b"1", b"3", b"6", b"130", b"401", b" ", b"01", b"015"] * 2,
     *[b"N", b"ri1", b"id2", b"ri", b"ti12:00", b"/", b" ", b"BA", b"CL", b"NA", b"BA015", b"OP3"] * 3,
     *[b"[", b"|", b"#", b"^", b"A", b"a", b"_", b"]", b"\xc3\xa9", b"\x00", b"\x1f", b"\x7f", b"\xff", b"\t"],
+    *[
+        b"^",
+        b"Hall",
+        b" ",
+        b"\xc2\xa0",
+        b"\xc2\x85",
+        b"\xe3\x80\x80",
+        b"\xe2\x80\xa8",
+        b"\xe2\x80\x8b",
+        b"\xf0\x9f\x9a\xa8",
+    ],
 ]
 BLOCK_SOUP = [b"[X1]", b"[X1]", b"[]", b"[a[b]", b"[", b"]", b"X1", b"[\x1e]", b"[\xe9]", b"_"]
 STAMPS = [
