@@ -2,7 +2,8 @@
 
 Frame → encoded signal rows → ACK, in one process, no I/O: what each path costs the receiver's CPU per frame. The
 "+ x-data" mixes carry what field panels add: a position, a MAC and a room (the same per panel), UTF-8 text, and on
-every fourth frame a time of occurrence (new each time: the x-data cache does not help it).
+every fourth frame a time of occurrence (new each time: the x-data cache does not help it); half of them are SIA-DCS
+naming the zone in a UTF-8 ^text^.
 
     python -m bench.fastpath [--frames 20000]
 """
@@ -25,7 +26,7 @@ ROOMS = ("RKüche", "RWohnzimmer", "RSchlafzimmer Süd", "RHall", "RGarage")
 
 
 def with_xdata(panels: list[VirtualPanel], count: int, now: datetime) -> list[tuple[bytes, bytes | None]]:
-    """``count`` Contact ID frames from ``panels`` carrying x-data, with their keys."""
+    """``count`` frames from ``panels`` carrying x-data (half Contact ID, half SIA-DCS with a text), with keys."""
     frames = []
     for index in range(count):
         number = index % len(panels)
@@ -40,9 +41,12 @@ def with_xdata(panels: list[VirtualPanel], count: int, now: datetime) -> list[tu
         if index % 4 == 0:
             occurred = now.replace(second=0, microsecond=0).timestamp() - index
             extended += (f"H{datetime.fromtimestamp(occurred, UTC):%H:%M:%S,%m-%d-%Y}",)
-        data = cid_data(panel.account, 1, 130, 1, number % 32 + 1)
+        if index % 2:  # SIA-DCS naming its zone in UTF-8 text
+            kind, data = "SIA-DCS", f"#{panel.account}|Nri1/BA{number % 32 + 1:03d}^{ROOMS[number % len(ROOMS)][1:]}^"
+        else:
+            kind, data = "ADM-CID", cid_data(panel.account, 1, 130, 1, number % 32 + 1)
         frame = encode_frame(
-            "ADM-CID", index % 9999 + 1, panel.account, data, extended=extended, timestamp=now, key=panel.key
+            kind, index % 9999 + 1, panel.account, data, extended=extended, timestamp=now, key=panel.key
         )
         frames.append((frame, panel.key))
     return frames

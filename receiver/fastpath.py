@@ -2,10 +2,11 @@
 
 `receiver/_fastpath.c` turns the frames that make up nearly all real traffic (hex CRC; ADM-CID, SIA-DCS without
 '|' text blocks or ti/da/pi modifiers, or NULL; plain or AES; a valid timestamp inside the window; ASCII or UTF-8
-data and x-data; no relayed account) straight into the signals table's encoded rows (receiver/signal_rows.py's layout) and
-the ACK; the x-data of a message that has some is typed by calling signal_rows.row_xdata. For anything else — every
-error, every unusual case — `decode` returns None and the caller runs the reference codec (receiver/dc09),
-which alone decides rejections. tests/receiver/test_fastpath.py checks that both give the same rows and answers.
+data and x-data; no relayed account) straight into the signals table's encoded rows (receiver/signal_rows.py's
+layout) and the ACK; the x-data of a message that has some is typed by calling signal_rows.row_xdata. For anything
+else — every error, every unusual case — `decode` returns None and the caller runs the reference codec
+(receiver/dc09), which alone decides rejections. tests/receiver/test_fastpath.py checks that both give the same
+rows and answers.
 
 Without a C compiler or OpenSSL 3 headers the install skips the module (setup.py: optional): `AVAILABLE` is False,
 everything takes the reference path, and the receiver says so in its log at start.
