@@ -99,6 +99,9 @@ class ConsoleSocket:
     queue: asyncio.Queue[tuple[SignalCursor | None, bytes]]
     last_cursor: SignalCursor | None = None  # the last signal sent: anything at or before it is not sent again
     closing: bool = False
+    # Until the catch-up has been sent: a queue that fills meanwhile means "too far behind" (reload), not "slow".
+    catching_up: bool = True
+    overflowed: bool = False
     close_code: int | None = None
     writer: asyncio.Task[None] | None = None
     closer: asyncio.Task[None] | None = None
@@ -111,7 +114,10 @@ class ConsoleSocket:
         try:
             self.queue.put_nowait((cursor, data))
         except asyncio.QueueFull:
-            self.cut(TOO_SLOW, "too slow")
+            if self.catching_up:
+                self.overflowed = True
+            else:
+                self.cut(TOO_SLOW, "too slow")
             return False
         return True
 
@@ -247,6 +253,10 @@ class ConsoleHub:
         self.sockets.add(socket)
         if after is not None and not await self._catch_up(socket, after):
             return
+        socket.catching_up = False
+        if socket.overflowed:
+            await self._reload(socket, "too far behind")
+            return
         snapshot = self.queue_snapshot
         if snapshot is None:
             async with self.pool.acquire() as connection:
@@ -295,12 +305,16 @@ class ConsoleHub:
                         break
                     await asyncio.sleep(0.05)  # rows held back behind an open transaction: wait for the horizon
         if cursor is None or len(missed) > self.catch_up_limit:
-            await socket.ws.send_frame(RELOAD, WSMsgType.TEXT)
-            socket.cut(1000, "cannot catch up")
+            await self._reload(socket, "cannot catch up")
             return False
         for message in missed:
             await socket.send_now(*message)
         return True
+
+    async def _reload(self, socket: ConsoleSocket, reason: str) -> None:
+        socket.catching_up = False
+        await socket.ws.send_frame(RELOAD, WSMsgType.TEXT)
+        socket.cut(1000, reason)
 
     # -- the feed ---------------------------------------------------------------------------------------------------
 

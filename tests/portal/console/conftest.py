@@ -173,8 +173,9 @@ async def open_incident(
             "INSERT INTO incidents (kind, account, panel_id, site_id, customer_id, premises_key, priority, alarm_type, "
             "title, opened_at, first_signal_id, last_signal_at, holder_id, taken_at, held_until) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $1 = 'alarm' THEN 'burglary' END, $8, "
-            "now() - make_interval(secs => $9), $10, now(), $11, CASE WHEN $11 IS NOT NULL THEN now() END, "
-            "now() + make_interval(secs => $12)) RETURNING id",
+            "now() - make_interval(secs => $9), $10, now(), $11::bigint, "
+            "CASE WHEN $11::bigint IS NOT NULL THEN now() END, now() + make_interval(secs => $12::float8)) "
+            "RETURNING id",
             kind,
             account,
             customer.panel_id if customer else None,
