@@ -13,6 +13,13 @@ before the tick runs, so even two holders could not run one window twice. A tick
 marked abandoned by the next leader and run again in the same window: a singleton's tick must be idempotent.
 Windows in which nobody held the lock are skipped, not caught up: a tick does whatever is due by then.
 
+A *continuous* job is led exactly like a singleton (the same lock, heartbeat and takeover) but has no ticks:
+its leader runs `run(pool, database_url)` for as long as it leads, and the run is cancelled the moment
+leadership is lost. It must keep its own progress in the database, written in the same transaction as its work
+with a compare-and-set (shared.incidents.opener keeps a cursor in job_cursors), so a holder cut off mid-work and
+the standby taking over never do a piece of work twice. A run that returns or raises gives leadership up; the
+runner starts it again after the restart pause.
+
 Admins (and tests) read `job_leaders` (holder ``host:pid``, since, heartbeat, last tick) and `job_runs`.
 """
 
@@ -57,6 +64,15 @@ class Singleton:
 
 
 @dataclass(frozen=True, slots=True)
+class Continuous:
+    """A job one process at a time runs without pause: `run(pool, database_url)` while it leads (it is not expected
+    to return), cancelled when leadership is lost. Its progress must be kept with a compare-and-set."""
+
+    name: str
+    run: Callable[[Pool, str], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
 class QueueJob:
     """Work items every worker takes: `take_one` claims an item (FOR UPDATE SKIP LOCKED) in the transaction it is
     given, does the work and says whether there was any; with none, the worker waits `idle_interval` seconds."""
@@ -67,7 +83,8 @@ class QueueJob:
     concurrency: int = 1
 
 
-Job = Singleton | QueueJob
+Job = Singleton | Continuous | QueueJob
+Led = Singleton | Continuous  # the jobs with a leader
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,15 +156,15 @@ async def running_jobs(
     leadership: Leadership = Leadership(),
     restarts: RetryPolicy = RESTART_DELAYS,
 ) -> AsyncIterator[None]:
-    """Run `jobs` until the block exits: each queue job on `concurrency` tasks, each singleton on one (leading or
-    standing by), every task restarted with backoff when it dies."""
+    """Run `jobs` until the block exits: each queue job on `concurrency` tasks, each singleton and continuous job on
+    one (leading or standing by), every task restarted with backoff when it dies."""
     names = [job.name for job in jobs]
     if len(set(names)) != len(names) or len({lock_key(name) for name in names}) != len(names):
         raise ValueError(f"job names (and their lock keys) must be unique: {names}")
     holder = holder or holder_name()
     tasks: list[asyncio.Task[None]] = []
     for job in jobs:
-        if isinstance(job, Singleton):
+        if isinstance(job, Singleton | Continuous):
             single = _SingletonRunner(job, pool, database_url, holder, leadership)
             tasks.append(asyncio.create_task(supervised(job.name, single.serve, restarts), name=job.name))
         else:
@@ -208,9 +225,10 @@ _FORGET_OLD_RUNS = "DELETE FROM job_runs WHERE job = $1 AND tick_at < $2"
 
 @dataclass(slots=True)
 class _SingletonRunner:
-    """One process's part in a singleton: stand by for the lock, then lead until the connection breaks."""
+    """One process's part in a singleton or continuous job: stand by for the lock, then lead until the connection
+    breaks."""
 
-    job: Singleton
+    job: Led
     pool: Pool
     database_url: str
     holder: str
@@ -257,7 +275,8 @@ class _SingletonRunner:
         log.info("leadership taken", job=name, holder=self.holder, abandoned_ticks=int(abandoned.split()[-1]))
         closed = asyncio.Event()  # the socket closed: asyncpg says so at once, before any heartbeat
         connection.add_termination_listener(lambda _: closed.set())
-        ticking = asyncio.create_task(self._tick_forever(), name=f"{name}-ticks")
+        work = self._tick_forever() if isinstance(self.job, Singleton) else self._run_continuously(self.job)
+        ticking = asyncio.create_task(work, name=f"{name}-work")
         watching = asyncio.create_task(closed.wait(), name=f"{name}-connection")
         try:
             while True:
@@ -281,7 +300,12 @@ class _SingletonRunner:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
+    async def _run_continuously(self, job: Continuous) -> None:
+        await job.run(self.pool, self.database_url)
+        raise LeadershipLost("the continuous job returned; leadership given up")
+
     async def _tick_forever(self) -> None:
+        assert isinstance(self.job, Singleton)
         interval = self.job.interval
         while True:
             window = tick_window(time.time(), interval)
@@ -289,6 +313,7 @@ class _SingletonRunner:
             await asyncio.sleep(max(0.0, window + interval - time.time()))
 
     async def _tick(self, tick_at: datetime) -> None:
+        assert isinstance(self.job, Singleton)
         name = self.job.name
         async with self.pool.acquire() as connection:
             attempt = await connection.fetchval(_CLAIM_TICK, name, tick_at, self.holder)
