@@ -44,5 +44,10 @@ bench-billing: $(INSTALLED)
 bench-portal: $(INSTALLED)
 	$(BIN)/python -m bench.portal --write
 
+# Dispatchers' console: a panel's send to 10 consoles' websockets at 1,000 signals/s (target p99 <= 100 ms).
+.PHONY: bench-console
+bench-console: $(INSTALLED)
+	$(BIN)/python -m bench.console --write
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
