@@ -1,1 +1,1 @@
-"""Issue 14 (being built): see the feature's routes.py."""
+"""What we did (issue 14, D2 for customers): the customer's account of an incident, linked from the signal history."""

@@ -4,7 +4,8 @@ A history page is fifty rows of seven cells, and in jinja2 each cell is several 
 escapes: the rows were about two thirds of the page's whole cost (cProfile, 500 requests). Here each row is one
 f-string: the category cells are made once per category, and only what came from a panel or a person (the
 event's text, the zone or user, partition, account, premises name) is escaped. The markup is the one
-signals/_table.html had; that template still owns the table around the rows.
+signals/_table.html had; that template still owns the table around the rows. A signal that belongs to an incident
+(issue 14) links "What we did" to the customer's account of it (portal/outcomes).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ def history_rows(lines: Iterable[HistoryLine], show_premises: bool, localtime: L
             )
         if line.restored_at is not None:
             notes += f'<br><span class="muted">restored at {localtime(line.restored_at)}</span>'
+        if line.incident_id is not None:  # an int: nothing to escape
+            notes += f'<br><a class="signal__outcome" href="/signals/incidents/{line.incident_id}">What we did</a>'
         premises = f'<td data-label="Premises">{_escaped(line.premises or _DASH)}</td>' if show_premises else ""
         out.append(
             f'<tr class="signal{" signal--restore" if s.is_restore else ""}">'
