@@ -9,6 +9,11 @@ A retransmission is stored once: the unique idempotency index refuses it. Batche
 CONFLICT, whose speculative insertion costs ~20 % of PostgreSQL's time per row; only a batch that does hold a
 duplicate (rare: a panel that missed an ACK) fails with a unique violation, which rolls the whole statement back,
 and is sent again with ON CONFLICT DO NOTHING.
+
+A plain message without a timestamp cannot meet that index (its panel_time is NULL); it carries an `Untimed`
+record instead, and a batch holding one is sent as a second statement that first upserts the transmitter's last
+untimed message (sql/0019_untimed_retransmission.sql) and stores the message's signals only when that is not a
+repeat. Batches without one keep the statement above, untouched.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import contextlib
 import functools
 import re
 from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import NamedTuple
 
 import asyncpg
 
@@ -63,6 +70,62 @@ SELECT stored,
 # The common case: no duplicate in the batch (a unique violation rolls the statement back).
 INSERT_BATCH_NEW = _INSERT.replace("-- on conflict --", "")
 
+
+class Untimed(NamedTuple):
+    """A plain message without a timestamp, as the retransmission rule sees it (sql/0019_untimed_retransmission.sql).
+
+    (account, receiver, line) names the transmitter; a batch holds at most one message of each.
+    """
+
+    account: str  # the header's, upper case
+    receiver: str  # "" when the header has none
+    line: str
+    sequence: str
+    content_digest: bytes  # SHA-256 of the frame's CRC, length and body
+    received_at: datetime
+
+
+# The untimed statement is the timed one with two CTEs before it and its rows filtered. $1 holds every row of the
+# batch in order, $2 each row's message number (0: a timed message; k: the k-th untimed one, whose transmitter,
+# sequence, digest and time are the k-th elements of $3-$8); $9 is the window in seconds. The upsert takes its
+# rows in key order, so two writers lock the rows of the same transmitters in one order. A repeat updates nothing
+# and returns nothing (ON CONFLICT still locks the row: a second receiver holding the same message waits, then
+# sees it), so only the messages the upsert returned have their signals inserted; every row of a multi-event
+# message goes or stays with it.
+_UNTIMED_CTES = """WITH taken AS (
+    INSERT INTO untimed_transmissions AS previous
+           (account, receiver, line, sequence, content_digest, received_at)
+    SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::timestamptz[])
+     ORDER BY 1, 2, 3
+    ON CONFLICT (account, receiver, line) DO UPDATE
+       SET sequence = excluded.sequence, content_digest = excluded.content_digest,
+           received_at = excluded.received_at
+     WHERE previous.sequence <> excluded.sequence
+        OR previous.content_digest <> excluded.content_digest
+        OR excluded.received_at > previous.received_at + make_interval(secs => $9::float8)
+    RETURNING account, receiver, line
+), stored_messages AS (
+    SELECT message
+      FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS m(account, receiver, line, message)
+      JOIN taken USING (account, receiver, line)
+), inserted AS ("""
+_TIMED_SOURCE = "FROM unnest($1::text[]) AS row_text, string_to_array(row_text, E'\\x1f') AS f"
+_UNTIMED_SOURCE = (
+    "FROM unnest($1::text[], $2::int8[]) AS r(row_text, message), string_to_array(r.row_text, E'\\x1f') AS f\n"
+    "     WHERE r.message = 0 OR r.message = ANY (ARRAY(SELECT message FROM stored_messages))"
+)
+
+
+@functools.lru_cache(maxsize=16)
+def untimed_statement(timed: str) -> str:
+    """The statement for a batch holding an untimed message, made from the timed one (``INSERT_BATCH_NEW`` or
+    retransmission_insert()'s): the same insert of signals, ON CONFLICT or not, behind the upsert."""
+    assert timed.count("WITH inserted AS (") == 1 and timed.count(_TIMED_SOURCE) == 1, "the batch INSERT changed"
+    return timed.replace("WITH inserted AS (", _UNTIMED_CTES).replace(_TIMED_SOURCE, _UNTIMED_SOURCE)
+
+
+INSERT_UNTIMED_NEW = untimed_statement(INSERT_BATCH_NEW)
+
 # The unique index that makes a retransmission a duplicate (sql/0004_signal_identity.sql: the transmission and
 # the event in it). Only its violation sends a batch again with ON CONFLICT, and the clause names only it: a
 # clash on anything else (the id, should its sequence fall behind after a restore) must fail loudly and go
@@ -96,8 +159,36 @@ DEADLOCK_RETRIES = 5
 async def _insert(connection: asyncpg.Connection, rows: Sequence[str], insert_retransmission: str) -> None:
     """Store the rows (encoded by signal_rows) and announce them, in one autocommitted statement;
     ``insert_retransmission`` is retransmission_insert()'s statement for this connection."""
+    await _send(connection, INSERT_BATCH_NEW, insert_retransmission, (rows,))
+
+
+async def _insert_untimed(
+    connection: asyncpg.Connection, batch: Sequence[_Submission], insert_retransmission: str, window: float
+) -> int:
+    """Store a batch holding untimed messages, each unless it repeats its transmitter's last one within
+    ``window`` seconds; the number of rows sent. At most one untimed message per transmitter (_take_batch)."""
+    rows: list[str] = []
+    messages: list[int] = []
+    untimed: list[Untimed] = []
+    for submission in batch:
+        if submission.untimed is None:
+            number = 0
+        else:
+            untimed.append(submission.untimed)
+            number = len(untimed)
+        rows += submission.rows
+        messages += [number] * len(submission.rows)
+    columns = [list(column) for column in zip(*untimed, strict=True)]
+    arguments = (rows, messages, *columns, window)
+    await _send(connection, INSERT_UNTIMED_NEW, untimed_statement(insert_retransmission), arguments)
+    return len(rows)
+
+
+async def _send(connection: asyncpg.Connection, first: str, again: str, arguments: Sequence[object]) -> None:
+    """Send ``first``; should the batch hold a retransmission of a timed message (or deadlock), send ``again``:
+    the same statement with ON CONFLICT DO NOTHING on the idempotency index."""
     try:
-        await connection.fetchrow(INSERT_BATCH_NEW, rows)
+        await connection.fetchrow(first, *arguments)
         return
     except asyncpg.UniqueViolationError as error:
         if error.constraint_name != IDEMPOTENCY_INDEX:
@@ -110,12 +201,13 @@ async def _insert(connection: asyncpg.Connection, rows: Sequence[str], insert_re
     # key), so a rolled-back attempt is sent again; every attempt lets the other writer's batch commit.
     for attempt in range(DEADLOCK_RETRIES):
         try:
-            await connection.fetchrow(insert_retransmission, rows)
+            await connection.fetchrow(again, *arguments)
             return
         except asyncpg.DeadlockDetectedError:
             if attempt == DEADLOCK_RETRIES - 1:
                 raise
-            log.warning("batch rolled back as a deadlock; sending it again", attempt=attempt + 1, rows=len(rows))
+            rows = len(arguments[0])  # type: ignore[arg-type]
+            log.warning("batch rolled back as a deadlock; sending it again", attempt=attempt + 1, rows=rows)
 
 
 # What PostgreSQL says of a row it will not take however often it is sent (a value out of range, a check
@@ -123,6 +215,10 @@ async def _insert(connection: asyncpg.Connection, rows: Sequence[str], insert_re
 # answered. (Not "program limit exceeded": a full NOTIFY queue says that of every statement, and the index key
 # reads a bounded part of every field, so no row the receiver builds is too big for it.)
 ROW_REFUSED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+
+# Untimed messages a batch sets aside for the next one (a second message of a transmitter it holds) before it ends.
+MAX_DEFERRED = 64
 
 
 class StorageUnavailable(Exception):
@@ -133,14 +229,16 @@ Settled = Callable[[Exception | None], None]  # told None once the rows have com
 
 
 class _Submission:
-    """Rows from one message and whom to tell, once, when they have committed or cannot be."""
+    """Rows from one message and whom to tell, once, when they have committed or cannot be; ``untimed`` for a
+    plain message without a timestamp (None: the idempotency index decides, as for every timed message)."""
 
-    __slots__ = ("on_settled", "rows", "settled")
+    __slots__ = ("on_settled", "rows", "settled", "untimed")
 
-    def __init__(self, rows: Sequence[str], on_settled: Settled) -> None:
+    def __init__(self, rows: Sequence[str], on_settled: Settled, untimed: Untimed | None = None) -> None:
         self.rows = rows
         self.on_settled = on_settled
         self.settled = False
+        self.untimed = untimed
 
 
 def _resolve_future(future: asyncio.Future[None], error: Exception | None) -> None:
@@ -160,17 +258,30 @@ def _call_all(callbacks: list[Settled], error: Exception | None) -> None:
 
 
 class BatchWriter:
-    """Collects rows from all connections; `writers` connections commit batches in turn."""
+    """Collects rows from all connections; `writers` connections commit batches in turn.
+
+    ``retransmission_window``: seconds within which an untimed message that repeats its transmitter's last one is
+    merged into it (``receiver.retransmission_window``); 0 merges none, and untimed messages are then written like
+    timed ones.
+    """
 
     def __init__(
-        self, database_url: str, *, max_batch_rows: int = 2000, max_pending_rows: int = 100_000, writers: int = 1
+        self,
+        database_url: str,
+        *,
+        max_batch_rows: int = 2000,
+        max_pending_rows: int = 100_000,
+        writers: int = 1,
+        retransmission_window: float = 0.0,
     ) -> None:
         self._database_url = database_url
         self._max_batch_rows = max_batch_rows
         self._max_pending_rows = max_pending_rows
         self._writers = writers
+        self.retransmission_window = retransmission_window
         self._pending: list[_Submission] = []
         self._pending_rows = 0
+        self._untimed_pending = 0  # untimed submissions in _pending: while 0, batches are taken as they always were
         self._wakeup = asyncio.Event()
         self._connected = 0
         self._loop = asyncio.get_running_loop()
@@ -190,12 +301,18 @@ class BatchWriter:
         self.submit_then(rows, functools.partial(_resolve_future, future))
         return future
 
-    def submit_then(self, rows: Sequence[str], on_settled: Settled) -> None:
+    def submit_then(self, rows: Sequence[str], on_settled: Settled, untimed: Untimed | None = None) -> None:
         """Queue encoded rows; ``on_settled(None)`` once they have committed, ``on_settled(StorageUnavailable)``
         when they cannot be. Called once, from the event loop, never from inside this call. The callbacks of a
         batch run together from one loop callback, after the writer has sent its next batch: cheaper per frame
-        than a future, and the database is never kept waiting while answers are written."""
-        submission = _Submission(rows, on_settled)
+        than a future, and the database is never kept waiting while answers are written.
+
+        ``untimed`` describes a plain message without a timestamp: its rows are stored unless it repeats its
+        transmitter's last such message within the window (and the callback is told None either way: a merged
+        retransmission is acknowledged like any other)."""
+        if untimed is not None and self.retransmission_window <= 0:
+            untimed = None
+        submission = _Submission(rows, on_settled, untimed)
         if not self.available:
             self._settle([submission], StorageUnavailable("database unavailable"))
         elif self._pending_rows + len(rows) > self._max_pending_rows:
@@ -203,6 +320,8 @@ class BatchWriter:
         else:
             self._pending.append(submission)
             self._pending_rows += len(rows)
+            if untimed is not None:
+                self._untimed_pending += 1
             self._wakeup.set()
 
     def _settle(self, submissions: list[_Submission], error: Exception | None) -> None:
@@ -220,19 +339,52 @@ class BatchWriter:
             for number in range(self._writers):
                 tasks.create_task(self._writer(number, ready))
 
-    def _take_batch(self) -> list[_Submission]:
-        taken, rows = 0, 0
-        for submission in self._pending:
-            if rows and rows + len(submission.rows) > self._max_batch_rows:
-                break
-            rows += len(submission.rows)
-            taken += 1
-        batch, self._pending = self._pending[:taken], self._pending[taken:]
+    def _take_batch(self) -> tuple[list[_Submission], bool]:
+        """The next batch, and whether it holds an untimed message."""
+        untimed = 0
+        if self._untimed_pending:
+            batch, rows, untimed = self._take_one_per_transmitter()
+            self._untimed_pending -= untimed
+        else:
+            taken, rows = 0, 0
+            for submission in self._pending:
+                if rows and rows + len(submission.rows) > self._max_batch_rows:
+                    break
+                rows += len(submission.rows)
+                taken += 1
+            batch, self._pending = self._pending[:taken], self._pending[taken:]
         self._pending_rows -= rows
         metrics.PENDING.set(self._pending_rows)  # once per batch: the queue depth a scrape sees
         if not self._pending:
             self._wakeup.clear()
-        return batch
+        return batch, untimed > 0
+
+    def _take_one_per_transmitter(self) -> tuple[list[_Submission], int, int]:
+        """(batch, its rows, its untimed messages) while untimed messages wait: a second untimed message of a
+        transmitter already in the batch stays first in the queue for the next batch (one upsert cannot touch a
+        row twice, and the first must be the "last" the second is compared with). After MAX_DEFERRED such, the
+        batch ends: a panel flooding the queue costs each batch a bounded scan, not one of the whole queue."""
+        pending, limit = self._pending, self._max_batch_rows
+        batch: list[_Submission] = []
+        deferred: list[_Submission] = []
+        transmitters: set[tuple[str, str, str]] = set()
+        rows, position = 0, 0
+        while position < len(pending) and len(deferred) < MAX_DEFERRED:
+            submission = pending[position]
+            if rows and rows + len(submission.rows) > limit:
+                break
+            position += 1
+            untimed = submission.untimed
+            if untimed is not None:
+                transmitter = (untimed.account, untimed.receiver, untimed.line)
+                if transmitter in transmitters:
+                    deferred.append(submission)
+                    continue
+                transmitters.add(transmitter)
+            batch.append(submission)
+            rows += len(submission.rows)
+        self._pending = deferred + pending[position:] if deferred else pending[position:]
+        return batch, rows, len(transmitters)
 
     async def _writer(self, number: int, ready: asyncio.Event | None) -> None:
         backoff = 0.2
@@ -252,9 +404,9 @@ class BatchWriter:
                 try:
                     while True:
                         await self._wakeup.wait()
-                        batch = self._take_batch()
+                        batch, untimed = self._take_batch()
                         if batch:
-                            await self._write(connection, batch, insert_retransmission)
+                            await self._write(connection, batch, insert_retransmission, untimed)
                 finally:
                     self._connected -= 1
                     if not self.available:
@@ -269,20 +421,29 @@ class BatchWriter:
                         await connection.close(timeout=1)
 
     async def _write(
-        self, connection: asyncpg.Connection, batch: list[_Submission], insert_retransmission: str
+        self,
+        connection: asyncpg.Connection,
+        batch: list[_Submission],
+        insert_retransmission: str,
+        untimed: bool = False,
     ) -> None:
-        """Commit the batch and resolve every submission in it — stored, refused or failed — whatever happens."""
-        rows = [row for submission in batch for row in submission.rows]
+        """Commit the batch and resolve every submission in it — stored, refused or failed — whatever happens.
+        ``untimed``: the batch holds an untimed message (one at most per transmitter)."""
         try:
             try:
-                await _insert(connection, rows, insert_retransmission)
+                if untimed:
+                    rows = await _insert_untimed(connection, batch, insert_retransmission, self.retransmission_window)
+                else:
+                    timed = [row for submission in batch for row in submission.rows]
+                    rows = len(timed)
+                    await _insert(connection, timed, insert_retransmission)
             except ROW_REFUSED as error:
                 # One bad row must not keep the others from being stored: write them one message at a time.
-                log.error("batch refused by the database; isolating", error=str(error), rows=len(rows))
+                log.error("batch refused by the database; isolating", error=str(error), submissions=len(batch))
                 for submission in batch:
                     await self._write_alone(connection, submission, insert_retransmission)
                 return
-            metrics.BATCH_ROWS.observe(len(rows))
+            metrics.BATCH_ROWS.observe(rows)
             self._settle(batch, None)
         except BaseException as error:
             # The connection failed (or the task was cancelled) mid-batch: whatever is not settled yet is not
@@ -294,7 +455,10 @@ class BatchWriter:
         self, connection: asyncpg.Connection, submission: _Submission, insert_retransmission: str
     ) -> None:
         try:
-            await _insert(connection, submission.rows, insert_retransmission)
+            if submission.untimed is not None:
+                await _insert_untimed(connection, [submission], insert_retransmission, self.retransmission_window)
+            else:
+                await _insert(connection, submission.rows, insert_retransmission)
         except ROW_REFUSED as error:
             log.error("signal refused by the database", error=str(error))
             self._settle([submission], StorageUnavailable(f"refused by the database: {error}"))
@@ -302,6 +466,6 @@ class BatchWriter:
             self._settle([submission], None)
 
     def _fail_pending(self, reason: str) -> None:
-        pending, self._pending, self._pending_rows = self._pending, [], 0
+        pending, self._pending, self._pending_rows, self._untimed_pending = self._pending, [], 0, 0
         self._wakeup.clear()
         self._settle(pending, StorageUnavailable(reason))

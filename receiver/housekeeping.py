@@ -1,10 +1,12 @@
 """The receiver's low-volume writes, flushed in bulk: rejected frames (bounded table), and each panel's last-seen
-time (any traffic) and last-signal time (after its signals committed)."""
+time (any traffic) and last-signal time (after its signals committed); and the purge of untimed transmissions
+older than the retransmission window."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from datetime import UTC, datetime
 
@@ -44,16 +46,40 @@ UPDATE panels p
  WHERE p.id = t.id
 """
 
+# The last untimed message of each transmitter (sql/0019_untimed_retransmission.sql) is needed only within the
+# window: older rows are deleted, at most PURGE_ROWS a round. A row the batch writer holds is skipped (SKIP
+# LOCKED: the purge never waits for a writer, so the two cannot deadlock) and taken in a later round; a row it
+# refreshed meanwhile is no longer old when locked, and stays.
+_PURGE_UNTIMED = """
+DELETE FROM untimed_transmissions AS t
+ USING (SELECT account, receiver, line FROM untimed_transmissions
+         WHERE received_at < now() - make_interval(secs => $1::float8)
+         LIMIT $2 FOR UPDATE SKIP LOCKED) AS old
+ WHERE (t.account, t.receiver, t.line) = (old.account, old.receiver, old.line)
+"""
+PURGE_ROWS = 10_000
+# Seconds between purges: the table is about as large as the number of panels that send untimed messages, and
+# a stale row only costs room (the writer's upsert compares the time itself). Sooner when a round was full.
+PURGE_EVERY = 60.0
+
 
 class Housekeeping:
     """Buffers rejections and link activity in memory (bounded) and writes them every `interval` seconds."""
 
     def __init__(
-        self, database_url: str, *, rejected_kept: int, interval: float = 1.0, buffer_limit: int = 10_000
+        self,
+        database_url: str,
+        *,
+        rejected_kept: int,
+        interval: float = 1.0,
+        buffer_limit: int = 10_000,
+        retransmission_window: float = 0.0,
     ) -> None:
         self._database_url = database_url
         self._rejected_kept = rejected_kept
         self._interval = interval
+        self._retransmission_window = retransmission_window
+        self._next_purge = 0.0  # time.monotonic() from which the next purge is due
         self._rejections: deque[tuple[object, ...]] = deque(maxlen=buffer_limit)
         self._last_seen: dict[int, datetime] = {}
         self._last_signal: dict[int, tuple[PanelInfo, datetime]] = {}
@@ -104,7 +130,21 @@ class Housekeeping:
                     await self.flush(connection)
                     await connection.close(timeout=1)
 
+    async def purge_untimed(self, connection: Connection) -> int:
+        """Delete up to PURGE_ROWS untimed transmissions older than the window; how many were deleted."""
+        self._next_purge = time.monotonic() + PURGE_EVERY  # set first: a failing purge is tried again in a minute
+        status = await connection.execute(_PURGE_UNTIMED, self._retransmission_window, PURGE_ROWS)
+        deleted = int(status.rsplit(" ", 1)[1])
+        if deleted >= PURGE_ROWS:
+            self._next_purge = 0.0  # more to do: the next round goes on
+        return deleted
+
     async def flush(self, connection: Connection) -> None:
+        await self._flush_panels(connection)
+        if time.monotonic() >= self._next_purge:  # last: the least urgent
+            await self.purge_untimed(connection)
+
+    async def _flush_panels(self, connection: Connection) -> None:
         # Take the rejections out of the buffer first; put them back if the insert fails (the buffer may have
         # moved on meanwhile, so counting what to remove afterwards would drop the wrong ones).
         rejections = list(self._rejections)

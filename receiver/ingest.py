@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from typing import NamedTuple
 
 from receiver import fastpath, metrics
 from receiver.accounts import AccountDirectory, PanelInfo
-from receiver.batch_writer import BatchWriter, StorageUnavailable
+from receiver.batch_writer import BatchWriter, StorageUnavailable, Untimed
 from receiver.dc09 import (
     Envelope,
     Message,
@@ -38,6 +39,25 @@ MAX_EVENTS_PER_MESSAGE = 64
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def untimed_transmission(envelope: Envelope, received_at: datetime) -> Untimed:
+    """What the retransmission rule compares of a plain message without a timestamp: its transmitter, sequence
+    number and content — the frame from its CRC to the end of its body, as the panel built it (the LF before it
+    and the CR or filler after it may differ between copies; parse_envelope has checked the length field)."""
+    raw = envelope.raw
+    start = 1 if raw[:1] == b"\n" else 0
+    crc_size = 2 if envelope.crc_binary else 4
+    length = int(raw[start + crc_size + 1 : start + crc_size + 4], 16)  # "0LLL" after the CRC
+    content = raw[start : start + crc_size + 4 + length]
+    return Untimed(
+        envelope.account.upper(),
+        envelope.receiver or "",
+        envelope.line,
+        envelope.sequence,
+        hashlib.sha256(content).digest(),
+        received_at,
+    )
 
 
 class Accepted(NamedTuple):
@@ -178,6 +198,7 @@ class Ingestor:
         self.housekeeping = housekeeping
         self._enforce_plain = enforce_plain_timestamps
         self._clock = clock
+        self._merge_untimed = writer.retransmission_window > 0  # receiver.retransmission_window; 0: never merged
         # (account, transport, peer) -> (the PanelInfo it was built for, row head): a connection's frames share it.
         self._heads: dict[tuple[str, str, str], tuple[PanelInfo | None, str]] = {}
 
@@ -217,7 +238,13 @@ class Ingestor:
                 Rejection(RejectReason.BAD_DATA, detail, envelope.raw), envelope, transport, peer, started
             )
         rows, owner = self._rows(message, panel, key, transport, peer, now)
-        return self._store(rows, Accepted(envelope, key), transport, owner, now, started)
+        # Without a timestamp the idempotency index cannot tell a retransmission (its panel_time is NULL): the
+        # writer applies the rule of sql/0019_untimed_retransmission.sql instead. (Encrypted messages always
+        # carry one; a plain one whose timestamp is unreadable counts as untimed, as its row has none either.)
+        retransmission = (
+            untimed_transmission(envelope, now) if message.panel_time is None and self._merge_untimed else None
+        )
+        return self._store(rows, Accepted(envelope, key), transport, owner, now, started, retransmission)
 
     def _store(
         self,
@@ -227,10 +254,11 @@ class Ingestor:
         owner: PanelInfo | None,
         received_at: datetime,
         started: float,
+        untimed: Untimed | None = None,
     ) -> PendingAnswer:
         """Hand the rows to the batch writer; the answer waits for their commit."""
         pending = PendingAnswer(self, accepted, transport, len(rows), owner, received_at, started)
-        self._writer.submit_then(rows, pending.settle)
+        self._writer.submit_then(rows, pending.settle, untimed)
         return pending
 
     def _row_head(self, account: str, panel: PanelInfo | None, transport: str, peer: str) -> str:
@@ -246,7 +274,12 @@ class Ingestor:
         return head
 
     def _receive_fast(self, frame: bytes, transport: str, peer: str, started: float) -> bytes | PendingAnswer | None:
-        """The compiled path for a frame of the common shape; None hands the frame to the reference codec."""
+        """The compiled path for a frame of the common shape; None hands the frame to the reference codec.
+
+        Its rows are always timed: the C code hands a plain frame without a timestamp to the reference codec
+        (`if (!c.has_stamp) Py_RETURN_NONE`), whose branch marks it untimed for the writer — so this branch pays
+        nothing for the retransmission rule. tests/receiver/test_retransmission.py holds the C code to that.
+        """
         account = fastpath.peek_account(frame)
         if account is None:
             return None
@@ -269,7 +302,9 @@ class Ingestor:
         """Store an already-decoded message (an MQTT JSON event); the future resolves once it has committed.
 
         The caller answers in its own format; this pipeline still decides what is stored and how. Such a message
-        is not encrypted, so an account with a DC-09 key refuses it (SPEC R2), as it refuses a plain frame.
+        is not encrypted, so an account with a DC-09 key refuses it (SPEC R2), as it refuses a plain frame. It
+        always has a time (mqtt_events refuses an event without one), so the idempotency index alone makes a
+        redelivery a duplicate: the untimed retransmission rule never applies here.
         """
         if not self._directory.loaded.is_set():
             return self._not_ready()

@@ -53,10 +53,16 @@ async def receiver_pipeline(
     if not fastpath.AVAILABLE:
         log.warning("the compiled fast path is not built (needs gcc and OpenSSL 3 headers): decoding in Python")
     directory = AccountDirectory()
+    window = config["receiver.retransmission_window"]
     writer = BatchWriter(
-        database_url, max_batch_rows=config["receiver.batch_max_size"], writers=config["receiver.batch_writers"]
+        database_url,
+        max_batch_rows=config["receiver.batch_max_size"],
+        writers=config["receiver.batch_writers"],
+        retransmission_window=window,
     )
-    housekeeping = Housekeeping(database_url, rejected_kept=config["receiver.rejected_frames_kept"])
+    housekeeping = Housekeeping(
+        database_url, rejected_kept=config["receiver.rejected_frames_kept"], retransmission_window=window
+    )
     ingestor = Ingestor(
         directory, writer, housekeeping, enforce_plain_timestamps=config["receiver.enforce_plain_timestamps"]
     )
