@@ -21,15 +21,18 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from receiver.dc09 import encode_frame
 from receiver.simulator.client import Tally, run_panels
 from receiver.simulator.enrol import enrol_simulated_panels
 from receiver.simulator.run import virtual_panels
+from receiver.simulator.traffic import VirtualPanel, panel_accounts
 from shared.migrations import migrate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,26 +48,49 @@ class Scenario:
     connections: int
     encrypted: bool
     processes: int = 1  # receiver.processes: workers of one `alarmhub receiver` sharing the port (SO_REUSEPORT)
+    timestamps: bool = True  # False: plain messages without one (the retransmission rule's statement and upsert)
 
 
-SCENARIOS = [
-    Scenario(f"{transport}-{'aes128' if encrypted else 'plain'}-{connections}", transport, connections, encrypted)
-    for transport, encrypted, connections in [
-        ("tcp", False, 1),
-        ("tcp", False, 10),
-        ("tcp", False, 100),
-        ("tcp", False, 1000),
-        ("tcp", True, 1),
-        ("tcp", True, 10),
-        ("tcp", True, 100),
-        ("tcp", True, 1000),
-        ("udp", False, 100),
-        ("udp", True, 100),
+SCENARIOS = (
+    [
+        Scenario(f"{transport}-{'aes128' if encrypted else 'plain'}-{connections}", transport, connections, encrypted)
+        for transport, encrypted, connections in [
+            ("tcp", False, 1),
+            ("tcp", False, 10),
+            ("tcp", False, 100),
+            ("tcp", False, 1000),
+            ("tcp", True, 1),
+            ("tcp", True, 10),
+            ("tcp", True, 100),
+            ("tcp", True, 1000),
+            ("udp", False, 100),
+            ("udp", True, 100),
+        ]
     ]
-] + [
-    Scenario(f"tcp-{'aes128' if encrypted else 'plain'}-100-2proc", "tcp", 100, encrypted, processes=2)
-    for encrypted in (False, True)
-]
+    + [
+        Scenario(f"tcp-{'aes128' if encrypted else 'plain'}-100-2proc", "tcp", 100, encrypted, processes=2)
+        for encrypted in (False, True)
+    ]
+    + [Scenario("tcp-untimed-100", "tcp", 100, False, timestamps=False)]
+)
+
+
+class UntimedPanel(VirtualPanel):
+    """A plain panel that leaves out the optional timestamp, as many do: every frame takes the reference codec and
+    the batch writer's untimed statement (sql/0019_untimed_retransmission.sql)."""
+
+    __slots__ = ()
+
+    def frame(self, message_type: str, data: str, now: datetime | None = None) -> bytes:
+        sequence = self.sequence
+        self.sequence = sequence % 9999 + 1
+        return encode_frame(message_type, sequence, self.account, data, receiver=self.receiver, line=self.line)
+
+
+def scenario_panels(scenario: Scenario) -> list[VirtualPanel]:
+    if scenario.timestamps:
+        return virtual_panels(scenario.connections, scenario.encrypted)
+    return [UntimedPanel(account) for account in panel_accounts(scenario.connections)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +208,8 @@ def process_tree(root: int) -> list[int]:
 async def run_scenario(scenario: Scenario, database_url: str, duration: float) -> Result:
     connection = await asyncpg.connect(database_url)
     try:
-        await connection.execute("TRUNCATE signals, rejected_frames")
-        panels = virtual_panels(scenario.connections, scenario.encrypted)
+        await connection.execute("TRUNCATE signals, rejected_frames, untimed_transmissions")
+        panels = scenario_panels(scenario)
         await enrol_simulated_panels(connection, {p.account: p.key for p in panels})
     finally:
         await connection.close()
