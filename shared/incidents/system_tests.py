@@ -148,6 +148,16 @@ async def active_test(connection: Connection, scope: CustomerScope, site_id: int
     return _test(row) if row is not None else None
 
 
+async def active_tests(connection: Connection, scope: CustomerScope) -> list[SystemTest]:
+    """The customer's tests running now, one per premises at most, by premises."""
+    rows = await connection.fetch(
+        f"SELECT {_COLUMNS} {_FROM} WHERE t.customer_id = $1 "
+        "AND t.ends_at > now() AND t.starts_at <= now() AND t.ended_at IS NULL ORDER BY s.name, t.site_id",
+        scope.customer_id,
+    )
+    return [_test(row) for row in rows]
+
+
 async def start_test(
     connection: Connection,
     scope: CustomerScope,
