@@ -348,13 +348,12 @@ class ConsoleHub:
                     snapshot = await self._read_queue(connection)
             except Exception as error:  # the database is away: try again shortly, the consoles keep the last one
                 log.warning("console queue read failed", error=f"{type(error).__name__}: {error}")
-                self.listener.connected.clear()
                 await asyncio.sleep(1.0)
                 self._queue_dirty.set()
                 continue
             for socket in list(self.sockets):
-                if socket.writer is not None:  # an attaching socket gets the snapshot itself
-                    socket.offer(None, snapshot)
+                # A socket still attaching gets it after what it is being sent: never an older one last.
+                socket.offer(None, snapshot)
 
     async def _read_queue(self, connection: Any) -> bytes:
         queue = await open_queue(connection)

@@ -101,6 +101,8 @@ async def live(request: web.Request) -> web.StreamResponse:
         await hub.attach(socket, request.query.get("after") or None)
         async for _message in ws:
             pass  # the browser has nothing to say; reading answers its pings and notices its close
+    except ConnectionError:
+        pass  # it went away while being caught up
     finally:
         hub.detach(socket)
     return ws

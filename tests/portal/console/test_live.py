@@ -7,9 +7,11 @@ import time
 from typing import Any
 
 import asyncpg
-from aiohttp import WSServerHandshakeError
-from aiohttp.test_utils import TestClient
+from aiohttp import WSMsgType, WSServerHandshakeError
+from aiohttp.test_utils import TestClient, TestServer
 
+from portal.app import create_app
+from shared.config import Config
 from tests.portal.conftest import Customer, Portal
 from tests.portal.console.conftest import hub_of, insert_signals, logged_in, wait_until
 
@@ -232,3 +234,22 @@ async def test_a_console_too_far_behind_or_with_a_foreign_cursor_is_told_to_relo
     for bad in ("nonsense", "99999999999-1"):
         foreign = await open_console(dispatcher, after=bad)
         assert (await foreign.next("reload"))["type"] == "reload"
+
+
+async def test_shutting_down_closes_the_consoles_without_waiting_for_them(
+    config: Config, database_url: str, customers: tuple[Customer, Customer]
+) -> None:
+    server = TestServer(create_app(config, database_url))
+    client = TestClient(server)
+    await client.start_server()
+    try:
+        portal = await logged_in(client, "dispatcher@example.com")
+        ws = await portal.client.ws_connect("/dispatch/live")
+        assert (await ws.receive_json())["type"] == "queue"
+        started = time.monotonic()
+        await server.close()
+        assert time.monotonic() - started < 5.0
+        message = await ws.receive(timeout=2.0)
+        assert (message.type, message.data) == (WSMsgType.CLOSE, 1001)
+    finally:
+        await client.close()
