@@ -115,4 +115,8 @@ async def test_a_dispatchers_console_shows_a_new_alarm_within_a_second(
     await expect(alarms.get_by_role("cell", name="Fire alarm: kitchen")).to_be_visible(timeout=5000)
     await expect(status).to_have_text("Live")
     await expect(alarms.get_by_role("cell", name="Burglary alarm: back door")).to_have_count(1)
+
+    # At phone width the console's tables stack: nothing scrolls sideways.
+    await page.set_viewport_size({"width": 375, "height": 800})
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 375
     await context.close()
