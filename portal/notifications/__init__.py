@@ -1,1 +1,1 @@
-"""Issue 14 (being built): see the feature's routes.py."""
+"""Alarm notifications (issue 14, item 5): the owner chooses which users are e-mailed about what."""
