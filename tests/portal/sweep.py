@@ -14,6 +14,7 @@ from aiohttp import web
 from portal.accounts.tokens import Purpose, issue_token
 from shared.api_tokens import create_api_token
 from tests.portal.conftest import Customer
+from tests.portal.outcomes.incidents import make_incident
 from tests.shared.billing.ledger_setup import invoice, method_row, settled_payment
 
 _PLACEHOLDER = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
@@ -36,8 +37,12 @@ async def route_ids(connection: asyncpg.Connection, victim: Customer) -> dict[st
         connection, victim.customer_id, method_id, "20.00", [(invoice_id, Decimal("20.00"))]
     )
     service = await service_ids(connection, victim)
+    # Issue 14: an incident of the victim's (closed, with its signals, a call, a dispatch and a disposition) for the
+    # customer's /signals/incidents/{incident_id} and the staff /dispatch/incidents/{incident_id}/… routes.
+    incident_id = await make_incident(connection, victim)
     return {
         **service,
+        "incident_id": str(incident_id),
         "customer_id": str(victim.customer_id),
         "user_id": str(victim.secondary_id),
         "site_id": str(victim.site_id),

@@ -83,7 +83,8 @@ async def make_incident(connection: Connection, customer: Customer, *, closed: b
     )
     contact_id = await connection.fetchval(
         "INSERT INTO call_list_contacts (customer_id, site_id, position, name, phone) "
-        "VALUES ($1, $2, 1, 'Ann Keyholder', $3) RETURNING id",
+        "SELECT $1, $2, coalesce(max(position), 0) + 1, 'Ann Keyholder', $3 FROM call_list_contacts WHERE site_id = $2 "
+        "RETURNING id",
         customer.customer_id,
         customer.site_id,
         PHONE,
