@@ -83,3 +83,32 @@ async def test_another_customers_incident_is_not_found_and_staff_are_refused(
         await portal.logout()
     await portal.login("dispatcher@example.com")
     assert (await portal.get(f"/signals/incidents/{incident_id}")).status == 403  # staff use /dispatch/incidents
+
+
+async def test_a_failure_to_communicate_closed_by_the_system_reads_as_restored(
+    portal: Portal, customers: tuple[Customer, Customer], db: asyncpg.Pool
+) -> None:
+    alpha, _ = customers
+    async with db.acquire() as connection:
+        signal_id = await connection.fetchval("SELECT id FROM signals WHERE customer_id = $1", alpha.customer_id)
+        incident_id = await connection.fetchval(
+            "INSERT INTO incidents (kind, account, panel_id, site_id, customer_id, premises_key, priority, title, "
+            "first_signal_id, last_signal_at, status, closed_at, disposition) VALUES ('failure_to_communicate', $1, "
+            "$2, $3, $4, $5, 5, 'Failure to communicate', $6, now(), 'closed', now(), 'restored') RETURNING id",
+            alpha.account,
+            alpha.panel_id,
+            alpha.site_id,
+            alpha.customer_id,
+            f"site:{alpha.site_id}",
+            signal_id,
+        )
+        await connection.execute(
+            "INSERT INTO incident_signals (incident_id, signal_id, received_at, role) "
+            "SELECT $1, id, received_at, 'opened' FROM signals WHERE id = $2",
+            incident_id,
+            signal_id,
+        )
+    await portal.login(alpha.owner_email)
+    text = text_of(await (await portal.get(f"/signals/incidents/{incident_id}")).text())
+    assert "Communication lost" in text and "Outcome Communication restored" in text and "Help sent none" in text
+    assert "Nothing further was needed." in text
