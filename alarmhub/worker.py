@@ -1,4 +1,5 @@
-"""The background worker: delivers the e-mail outbox and runs the jobs of shared/jobs.py (singletons and queues)."""
+"""The background worker: delivers the e-mail outbox and runs the jobs of shared/jobs.py (singletons, continuous jobs
+and queues)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from shared.billing.gateway import gateway_from_config
 from shared.billing.notices import billing_notices_job
 from shared.config import Config
 from shared.db import Pool, pool_from_config
+from shared.incidents.opener import opener_job
+from shared.incidents.supervision import supervision_job
 from shared.jobs import RESTART_DELAYS, Job, Singleton, running_jobs, supervised
 from shared.logs import get_logger
 from shared.mail import SmtpSettings, SmtpTransport
@@ -57,6 +60,9 @@ def worker_jobs(config: Config) -> list[Job]:
         Singleton("billing-cycle", config["worker.billing_interval"], partial(billing_cycle_tick, config)),
         Singleton("autopay", config["worker.autopay_interval"], partial(autopay_tick, config)),
         billing_notices_job(config),
+        # Issue 14: alarms become incidents (a continuous job following the signals), silent panels are supervised.
+        opener_job(config),
+        supervision_job(config),
     ]
 
 
