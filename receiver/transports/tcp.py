@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import cast
 
 from structlog.stdlib import BoundLogger
@@ -222,6 +224,11 @@ class TcpReceiver:
     def address(self) -> tuple[str, int]:
         host, port = self._server.sockets[0].getsockname()[:2]
         return host, port
+
+    @property
+    def connections_per_address(self) -> Mapping[str, int]:
+        """Open connections by peer address (without port), read-only: only addresses holding one are in it."""
+        return MappingProxyType(self._registry.per_address)
 
     async def close(self) -> None:
         """Stop listening and drop every connection (a panel reconnects and retransmits what was not ACKed)."""
