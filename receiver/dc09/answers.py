@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from receiver.dc09.decode import NO_LINE_FIELD
 from receiver.dc09.encode import encode_frame
 from receiver.dc09.message import Envelope
 from receiver.dc09.wire import format_timestamp, wrap
@@ -12,8 +13,8 @@ _NAK_BODY = b'"NAK"0000R0L0A0[]'
 
 
 def ack(env: Envelope, key: bytes | None, now: datetime, pad: bytes | None = None) -> bytes:
-    """``"ACK"seq[R]L#acct[]``, or for an encrypted message ``"*ACK"`` with the encrypted
-    ``pad|]_timestamp`` (the receiver's GMT ``now``). ``pad`` fixes the pad for tests."""
+    """``"ACK"seq[R][L]#acct[]`` (the header's fields exactly as sent), or for an encrypted message ``"*ACK"``
+    with the encrypted ``pad|]_timestamp`` (the receiver's GMT ``now``). ``pad`` fixes the pad for tests."""
     if env.encrypted and key is None:
         raise ValueError("an encrypted message is acknowledged with the account's key")
     return encode_frame(
@@ -22,7 +23,7 @@ def ack(env: Envelope, key: bytes | None, now: datetime, pad: bytes | None = Non
         env.account,
         "",
         receiver=env.receiver,
-        line=env.line,
+        line=_line(env),
         timestamp=now if env.encrypted else None,
         key=key if env.encrypted else None,
         pad=pad,
@@ -37,13 +38,18 @@ def nak(now: datetime, *, crc_binary: bool = False) -> bytes:
 
 
 def duh(env: Envelope) -> bytes:
-    """``"DUH"seq[R]L#acct[]``: the message was received intact but cannot be handled."""
+    """``"DUH"seq[R][L]#acct[]`` (as sent): the message was received intact but cannot be handled."""
     return encode_frame(
         "DUH",
         env.sequence,
         env.account,
         "",
         receiver=env.receiver,
-        line=env.line,
+        line=_line(env),
         crc_binary=env.crc_binary,
     )
+
+
+def _line(env: Envelope) -> str | None:
+    """The line field the answer echoes: None (no "L" at all) when the panel sent none, as it checks."""
+    return None if NO_LINE_FIELD in env.deviations else env.line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from receiver.dc09.content import decode_cid, decode_sia, split_account
@@ -18,7 +19,17 @@ from receiver.dc09.wire import (
     utc,
 )
 
+# "RSP" is deliberately absent. In DC-09 it is the receiver's answer carrying data (e.g. an x-data [K...] key
+# exchange "from CSR to PE"), sent in place of an ACK, never a message a panel originates: pysiaalarm's ResponseType
+# {ACK, DUH, NAK, RSP} and its RSP_XDATA = ["K"]; Swissdotnet's sia-dc-09-library MessageType.RSP, "the RCT to SPT
+# response message"; jvanovost/dc09_spt reads 'ACK', 'NAK', 'DUH' or 'RSP' as answers. So a frame that arrives
+# with ID "RSP" is "an otherwise correctly received message" the receiver cannot process: DUH (DC-09 5.5.3.3),
+# nothing stored. This receiver sends no RSP: it holds no key exchange or programming to answer with.
 SUPPORTED_TYPES = frozenset({"ADM-CID", "SIA-DCS", "NULL"})
+# Envelope.deviations word of a header without its "L" field; the answers then leave it out too.
+NO_LINE_FIELD = "no_line_field"
+# ... of an encrypted message padded with 17 bytes (found only once decrypted: on Message.envelope).
+LONG_PAD = "long_pad"
 DEFAULT_PAST = timedelta(seconds=40)
 DEFAULT_FUTURE = timedelta(seconds=20)
 
@@ -42,7 +53,8 @@ _BODY = re.compile(
     (?P<type>[A-Za-z0-9-]{1,16})"       # ID token: SIA-DCS, ADM-CID, NULL, ACK, NAK, DUH ...
     (?P<sequence>[0-9]{4})              # sequence number, echoed verbatim in the answer
     (?:R(?P<receiver>[0-9A-Fa-f]{1,6}))?  # optional receiver number
-    L(?P<line>[0-9A-Fa-f]{0,6}?)        # account prefix (line); some panels send a bare "L"
+    (?P<has_line>L(?P<line>[0-9A-Fa-f]{0,6}?))?  # account prefix (line): some panels send a bare "L", some
+                                        # none at all (jvanovost/dc09_spt with no line set, Tellmon bridges)
     (?:
         \#(?P<account>[0-9A-Fa-f]{3,16})  # account number
       | A0                              # the fixed "A0" of a NAK, which names no account
@@ -103,18 +115,35 @@ def parse_envelope(frame: bytes) -> Envelope | Rejection:
     if encrypted and _HEX_REGION.fullmatch(content) is None:
         detail = "encrypted region is not hex in whole 16-byte blocks"
         return Rejection(RejectReason.MALFORMED, detail, frame)
-    receiver = match["receiver"]
+    receiver, line = match["receiver"], match["line"]
     return Envelope(
         raw=frame,
         message_type=match["type"].decode("ascii"),
         encrypted=encrypted,
         sequence=match["sequence"].decode("ascii"),
         receiver=receiver.decode("ascii") if receiver is not None else None,
-        line=match["line"].decode("ascii"),
+        line=line.decode("ascii") if line is not None else "",
         account=account.decode("ascii"),
         body=content,
         crc_binary=crc_binary,
+        deviations=_deviations(match),
     )
+
+
+def _deviations(match: re.Match[bytes]) -> tuple[str, ...]:
+    """The words for what a readable header does outside DC-09 (answers mirror each as sent)."""
+    found: tuple[str, ...] = ()
+    if match["has_line"] is None:
+        found += (NO_LINE_FIELD,)
+    for word, group in (
+        ("lowercase_account", "account"),
+        ("lowercase_receiver", "receiver"),
+        ("lowercase_line", "line"),
+    ):
+        value = match[group]
+        if value is not None and value != value.upper():
+            found += (word,)
+    return found
 
 
 def is_supported(env: Envelope) -> bool:
@@ -151,6 +180,11 @@ def open_message(
         if content is None or content["timestamp"] is None:
             return Rejection(RejectReason.DECRYPT, "decrypted region is not DC-09 content (wrong key?)", env.raw)
         data_bytes = strip_pad(content["data"])
+        if data_bytes is None and content["data"][17:18] == b"|":
+            # 17 pad bytes: jvanovost/dc09_spt pads 2..17 bytes ("17 - (len + 21) % 16"). A first '|' at index 17
+            # can be nothing else (a pad of 1..16 ends by 16), so it is accepted, marked on the message's envelope.
+            data_bytes = content["data"][18:]
+            env = replace(env, deviations=(*env.deviations, LONG_PAD))
         if data_bytes is None:
             return Rejection(RejectReason.DECRYPT, "no pad terminator in the decrypted region", env.raw)
     else:
@@ -168,7 +202,7 @@ def open_message(
             return rejection
 
     data = text(data_bytes)
-    data_account, rest = split_account(data)
+    data_account, rest = split_account(data, env.account)
     events: tuple[Event, ...]
     if env.message_type == "NULL":
         events = ()  # a link test; Hikvision adds a dummy "#0000|0000 00 000" block

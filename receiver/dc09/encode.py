@@ -28,7 +28,7 @@ def encode_frame(
     data: str,
     *,
     receiver: str | None = None,
-    line: str = "0",
+    line: str | None = "0",
     extended: tuple[str, ...] = (),
     timestamp: datetime | None = None,
     key: bytes | None = None,
@@ -38,15 +38,15 @@ def encode_frame(
     """One complete frame, LF to CR; encrypted (``"*TYPE"``) when ``key`` is given.
 
     ``data`` is the data block's content without brackets (e.g. ``cid_data(...)``), ``extended``
-    the x-data blocks' contents. Encrypted frames need ``timestamp``; ``pad`` fixes the pad
-    bytes for byte-exact tests (random otherwise).
+    the x-data blocks' contents; ``line=None`` leaves the "L" field out (as some panels do). Encrypted frames
+    need ``timestamp``; ``pad`` fixes the pad bytes for byte-exact tests (random otherwise).
     """
     seq = f"{sequence % 10000:04d}" if isinstance(sequence, int) else sequence
     if len(seq) != 4 or not seq.isdigit():
         raise ValueError(f"sequence must be 4 digits, not {seq!r}")
     header = (
         f'"{"*" if key is not None else ""}{message_type}"{seq}'
-        f"{'R' + receiver if receiver is not None else ''}L{line}#{account}["
+        f"{'R' + receiver if receiver is not None else ''}{'L' + line if line is not None else ''}#{account}["
     ).encode("ascii")
     region = (
         data.encode("utf-8")
@@ -111,13 +111,13 @@ def parse_answer(frame: bytes, key: bytes | None) -> Answer | Rejection:
         content = CONTENT.match(region)
         if content is None:
             return Rejection(RejectReason.MALFORMED, "answer's data block unreadable", frame)
-    receiver, account = match["receiver"], match["account"]
+    receiver, line, account = match["receiver"], match["line"], match["account"]
     return Answer(
         kind=kind,
         encrypted=encrypted,
         sequence=match["sequence"].decode("ascii"),
         receiver=receiver.decode("ascii") if receiver is not None else None,
-        line=match["line"].decode("ascii"),
+        line=line.decode("ascii") if line is not None else "",  # "" also when an answer has no "L" at all
         account=account.decode("ascii") if account is not None else None,
         timestamp=timestamp_from_match(content),
         raw=frame,
