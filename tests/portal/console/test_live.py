@@ -92,10 +92,12 @@ async def test_a_console_that_stops_reading_is_cut_and_the_other_receives_everyt
     expected: list[int] = []
     received: list[int] = []
 
+    floor = await db.fetchval("SELECT coalesce(max(id), 0) FROM signals")  # the fixtures' signals: not counted
+
     async def read_fast(total: int) -> None:
         while len(received) < total:
             signal_id = (await fast.next("signal", timeout=20.0))["signal"]["id"]
-            if expected and signal_id >= expected[0]:
+            if signal_id > floor:
                 received.append(signal_id)
 
     batches, size = 100, 250
