@@ -30,7 +30,18 @@ import aiohttp
 import asyncpg
 from cryptography.fernet import Fernet
 
-from bench.ingest import REPO, free_port, machine, run_benchmark, server_url, wait_for_port, with_database
+from bench.ingest import (
+    REPO,
+    cpu_seconds,
+    free_port,
+    machine,
+    postgres_cpu_seconds,
+    process_tree,
+    run_benchmark,
+    server_url,
+    wait_for_port,
+    with_database,
+)
 from bench.ingest import write_results as write_section
 from receiver.simulator.client import PanelSession, Tally, TcpPanel
 from receiver.simulator.enrol import enrol_simulated_panels
@@ -224,9 +235,17 @@ async def run(args: argparse.Namespace, database_url: str) -> tuple[str, bool]:
 
         sent_at: dict[tuple[str, str], float] = {}
         await drive_panels(panels, receiver_port, args.rate, WARM_UP, {})
-        started = _clock()
+        parts = {"receiver": process_tree(receiver.pid), "portal": [portal.pid], "consoles": [consoles.pid]}
+
+        def cpu() -> dict[str, float]:
+            used = {part: sum(cpu_seconds(pid) for pid in pids) for part, pids in parts.items()}
+            return {**used, "PostgreSQL": postgres_cpu_seconds()}
+
+        started, cpu_before = _clock(), cpu()
         tally = await drive_panels(panels, receiver_port, args.rate, args.seconds, sent_at)
         seconds = _clock() - started
+        await asyncio.sleep(0.5)  # the last signals reach the consoles
+        cpu_used = {part: used - cpu_before[part] for part, used in cpu().items()}
         await asyncio.sleep(TAIL)
         consoles.stdin.write(b"stop\n")
         consoles.stdin.flush()
@@ -264,7 +283,11 @@ async def run(args: argparse.Namespace, database_url: str) -> tuple[str, bool]:
         f"--consoles {args.consoles} --panels {args.panels}` ({WARM_UP:g} s warm-up; receiver, portal, consoles "
         f"and panels in four processes on the same machine; latency from the panel's write of the frame to each "
         f"console's websocket delivering the message, ACK p50/p99 of the panels "
-        f"{tally.percentile(0.5) * 1000:.1f}/{tally.percentile(0.99) * 1000:.1f} ms).\n\n" + "\n".join(lines) + "\n"
+        f"{tally.percentile(0.5) * 1000:.1f}/{tally.percentile(0.99) * 1000:.1f} ms; CPU per signal: "
+        + ", ".join(f"{part} {used / max(acked, 1) * 1e6:.0f} µs" for part, used in cpu_used.items())
+        + ").\n\n"
+        + "\n".join(lines)
+        + "\n"
     )
     return report, met
 
