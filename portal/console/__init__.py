@@ -1,1 +1,1 @@
-"""Issue 14 (being built): see the feature's routes.py."""
+"""The dispatchers' console (D1, D2): the live signals and the open-incident queue, over one websocket each."""

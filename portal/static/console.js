@@ -283,7 +283,7 @@
       var row = queueRow(entry);
       if (!knownIncidents[entry.id]) {
         knownIncidents[entry.id] = true;
-        fresh.push(row);
+        fresh.push({ row: row, entry: entry });
       }
       rows.appendChild(row);
     });
@@ -312,11 +312,17 @@
     }
     queueCounts.replaceChildren(counts);
     unknownCount.textContent = message.unknown_count + " open";
-    fresh.forEach(function (row) {
-      row.classList.add("is-new");
-      window.setTimeout(function () {
-        row.classList.remove("is-new");
-      }, 10000);
+    fresh.forEach(function (item) {
+      var entry = item.entry;
+      if (entry.kind === "alarm") {
+        // Its alarm signal has already sounded: the row only flashes.
+        item.row.classList.add("is-new");
+        window.setTimeout(function () {
+          item.row.classList.remove("is-new");
+        }, 10000);
+      } else {
+        cue(item.row, "New in the queue: " + entry.title + " — " + (entry.premises_name ? entry.customer_name + " · " + entry.premises_name : "account " + entry.account));
+      }
     });
     tick();
   }

@@ -105,6 +105,7 @@ async def test_a_dispatchers_console_shows_a_new_alarm_within_a_second(
     )
     late = page.get_by_role("table", name="Unknown accounts").get_by_role("row").filter(has_text="ABC9")
     await expect(late).to_have_class(re.compile(r"queue-row--late"))
+    await expect(page.get_by_role("alert")).to_have_text("New in the queue: Signal from account ABC9 — account ABC9")
     await expect(late.get_by_text(re.compile(r"^5 min \d+ s$"))).to_be_visible()
     await expect(queue.get_by_role("row").filter(has_text="Jordan Avery")).not_to_have_class(re.compile("late"))
 
