@@ -312,6 +312,15 @@ async def test_a_restart_handles_nothing_twice_and_misses_nothing(db: asyncpg.Po
 async def test_signals_before_the_first_start_open_nothing(db: asyncpg.Pool, database_url: str) -> None:
     alpha, _ = await two_customers(db)
     old = await send(db, alpha, 130)
+
+    async def final() -> bool:  # "now" starts after what has committed and is visible to all (cursor_now)
+        return bool(
+            await db.fetchval(
+                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint > xact FROM signals WHERE id = $1", old
+            )
+        )
+
+    await eventually(final, "the old signal is behind every snapshot")
     async with opener(db, database_url):
         new = await send(db, alpha, 110)
         await handled(db, new)
