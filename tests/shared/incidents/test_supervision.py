@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from alarmhub.worker import worker_jobs
+from alarmhub.worker import worker_jobs, worker_service
 from shared.config import load_config
 from shared.incidents.notifications import set_preferences
 from shared.incidents.opener import JOB as OPENER
@@ -15,6 +15,8 @@ from shared.incidents.supervision import supervise
 from shared.jobs import Continuous, Singleton
 from tests.portal.conftest import cheap_password_hashing  # noqa: F401 (a fixture)
 from tests.shared.incidents.test_opener import (
+    cursor_stored,
+    eventually,
     handled,
     incidents,
     mails,
@@ -165,12 +167,19 @@ async def test_a_panel_on_test_opens_no_failure_incident(db: asyncpg.Pool, datab
 
 
 async def test_the_worker_runs_the_opener_and_the_supervision(db: asyncpg.Pool, database_url: str) -> None:
-    config = load_config(None, environ={"ALARMHUB_DISPATCH_SUPERVISION_INTERVAL": "2"})
+    config = load_config(None, environ={"ALARMHUB_DISPATCH_SUPERVISION_INTERVAL": "1"})
     jobs = {job.name: job for job in worker_jobs(config)}
     assert isinstance(jobs[OPENER], Continuous)
-    supervision = jobs[SUPERVISION]
-    assert isinstance(supervision, Singleton) and supervision.interval == 2.0
+    assert isinstance(jobs[SUPERVISION], Singleton) and jobs[SUPERVISION].interval == 1.0
     alpha, _ = await two_customers(db)
-    await silent_since(db, alpha.panel_id, "25 hours")
-    await supervision.tick(db)  # as the worker's tick runs it (with dispatch.supervision_grace)
+    async with worker_service(config, database_url):  # as `alarmhub worker` and `alarmhub run` run it
+        await eventually(lambda: cursor_stored(db), "the worker's opener stores its cursor")
+        await silent_since(db, alpha.panel_id, "25 hours")
+
+        async def opened() -> bool:
+            return any(row["kind"] == "failure_to_communicate" for row in await incidents(db))
+
+        await eventually(opened, "the worker's supervision and opener open the failure to communicate")
     assert len(await supervision_signals(db, alpha.panel_id)) == 1
+    leaders = {row["job"] for row in await db.fetch("SELECT job FROM job_leaders")}
+    assert {OPENER, SUPERVISION} <= leaders
