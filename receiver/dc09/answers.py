@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from receiver.dc09.decode import NO_LINE_FIELD
+from receiver.dc09.decode import NO_HEADER_ACCOUNT, NO_LINE_FIELD
 from receiver.dc09.encode import encode_frame
 from receiver.dc09.message import Envelope
 from receiver.dc09.wire import format_timestamp, wrap
@@ -20,7 +20,7 @@ def ack(env: Envelope, key: bytes | None, now: datetime, pad: bytes | None = Non
     return encode_frame(
         "ACK",
         env.sequence,
-        env.account,
+        None if NO_HEADER_ACCOUNT in env.deviations else env.account,
         "",
         receiver=env.receiver,
         line=_line(env),
@@ -42,7 +42,7 @@ def duh(env: Envelope) -> bytes:
     return encode_frame(
         "DUH",
         env.sequence,
-        env.account,
+        None if NO_HEADER_ACCOUNT in env.deviations else env.account,
         "",
         receiver=env.receiver,
         line=_line(env),

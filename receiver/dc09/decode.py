@@ -28,6 +28,8 @@ from receiver.dc09.wire import (
 SUPPORTED_TYPES = frozenset({"ADM-CID", "SIA-DCS", "NULL"})
 # Envelope.deviations word of a header without its "L" field; the answers then leave it out too.
 NO_LINE_FIELD = "no_line_field"
+# ... of a plain header without "#acct" whose data block names the account ("#acct|"); answers leave it out too.
+NO_HEADER_ACCOUNT = "no_header_account"
 # ... of an encrypted message padded with 17 bytes (found only once decrypted: on Message.envelope).
 LONG_PAD = "long_pad"
 DEFAULT_PAST = timedelta(seconds=40)
@@ -57,7 +59,7 @@ _BODY = re.compile(
                                         # none at all (jvanovost/dc09_spt with no line set, Tellmon bridges)
     (?:
         \#(?P<account>[0-9A-Fa-f]{3,16})  # account number
-      | A0                              # the fixed "A0" of a NAK, which names no account
+      | (?P<no_account>A0)              # the fixed "A0" of a NAK, which names no account
     )?
     \[                                  # opening bracket of the data block
     """,
@@ -65,6 +67,7 @@ _BODY = re.compile(
 )
 
 _HEX_REGION = re.compile(rb"(?:[0-9A-Fa-f]{32})+")
+_DATA_ACCOUNT = re.compile(rb"\#(?P<account>[0-9A-Fa-f]{3,16})\|")  # a plain data block's "#acct|"
 _TRAILING_NOISE = b"\r\n\x00 \t"
 
 
@@ -108,10 +111,16 @@ def parse_envelope(frame: bytes) -> Envelope | Rejection:
         return checked
     match, body, crc_binary = checked
     account = match["account"]
-    if account is None:
-        return Rejection(RejectReason.MALFORMED, "no #account in the header", frame)
     encrypted = match["encrypted"] is not None
     content = body[match.end() :]
+    header_account = account is not None
+    if account is None:
+        # "SIA-DCS"0001L[#9999|NBA2] (ioBroker.sia issue #4): no account in the header, the data block names it. A
+        # plain message's block is readable, so that is unambiguous; an encrypted one needs the key first: refused.
+        named = None if encrypted or match["no_account"] else _DATA_ACCOUNT.match(content)
+        if named is None:
+            return Rejection(RejectReason.MALFORMED, "no #account in the header", frame)
+        account = named["account"]
     if encrypted and _HEX_REGION.fullmatch(content) is None:
         detail = "encrypted region is not hex in whole 16-byte blocks"
         return Rejection(RejectReason.MALFORMED, detail, frame)
@@ -126,7 +135,7 @@ def parse_envelope(frame: bytes) -> Envelope | Rejection:
         account=account.decode("ascii"),
         body=content,
         crc_binary=crc_binary,
-        deviations=_deviations(match),
+        deviations=_deviations(match) if header_account else (*_deviations(match), NO_HEADER_ACCOUNT),
     )
 
 

@@ -24,7 +24,7 @@ _CID_QUALIFIERS = {"event": 1, "restore": 3, "status": 6}
 def encode_frame(
     message_type: str,
     sequence: int | str,
-    account: str,
+    account: str | None,
     data: str,
     *,
     receiver: str | None = None,
@@ -38,15 +38,16 @@ def encode_frame(
     """One complete frame, LF to CR; encrypted (``"*TYPE"``) when ``key`` is given.
 
     ``data`` is the data block's content without brackets (e.g. ``cid_data(...)``), ``extended``
-    the x-data blocks' contents; ``line=None`` leaves the "L" field out (as some panels do). Encrypted frames
-    need ``timestamp``; ``pad`` fixes the pad bytes for byte-exact tests (random otherwise).
+    the x-data blocks' contents; ``line=None`` (``account=None``) leaves the "L" ("#acct") field out, as some
+    panels do. Encrypted frames need ``timestamp``; ``pad`` fixes the pad bytes for byte-exact tests (random otherwise).
     """
     seq = f"{sequence % 10000:04d}" if isinstance(sequence, int) else sequence
     if len(seq) != 4 or not seq.isdigit():
         raise ValueError(f"sequence must be 4 digits, not {seq!r}")
     header = (
         f'"{"*" if key is not None else ""}{message_type}"{seq}'
-        f"{'R' + receiver if receiver is not None else ''}{'L' + line if line is not None else ''}#{account}["
+        f"{'R' + receiver if receiver is not None else ''}{'L' + line if line is not None else ''}"
+        f"{'#' + account if account is not None else ''}["
     ).encode("ascii")
     region = (
         data.encode("utf-8")

@@ -46,10 +46,10 @@ def data_of(kind: str, account: str) -> str:
     return ""
 
 
-def opened(frame: bytes, key: bytes | None) -> Message:
+def opened(frame: bytes, key: bytes | None, *, enforce: bool = True) -> Message:
     env = parse_envelope(frame)
     assert not isinstance(env, Rejection), env
-    message = open_message(env, key, NOW, enforce_window=True)
+    message = open_message(env, key, NOW, enforce_window=enforce)
     assert not isinstance(message, Rejection), message
     return message
 
@@ -140,6 +140,28 @@ def test_upper_case_and_digits_are_no_deviation() -> None:
     assert opened(frame, None).envelope.deviations == ()
 
 
+# ---- no account in the header ----
+
+
+def test_a_plain_header_without_account_takes_the_data_blocks_and_the_ack_leaves_it_out() -> None:
+    # ioBroker.sia issue #4, as captured (its CRC): "SIA-DCS"0001L[#9999|NBA2]
+    frame = b'\n9F0D001A"SIA-DCS"0001L[#9999|NBA2]\r\x00'
+    message = opened(frame, None, enforce=False)  # untimed
+    env = message.envelope
+    assert (env.account, env.line, env.deviations) == ("9999", "", ("no_header_account",))
+    assert message.data_account == "9999" and [(e.code, e.zone_or_user) for e in message.events] == [("BA", "2")]
+    assert ack(env, None, NOW) == wrap(b'"ACK"0001L[]')
+    assert duh(env) == wrap(b'"DUH"0001L[]')
+
+
+def test_neither_line_nor_header_account() -> None:
+    frame = encode_frame("ADM-CID", 8, None, cid_data("12ab", 1, 130, 1, 3), receiver="2", line=None)
+    env = opened(frame, None, enforce=False).envelope
+    assert env.account == "12ab"
+    assert env.deviations == ("no_line_field", "no_header_account")  # the data block's case is not the header's
+    assert ack(env, None, NOW) == wrap(b'"ACK"0008R2[]')
+
+
 # ---- the encrypted pad ----
 
 
@@ -219,7 +241,10 @@ def test_a_whole_frame_with_bytes_after_its_cr_is_refused_by_length() -> None:
     "body",
     [
         b'"SIA-DCS"0001L1L2#1234[#1234|NBA1]',  # two line fields
-        b'"SIA-DCS"0001L0[#1234|NBA1]',  # no account in the header
+        b'"SIA-DCS"0001L0[1234|NBA1]',  # no account in the header, none with '#' in the data block
+        b'"SIA-DCS"0001L0A0[#1234|NBA1]',  # a NAK's "A0" in a panel's message
+        b'"NULL"0001L0[]',  # no account anywhere
+        b'"*SIA-DCS"0001L0[' + b"0" * 32,  # encrypted without an account: no key to open it with
         b'"SIA-DCS"0001L0#12[#12|NBA1]',  # an account of two digits
         b'"SIA-DCS"0001L1234567#1234[#1234|NBA1]',  # a line of seven
         b'"SIA-DCS"0001R1R2#1234[#1234|NBA1]',  # two receivers
@@ -340,3 +365,12 @@ async def test_frames_without_the_line_field_are_stored_once_each_and_acked_as_s
 
 def receiver_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+async def test_a_plain_frame_without_header_account_is_stored_for_the_data_blocks(
+    receiver: RunningReceiver, db: asyncpg.Pool, enrolled: dict[str, int]
+) -> None:
+    frame = encode_frame("SIA-DCS", 50, None, sia_data(PLAIN_ACCOUNT, "BA", 4), line="", timestamp=receiver_now())
+    assert await tcp_exchange(receiver.tcp_address, frame) == wrap(b'"ACK"0050L[]')
+    rows = await db.fetch("SELECT panel_id, code, zone, line FROM signals WHERE account = $1", PLAIN_ACCOUNT)
+    assert [tuple(row) for row in rows] == [(enrolled[PLAIN_ACCOUNT], "BA", "004", "")]
