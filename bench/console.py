@@ -173,6 +173,29 @@ def _environment(database_url: str, var_dir: str) -> dict[str, str]:
     }
 
 
+async def watch_other_transactions(database_url: str) -> tuple[int, int]:
+    """How often (samples, of them disturbed) a transaction of another database held a transaction id.
+
+    The consoles' feed is gap-free (shared.signal_cursor): a signal committed while an older transaction anywhere
+    on the server is still open waits for it to end. On a shared server other work delays the feed; the report says
+    so, so that a figure taken on a busy machine is not mistaken for the console's own.
+    """
+    connection = await asyncpg.connect(database_url)
+    samples = disturbed = 0
+    try:
+        while True:
+            others = await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND datname <> current_database()"
+            )
+            samples += 1
+            disturbed += others > 0
+            await asyncio.sleep(0.05)
+    except asyncio.CancelledError:
+        return samples, disturbed
+    finally:
+        await connection.close()
+
+
 def percentile(values: list[float], fraction: float) -> float:
     if not values:
         return float("nan")
@@ -242,8 +265,11 @@ async def run(args: argparse.Namespace, database_url: str) -> tuple[str, bool]:
             return {**used, "PostgreSQL": postgres_cpu_seconds()}
 
         started, cpu_before = _clock(), cpu()
+        watching = asyncio.create_task(watch_other_transactions(database_url))
         tally = await drive_panels(panels, receiver_port, args.rate, args.seconds, sent_at)
         seconds = _clock() - started
+        watching.cancel()
+        samples, disturbed = await watching
         await asyncio.sleep(0.5)  # the last signals reach the consoles
         cpu_used = {part: used - cpu_before[part] for part, used in cpu().items()}
         await asyncio.sleep(TAIL)
@@ -283,7 +309,10 @@ async def run(args: argparse.Namespace, database_url: str) -> tuple[str, bool]:
         f"--consoles {args.consoles} --panels {args.panels}` ({WARM_UP:g} s warm-up; receiver, portal, consoles "
         f"and panels in four processes on the same machine; latency from the panel's write of the frame to each "
         f"console's websocket delivering the message, ACK p50/p99 of the panels "
-        f"{tally.percentile(0.5) * 1000:.1f}/{tally.percentile(0.99) * 1000:.1f} ms; CPU per signal: "
+        f"{tally.percentile(0.5) * 1000:.1f}/{tally.percentile(0.99) * 1000:.1f} ms; other databases' transactions "
+        f"open in {disturbed} of {samples} samples taken every 50 ms"
+        f"{' (a busy server: they hold the feed back)' if disturbed else ''}"
+        "; CPU per signal: "
         + ", ".join(f"{part} {used / max(acked, 1) * 1e6:.0f} µs" for part, used in cpu_used.items())
         + ").\n\n"
         + "\n".join(lines)
