@@ -39,4 +39,5 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(views.routes)
     app.cleanup_ctx.append(console_hub)
     app.on_shutdown.append(close_consoles)
-    app[navigation_key].add(NavItem("Console", "console", "side", section="console", order=5))
+    # The incident pages (portal/dispatch, "dispatch.*") are reached from the console: its entry stays current there.
+    app[navigation_key].add(NavItem("Console", "console", "side", section="console", order=5, also=("dispatch",)))
