@@ -173,25 +173,20 @@ class Opener:
                 return
             incident = await queries.open_incident(connection, decision.premises_key)  # opened meanwhile: join it
             assert incident is not None
-        role = "restore" if signal.is_restore else "joined"
-        if not await queries.add_signal(connection, incident.id, signal.id, signal.received_at, role):
-            return  # already in an incident (never expected: the cursor is compare-and-set)
         kind = joined_kind(incident.kind, decision.kind)
-        await queries.join_incident(
+        joined = await queries.join_incident(
             connection,
             incident.id,
+            signal_id=signal.id,
+            role="restore" if signal.is_restore else "joined",
             at=signal.received_at,
             priority=decision.priority,
             title=signal.description,
             alarm_type=alarm_type,
             kind=kind,
         )
-        await queries.add_action(
-            connection,
-            incident.id,
-            ActionKind.SIGNAL,
-            {"signal_id": signal.id, "title": signal.description, "priority": decision.priority},
-        )
+        if not joined:
+            return  # already in an incident (never expected: the cursor is compare-and-set)
         changed.add(incident.id)
         if kind is not incident.kind:
             await self._mail_opening(connection, kind, signal, incident.id)

@@ -141,9 +141,15 @@ async def insert_incident(
     return incident_id
 
 
-# A joining signal: counted, the last signal's time moved, the priority (with the title and alarm type of the
-# signal that set it) lowered when it is more urgent, the kind as rules.joined_kind says, and not restored any more.
+# A joining signal, in one statement: made the incident's (unless it belongs to one already), the incident counted,
+# its last signal's time moved, its priority (with the title and alarm type of the signal that set it) lowered when
+# the signal is more urgent, its kind as rules.joined_kind says, no longer restored, and the audit entry written.
 _JOIN: Final = """
+WITH added AS (
+    INSERT INTO incident_signals (incident_id, signal_id, received_at, role) VALUES ($1, $7, $2, $8)
+    ON CONFLICT DO NOTHING
+    RETURNING incident_id
+), joined AS (
     UPDATE incidents
        SET signal_count = signal_count + 1,
            last_signal_at = greatest(last_signal_at, $2),
@@ -152,7 +158,12 @@ _JOIN: Final = """
            priority = least(priority, $3),
            kind = $6,
            restored_at = NULL
-     WHERE id = $1
+     WHERE id = (SELECT incident_id FROM added)
+    RETURNING id
+)
+INSERT INTO incident_actions (incident_id, kind, detail)
+SELECT id, 'signal', $9 FROM joined
+RETURNING incident_id
 """
 
 
@@ -160,13 +171,21 @@ async def join_incident(
     connection: Connection,
     incident_id: int,
     *,
+    signal_id: int,
+    role: str,
     at: datetime,
     priority: int,
     title: str,
     alarm_type: str | None,
     kind: IncidentKind,
-) -> None:
-    await connection.execute(_JOIN, incident_id, at, priority, title, alarm_type, kind.value)
+) -> bool:
+    """The signal joins the incident (one round trip); False if it already belongs to an incident (nothing is
+    written)."""
+    detail = {"signal_id": signal_id, "title": title, "priority": priority}
+    joined = await connection.fetchval(
+        _JOIN, incident_id, at, priority, title, alarm_type, kind.value, signal_id, role, detail
+    )
+    return joined is not None
 
 
 async def count_restore(connection: Connection, incident_id: int, *, at: datetime, restored: bool) -> None:
