@@ -33,7 +33,8 @@ async def console_site(tmp_path: Path, database_url: str) -> AsyncIterator[tuple
     """The portal on a free port, and its app (to reach the console hub)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    app = create_app(portal_config(tmp_path, portal__port=port, portal__public_url=url), database_url)
+    config = portal_config(tmp_path, portal__port=port, portal__public_url=url, dispatch__session_recheck=0.5)
+    app = create_app(config, database_url)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -120,4 +121,8 @@ async def test_a_dispatchers_console_shows_a_new_alarm_within_a_second(
     # At phone width the console's tables stack: nothing scrolls sideways.
     await page.set_viewport_size({"width": 375, "height": 800})
     assert await page.evaluate("document.documentElement.scrollWidth") <= 375
+
+    # Logged out elsewhere (every session revoked): the console says so and stops.
+    await db.execute("UPDATE user_sessions SET revoked_at = now()")
+    await expect(status).to_have_text("Your session has ended: log in again to see the console.", timeout=3000)
     await context.close()
