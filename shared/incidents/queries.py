@@ -299,9 +299,11 @@ SELECT stored,
 
 
 # A panel's deadline: its last traffic (else its enrolment) + the shorter of its test and supervision intervals +
-# the grace ($2 seconds). Past it and not failed already: failed now, once (the UPDATE's condition holds it).
+# the grace ($2 seconds). Past it and not failed already: failed now, once (the UPDATE's condition holds it). Not
+# while its premises is on test (the customer may have it unplugged): the first check after the test fails it, so a
+# panel still silent then is not forgotten.
 _FAILED: Final = _supervision_insert(
-    """
+    f"""
     UPDATE panels p
        SET communication_failed_at = now()
       FROM sites s
@@ -310,6 +312,7 @@ _FAILED: Final = _supervision_insert(
        AND coalesce(p.last_seen_at, p.created_at)
            + least(p.test_interval, coalesce(p.supervision_interval, p.test_interval))
            + make_interval(secs => $2) < now()
+       AND NOT {active_test_sql("p.site_id", "now()")}
     RETURNING p.id, p.account, p.site_id, s.customer_id
 """,
     "event",

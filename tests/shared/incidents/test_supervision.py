@@ -150,20 +150,28 @@ async def test_a_held_failure_stays_open_when_restored_and_an_alarm_makes_it_an_
     assert (alarm["status"], alarm["kind"], alarm["priority"], alarm["title"]) == ("open", "alarm", 1, "Fire alarm")
 
 
-async def test_a_panel_on_test_opens_no_failure_incident(db: asyncpg.Pool, database_url: str) -> None:
+async def test_a_panel_on_test_opens_no_failure_incident_until_its_test_ends(
+    db: asyncpg.Pool, database_url: str
+) -> None:
     alpha, _ = await two_customers(db)
-    await db.execute(
+    test_id = await db.fetchval(
         "INSERT INTO system_tests (site_id, customer_id, starts_at, ends_at) "
-        "VALUES ($1, $2, now() - interval '1 minute', now() + interval '1 hour')",
+        "VALUES ($1, $2, now() - interval '1 minute', now() + interval '1 hour') RETURNING id",
         alpha.site_id,
         alpha.customer_id,
     )
     await silent_since(db, alpha.panel_id, "25 hours")
     async with opener(db, database_url):
-        await supervise(db, grace=GRACE)
+        for _ in range(2):
+            assert await supervise(db, grace=GRACE) == ([], [])
+        assert await supervision_signals(db, alpha.panel_id) == []
+        # The test is ended early; the panel is still silent: now it fails, once.
+        await db.execute("UPDATE system_tests SET ended_at = now() WHERE id = $1", test_id)
+        assert await supervise(db, grace=GRACE) == ([alpha.panel_id], [])
         [lapse] = await supervision_signals(db, alpha.panel_id)
         await handled(db, lapse["id"])
-    assert await incidents(db) == [], "the signal is stored; no incident"
+    [incident] = await incidents(db)
+    assert incident["kind"] == "failure_to_communicate" and incident["first_signal_id"] == lapse["id"]
 
 
 async def test_the_worker_runs_the_opener_and_the_supervision(db: asyncpg.Pool, database_url: str) -> None:
