@@ -141,7 +141,8 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def entry_json(entry: QueueEntry) -> dict[str, Any]:
+def entry_json(entry: QueueEntry, at: datetime) -> dict[str, Any]:
+    """One queue row as JSON; `age_seconds` measured at `at` (the queue's moment, the database's clock)."""
     return {
         "id": entry.id,
         "kind": entry.kind.value,
@@ -155,6 +156,7 @@ def entry_json(entry: QueueEntry) -> dict[str, Any]:
         "premises_address": entry.premises_address,
         "customer_name": entry.customer_name,
         "opened_at": _iso(entry.opened_at),
+        "age_seconds": max(0, int((at - entry.opened_at).total_seconds())),
         "last_signal_at": _iso(entry.last_signal_at),
         "signal_count": entry.signal_count,
         "restored_at": _iso(entry.restored_at),
@@ -174,6 +176,6 @@ def queue_json(queue: IncidentQueue) -> dict[str, Any]:
         "total": queue.total,
         "held_count": queue.held_count,
         "unknown_count": queue.unknown_count,
-        "incidents": [entry_json(e) for e in queue.incidents],
-        "unknown": [entry_json(e) for e in queue.unknown],
+        "incidents": [entry_json(e, queue.at) for e in queue.incidents],
+        "unknown": [entry_json(e, queue.at) for e in queue.unknown],
     }

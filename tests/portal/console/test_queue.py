@@ -68,6 +68,7 @@ async def test_the_consoles_queue_follows_an_incident_opened_taken_and_released_
     assert entry["id"] == incident_id and entry["title"] == "Burglary alarm" and entry["priority"] == 3
     assert (entry["customer_name"], entry["premises_address"]) == ("Customer alpha", "alpha Street 1")
     assert entry["holder_id"] is None and snapshot["counts"] == {"3": 1} and snapshot["unknown"] == []
+    assert 0 <= entry["age_seconds"] < 5
 
     # Taken by a dispatcher (as DESK's handling writes it): the holder's name shows.
     async with db.acquire() as connection, connection.transaction():
