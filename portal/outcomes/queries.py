@@ -3,7 +3,7 @@
 What the customer may read is chosen here, not by the template: the incident's own columns (never its
 disposition_note, which is the dispatcher's), its signals, and of the audit trail only the actions marked
 customer_visible, of the kinds the page tells (dispatch, call, closed), each reduced to the values the page words
-(a service, a call's outcome and the contact's name on the call list). Phone numbers, the verbal passcode, notes
+(a service, a call's outcome and, for a contact of the call list, their name). Phone numbers, the verbal passcode, notes
 and staff names are never read out of the detail, whatever a writer put in it.
 """
 
@@ -96,7 +96,10 @@ def _step(row: Any, contact_names: dict[int, str]) -> Step | None:
     if kind is ActionKind.CALL:
         outcome = _label(CALL_OUTCOME_LABELS, CallOutcome, detail.get("outcome"))
         contact_id = detail.get("contact_id")
-        name = contact_names.get(contact_id) if isinstance(contact_id, int) else None
+        name = None
+        if isinstance(contact_id, int):  # a contact of the call list: their name as it was then, or as it is now
+            snapshot = detail.get("name")
+            name = snapshot if isinstance(snapshot, str) and snapshot else contact_names.get(contact_id)
         whom = f"We called {name}" if name else "We made a call"
         return Step(row["at"], kind, f"{whom}: {outcome.lower()}" if outcome else whom)
     if kind is ActionKind.CLOSED:

@@ -52,9 +52,11 @@ async def action(
     )
 
 
-async def make_incident(connection: Connection, customer: Customer, *, closed: bool = True) -> int:
-    """A burglary alarm incident with its restore; handled (a call, a dispatch, notes) and, if `closed`, closed as
-    a false alarm caused by user error. Returns its id."""
+async def make_incident(
+    connection: Connection, customer: Customer, *, closed: bool = True, actions: bool = True
+) -> int:
+    """A burglary alarm incident with its restore and a contact on the call list; with `actions`, handled (a call,
+    a dispatch, notes) and, if `closed`, closed as a false alarm caused by user error. Returns its id."""
     opened = await add_incident_signal(
         connection, customer, code="130", qualifier="event", description="Burglary alarm", seconds_ago=600
     )
@@ -90,6 +92,8 @@ async def make_incident(connection: Connection, customer: Customer, *, closed: b
         PHONE,
     )
     await action(connection, incident_id, "opened", {}, visible=False)
+    if not actions:
+        return incident_id
     await action(connection, incident_id, "taken", {}, visible=False, user="Dana Dispatcher")
     await action(
         connection,

@@ -112,3 +112,51 @@ async def test_a_failure_to_communicate_closed_by_the_system_reads_as_restored(
     text = text_of(await (await portal.get(f"/signals/incidents/{incident_id}")).text())
     assert "Communication lost" in text and "Outcome Communication restored" in text and "Help sent none" in text
     assert "Nothing further was needed." in text
+
+
+async def test_what_a_dispatcher_records_through_handling_is_what_the_customer_reads(
+    portal: Portal, customers: tuple[Customer, Customer], db: asyncpg.Pool
+) -> None:
+    """The real writer (shared.incidents.handling): a call to a call-list contact with the passcode given and a
+    note, another to a typed number, a note, a dispatch with a note, and the close as cancelled by the customer."""
+    from shared.incidents import handling
+
+    alpha, _ = customers
+    async with db.acquire() as connection:
+        incident_id = await make_incident(connection, alpha, closed=False, actions=False)
+        contact_id = await connection.fetchval("SELECT id FROM call_list_contacts WHERE site_id = $1", alpha.site_id)
+        dispatcher = await connection.fetchval("SELECT id FROM users WHERE email = 'dispatcher@example.com'")
+        staff = handling.Staff(dispatcher, "Dana Dispatcher")
+        await handling.take(connection, incident_id, staff)
+        await handling.record_call(
+            connection,
+            incident_id,
+            staff,
+            contact_id=contact_id,
+            phone="",
+            outcome="answered",
+            note=INTERNAL_NOTE,
+            passcode_verified=True,
+        )
+        await handling.record_call(
+            connection,
+            incident_id,
+            staff,
+            contact_id=None,
+            phone="+1 555 0123 999",
+            outcome="voicemail",
+            note=INTERNAL_NOTE,
+            passcode_verified=False,
+        )
+        await handling.note(connection, incident_id, staff, text=INTERNAL_NOTE)
+        await handling.dispatch(connection, incident_id, staff, service="fire", note=INTERNAL_NOTE)
+        await handling.close(
+            connection, incident_id, staff, disposition="cancelled_by_customer", cause="", note=CLOSING_NOTE
+        )
+    await portal.login(alpha.owner_email)
+    html = await (await portal.get(f"/signals/incidents/{incident_id}")).text()
+    text = text_of(html)
+    assert "We called Ann Keyholder: answered" in text and "We made a call: left a voicemail" in text
+    assert "Fire brigade dispatched" in text and "Outcome Cancelled by the customer (passcode given)" in text
+    for secret in (PHONE, "0123", PASSCODE, INTERNAL_NOTE, CLOSING_NOTE, "Dana Dispatcher"):
+        assert secret not in html, secret
