@@ -38,11 +38,13 @@ async def route_ids(connection: asyncpg.Connection, victim: Customer) -> dict[st
     )
     service = await service_ids(connection, victim)
     # Issue 14: an incident of the victim's (closed, with its signals, a call, a dispatch and a disposition) for the
-    # customer's /signals/incidents/{incident_id} and the staff /dispatch/incidents/{incident_id}/… routes.
+    # customer's /signals/incidents/{incident_id}, the staff /dispatch/incidents/{incident_id}/… routes and the API's
+    # /api/v1/incidents/{id}.
     incident_id = await make_incident(connection, victim)
     return {
         **service,
         "incident_id": str(incident_id),
+        "id": str(incident_id),  # the API's GET /api/v1/incidents/{id} (SPEC §3 names it so)
         "customer_id": str(victim.customer_id),
         "user_id": str(victim.secondary_id),
         "site_id": str(victim.site_id),
