@@ -1,1 +1,1 @@
-"""Issue 14 (being built): see the feature's routes.py."""
+"""The dispatcher's incident page and its handling (issue 14, D2): see routes.py and views.py."""

@@ -1,9 +1,12 @@
-"""Wiring of the feature (issue 14, being built): its routes, menu entries and permissions."""
+"""Wiring of the incident page (issue 14, D2): its routes. It has no menu entry: dispatchers reach an incident from
+the console's queue (/dispatch)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from portal.dispatch import views
+
 
 def setup(app: web.Application) -> None:
-    """Nothing yet: the feature's helper fills this in."""
+    app.router.add_routes(views.routes)

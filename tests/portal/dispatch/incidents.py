@@ -8,6 +8,7 @@ import itertools
 from collections.abc import Sequence
 
 from shared.db import Connection
+from shared.events import INCIDENTS, IncidentsChanged, notify
 from shared.incidents.handling import Staff
 from shared.incidents.model import premises_key
 from tests.portal.conftest import Customer
@@ -97,6 +98,7 @@ async def incident(
     await connection.execute(
         "INSERT INTO incident_actions (incident_id, kind, detail) VALUES ($1, 'opened', '{}')", incident_id
     )
+    await notify(connection, INCIDENTS, IncidentsChanged((incident_id,)))  # as every writer of incidents does
     return incident_id
 
 
