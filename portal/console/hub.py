@@ -288,6 +288,11 @@ class ConsoleHub:
             cursor = SignalCursor.parse(after)
         except ValueError:
             cursor = None
+        if self.follower.cursor is None:
+            # The hub is starting: it must know where its feed begins, or rows between the two could be missed.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5.0):
+                    await self.listener.connected.wait()
         # The hub has handed the sockets everything up to its cursor now; what comes after reaches this socket's
         # queue. Read until the catch-up has reached that point, so no row lies between the two.
         target = self.follower.cursor
