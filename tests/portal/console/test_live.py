@@ -255,3 +255,16 @@ async def test_shutting_down_closes_the_consoles_without_waiting_for_them(
         assert (message.type, message.data) == (WSMsgType.CLOSE, 1001)
     finally:
         await client.close()
+
+
+async def test_a_signal_from_an_unknown_account_is_shown_as_such(
+    app_client: TestClient[Any, Any], dispatcher: Portal, open_console: Any, db: asyncpg.Pool
+) -> None:
+    console = await open_console(dispatcher)
+    await console.next("queue")
+    await wait_until(hub_of(app_client).listener.connected.is_set)
+    ids = await insert_signals(db, None, account="9F9F", description="Fire alarm")
+    (message,) = await console.signals(ids)
+    signal = message["signal"]
+    assert (signal["account"], signal["known"], signal["customer_id"], signal["site_id"]) == ("9F9F", False, None, None)
+    assert signal["category_label"] == "Alarms and emergencies" and signal["who"] == "Zone 001"
