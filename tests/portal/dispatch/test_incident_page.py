@@ -211,7 +211,10 @@ async def test_the_holder_calls_dispatches_holds_and_closes_with_errors_next_to_
     text = await refused.text()
     assert refused.status == 400
     assert f'id="f-call-{ann}-outcome-error">Choose how the call went' in text
-    assert "f-call-other-outcome-error" not in text and ">typed</textarea>" in text
+    assert (
+        "f-call-other-outcome-error" not in text
+        and f'id="f-call-{ann}-note" name="note" type="text" value="typed"' in text
+    )
     # A number called needs the number.
     refused = await post(portal, path + "/call", {"contact_id": "", "phone": "", "outcome": "busy"})
     assert 'id="f-call-other-phone-error">Enter the number you called' in await refused.text()
