@@ -108,6 +108,11 @@ class IncidentPage:
         return [a for a in self.actions if a.kind is ActionKind.CALL and a.detail.get("contact_id") == contact_id]
 
     @property
+    def dispatches(self) -> list[Action]:
+        """Who was sent, and when (the action's time), oldest first."""
+        return [a for a in self.actions if a.kind is ActionKind.DISPATCH]
+
+    @property
     def passcode_verified(self) -> bool:
         return any(a.kind is ActionKind.CALL and a.detail.get("passcode_verified") is True for a in self.actions)
 

@@ -242,6 +242,7 @@ async def test_the_holder_calls_dispatches_holds_and_closes_with_errors_next_to_
     # The trail: who did what, the call with its outcome and passcode, the dispatch, the note.
     assert "Ann Keyholder (555-0100): Answered · passcode verified" in page
     assert "Police — Ref 9" in page and "Window broken at the back" in page
+    assert re.search(r"<strong>Police</strong> · \d\d:\d\d:\d\d · dispatcher@example\.com — Ref 9", page)
     late = await post(portal, path + "/note", {"text": "After closing"})
     assert late.status == 409 and "Closed incidents cannot be changed." in await late.text()
     kinds = [
