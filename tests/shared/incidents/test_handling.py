@@ -117,6 +117,9 @@ async def test_every_action_is_audited_with_who_when_what_and_notified(
     database_url: str, db: asyncpg.Pool, people: tuple[Customer, Staff, Staff]
 ) -> None:
     alpha, dana, _ = people
+    async with db.acquire() as connection:
+        incident_id = await alarm_incident(connection, alpha)
+        ann = await contact(connection, alpha, "Ann Keyholder", "555-0100")
     listener = await asyncpg.connect(database_url)
     heard: list[str] = []
     eight = asyncio.Event()
@@ -129,8 +132,6 @@ async def test_every_action_is_audited_with_who_when_what_and_notified(
     await listener.add_listener(INCIDENTS.name, hear)
     try:
         async with db.acquire() as connection:
-            incident_id = await alarm_incident(connection, alpha)
-            ann = await contact(connection, alpha, "Ann Keyholder", "555-0100")
             await handling.take(connection, incident_id, dana)
             await handling.record_call(
                 connection,
@@ -162,6 +163,7 @@ async def test_every_action_is_audited_with_who_when_what_and_notified(
                 connection, incident_id, dana, disposition="real_alarm", cause="", note="Burglary confirmed"
             )
         await asyncio.wait_for(eight.wait(), 5)
+        await asyncio.sleep(0.2)  # and nothing more
     finally:
         await listener.close()
     assert heard == [f'{{"ids": [{incident_id}]}}'] * 8  # one per action, at its commit
