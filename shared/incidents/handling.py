@@ -385,7 +385,7 @@ async def attach_unknown(
         row = await _lock_open(connection, incident_id)
         _require_holder(row, staff)
         if row.kind is not IncidentKind.UNKNOWN_ACCOUNT:
-            raise DomainError("Only an unknown account's incident is attached to an account.", field="account")
+            raise Conflict("Only an unknown account's incident is attached to an account.")
         panel = await connection.fetchrow(
             "SELECT p.id, p.site_id, s.customer_id FROM panels p JOIN sites s ON s.id = p.site_id WHERE p.account = $1",
             account,
