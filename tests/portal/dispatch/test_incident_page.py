@@ -280,6 +280,13 @@ async def test_an_unknown_accounts_incident_is_attached_once_the_account_is_enro
         unknown = await incident(connection, None, [stray], account="F6F6", priority=4)
         premises = await alarm_incident(connection, alpha)
     await portal.login("dispatcher@example.com")
+    page = await (await portal.get(page_of(unknown))).text()
+    assert "is not enrolled" in page and "Attach to an account" not in page  # the holder's form
+    assert "Verbal passcode" not in page  # no premises, no call list
+    assert (await post(portal, page_of(premises) + "/take")).status == 303
+    refused = await post(portal, page_of(premises) + "/attach", {"account": alpha.account})
+    assert refused.status == 409 and "Only an unknown account&#39;s incident" in await refused.text()
+    assert (await post(portal, page_of(premises) + "/release")).status == 303
     assert (await post(portal, page_of(unknown) + "/take")).status == 303
     page = await (await portal.get(page_of(unknown))).text()
     assert 'Account <span class="mono">F6F6</span> is not enrolled' in page and "Attach to an account" in page
