@@ -65,7 +65,8 @@ def test_sia_modifier_after_the_event_applies_to_later_events_only() -> None:
 
 
 def test_sia_unknown_modifiers_are_skipped() -> None:
-    assert decode_sia("Nri1/id0007/pm03/ti12:30/CL001") == (sia("CL", "001", partition="1", user="0007"),)
+    expected = Event("SIA-DCS", "CL", "event", "001", "1", "0007", time="12:30")  # ti is read, pm skipped
+    assert decode_sia("Nri1/id0007/pm03/ti12:30/CL001") == (expected,)
 
 
 def test_sia_lupus_block_without_separators() -> None:

@@ -234,7 +234,6 @@ def decoded(message_type: str, account: str, data: str) -> Message:
 
 # Through the codec: these need decode.open_message to pass the header's account to split_account
 # (``split_account(data, env.account)``); until it does they fail, which the strict xfail records.
-@pytest.mark.xfail(strict=True, reason="decode.py does not yet pass env.account to split_account")
 @pytest.mark.parametrize(
     ("message_type", "account", "data", "events"),
     [
