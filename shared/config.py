@@ -480,9 +480,9 @@ SETTINGS: tuple[Setting, ...] = (
         "dispatch",
         "supervision_grace",
         _number(0, 86400),
-        60.0,
+        30.0,
         "Seconds past a panel's deadline (last traffic + its test or supervision interval) before it fails to "
-        "communicate.",
+        "communicate; with the checks' interval, its incident opens within grace + interval (45 s) of the deadline.",
     ),
     Setting(
         "dispatch",
