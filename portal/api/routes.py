@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from portal.api import accounts
+from portal.api import accounts, signals
 from portal.api.openapi import Component, Reply, check_api_routes_declare_operations, openapi_document, operation
+from portal.api.paging import CursorCodec, api_cursor_codec_key
 from portal.auth.access import Access, access
+from portal.auth.session_key import session_key
 from portal.keys import config_key
 
 API_VERSION = "1"
@@ -36,5 +38,7 @@ async def refuse_undeclared_operations(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     app.router.add_routes(routes)
-    app.router.add_routes(accounts.routes)
+    app[api_cursor_codec_key] = CursorCodec(session_key(app[config_key]))
+    for endpoints in (accounts, signals):
+        app.router.add_routes(endpoints.routes)
     app.on_startup.append(refuse_undeclared_operations)
