@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from portal.api import accounts, signals
+from portal.api import accounts, incidents, signals
 from portal.api.openapi import Component, Reply, check_api_routes_declare_operations, openapi_document, operation
 from portal.api.paging import CursorCodec, api_cursor_codec_key
 from portal.auth.access import Access, access
@@ -39,6 +39,6 @@ async def refuse_undeclared_operations(app: web.Application) -> None:
 def setup(app: web.Application) -> None:
     app.router.add_routes(routes)
     app[api_cursor_codec_key] = CursorCodec(session_key(app[config_key]))
-    for endpoints in (accounts, signals):
+    for endpoints in (accounts, signals, incidents):
         app.router.add_routes(endpoints.routes)
     app.on_startup.append(refuse_undeclared_operations)
