@@ -48,7 +48,14 @@ async def has_unknown_signals(connection: Connection, account: str) -> bool:
 # signals has no btree on received_at (each index costs every stored signal; sql/0001, sql/0003), only a BRIN: a
 # page is looked for in the newest WINDOWS first, each a bounded BRIN range sorted in memory, the next (wider) only
 # when the last did not fill the page. A busy station fills the first; a quiet one, or a rare filter, widens.
-WINDOWS = (timedelta(minutes=1), timedelta(minutes=30), timedelta(hours=12), timedelta(days=15), timedelta(days=366))
+WINDOWS = (
+    timedelta(seconds=5),
+    timedelta(minutes=2),
+    timedelta(hours=1),
+    timedelta(days=1),
+    timedelta(days=31),
+    timedelta(days=366),
+)
 
 SIGNAL_COLUMNS = (
     "id, account, customer_id, site_id, received_at, panel_time, category, format, code, qualifier, description, "
@@ -70,7 +77,9 @@ def _signals_sql(wanted: SignalFilter, *, keyset: bool) -> str:
     """$1 the window's lower bound, $2 the page's size; with `keyset` $3, $4 the (received_at, id) to go past."""
     conditions = ["received_at >= $1"]
     if keyset:
-        conditions.append("(received_at, id) < ($3, $4)")
+        # `received_at <= $3` says again what the row comparison implies, in a form the BRIN index can use: without
+        # it a page far back in time would read every block from the window's start to the end of the table.
+        conditions.append("received_at <= $3 AND (received_at, id) < ($3, $4)")
     extra = 5 if keyset else 3
     for column, value in (("account", wanted.account), ("category", wanted.category)):
         if value is not None:
