@@ -52,11 +52,17 @@ _SIA_DATE = re.compile(r"(?P<month>[0-9]{1,2})-(?P<day>[0-9]{1,2})-(?P<year>[0-9
 _NEW_EVENT_PREFIX = re.compile(r"N(?=[a-z]{2}|/|[A-Z]{2})")
 
 
+# An account is hex, so "FA1" or "BA01" can be an account and a SIA code with its zone alike: such a token without
+# '#' is read as the event it spells (as DC-09 writes it), never as an account.
+_SIA_EVENT_TOKEN = re.compile(r"[A-Z]{2}[0-9]*")
+
+
 def split_account(data: str, account: str | None = None) -> tuple[str | None, str]:
     """Split ``"#acct|rest"`` (or ``"|rest"``) into the data block's account and the rest.
 
     Some panels leave out the '#': ``"acct|rest"`` is split too, but only when the token before the first '|'
-    is ``account`` (the header's, case aside); any other token is data, e.g. the SIA block ``"BA01|Atext"``.
+    is ``account`` (the header's, case aside) and cannot be read as a SIA code and zone; any other token is data,
+    e.g. the SIA block ``"BA01|Atext"``, even from the panel with account BA01.
     Without ``account`` a block without '#' is all data.
     """
     if data.startswith("#"):
@@ -68,8 +74,9 @@ def split_account(data: str, account: str | None = None) -> tuple[str | None, st
         return None, data[1:]
     if account:
         bar = data.find("|")
-        if bar == len(account) and data[:bar].upper() == account.upper():
-            return data[:bar], data[bar + 1 :]
+        token = data[:bar]
+        if bar == len(account) and token.upper() == account.upper() and not _SIA_EVENT_TOKEN.fullmatch(token):
+            return token, data[bar + 1 :]
     return None, data
 
 

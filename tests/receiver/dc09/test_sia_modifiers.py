@@ -260,3 +260,20 @@ def test_frame_with_modifiers_decodes_them() -> None:
     message = decoded("SIA-DCS", "1234", "#1234|Nda12-05-26/ti11:59:58/pi4/ri1/BA015/BA016")
     expected = {"time": "11:59:58", "date": "2026-12-05", "peripheral": "4", "partition": "1"}
     assert message.events == (sia("BA", "015", **expected), sia("BA", "016", **expected))
+
+
+# An account is hex, so it can spell a SIA code and zone; such a token without '#' is read as the event it spells
+# (as DC-09 writes the block), even from the panel of that account: never "AK" for "FA1|AKitchen".
+@pytest.mark.parametrize(
+    ("account", "data", "events"),
+    [
+        ("FA1", "FA1|AKitchen", (sia("FA", "1", text="Kitchen"),)),
+        ("BA01", "BA01|A Hall", (sia("BA", "01", text="Hall"),)),
+        ("1234", "FA1|AKitchen", (sia("FA", "1", text="Kitchen"),)),
+    ],
+)
+def test_a_token_that_spells_a_sia_event_is_the_event_not_the_account(
+    account: str, data: str, events: tuple[Event, ...]
+) -> None:
+    assert split_account(data, account) == (None, data)
+    assert decoded("SIA-DCS", account, data).events == events
