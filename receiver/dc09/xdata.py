@@ -112,10 +112,19 @@ def decode_xdata(blocks: Iterable[str]) -> XData:
     return typed
 
 
+# The elements whose value is a short field (DC-09: a coordinate holds at most 12 characters): longer ones are
+# unreadable at once. Their patterns allow spaces around optional parts, which backtrack quadratically on a long
+# run of spaces (8,000 took 1.25 s); 64 characters cost microseconds.
+_SHORT = frozenset("XYZMH")
+_SHORT_LIMIT = 64
+
+
 @lru_cache(maxsize=8192)  # a panel sends the same position, MAC and room with every message
 def _read(block: str) -> tuple[str, float | str] | None:
     """(key, typed value) of one element, or None when it cannot be read."""
     kind, value = block[:1], block[1:]
+    if kind in _SHORT and len(value) > _SHORT_LIMIT:
+        return None  # no position, MAC or time is this long; the patterns' spaces would backtrack on it
     if kind == "X":
         degrees = _coordinate(value, "E", "W", 180)
         return None if degrees is None else ("longitude", degrees)

@@ -250,3 +250,11 @@ async def test_sia_modifiers_are_stored_beside_the_xdata(panel: Panel, db: async
         {"room": "Hall", "time": "12:30", "date": "2026-11-21", "peripheral": "004"},
     ]
     assert [row["xdata"] for row in rows] == [json.loads(row_xdata(message.extended, e)) for e in message.events]
+
+
+@pytest.mark.parametrize("kind", list("XYZMH"))
+def test_a_long_run_of_spaces_is_unreadable_at_once(kind: str) -> None:
+    # Before the length limit, the patterns' optional spaces backtracked quadratically: 20,000 spaces in one
+    # element held the event loop for several seconds. A panel-sized frame (max_frame_length) could hold more.
+    block = kind + " " * 20_000 + "1 !"
+    assert decode_xdata([block]) == {"unreadable": [block]}
