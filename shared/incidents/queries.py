@@ -144,25 +144,32 @@ async def insert_incident(
 # A joining signal, in one statement: made the incident's (unless it belongs to one already), the incident counted,
 # its last signal's time moved, its priority (with the title and alarm type of the signal that set it) lowered when
 # the signal is more urgent, its kind as rules.joined_kind says, no longer restored, and the audit entry written.
+# A new event (role 'joined', not a restore) also ends a hold: the incident is presented again at once, and the
+# audit entry says so ("hold_ended": the time the hold would have ended). `old` is the row as the statement found
+# it (the UPDATE's own row is the new version in RETURNING).
 _JOIN: Final = """
 WITH added AS (
     INSERT INTO incident_signals (incident_id, signal_id, received_at, role) VALUES ($1, $7, $2, $8)
     ON CONFLICT DO NOTHING
     RETURNING incident_id
 ), joined AS (
-    UPDATE incidents
-       SET signal_count = signal_count + 1,
-           last_signal_at = greatest(last_signal_at, $2),
-           title = CASE WHEN $3 < priority THEN $4 ELSE title END,
-           alarm_type = CASE WHEN $3 < priority THEN $5 ELSE alarm_type END,
-           priority = least(priority, $3),
+    UPDATE incidents i
+       SET signal_count = i.signal_count + 1,
+           last_signal_at = greatest(i.last_signal_at, $2),
+           title = CASE WHEN $3 < i.priority THEN $4 ELSE i.title END,
+           alarm_type = CASE WHEN $3 < i.priority THEN $5 ELSE i.alarm_type END,
+           priority = least(i.priority, $3),
            kind = $6,
-           restored_at = NULL
-     WHERE id = (SELECT incident_id FROM added)
-    RETURNING id
+           restored_at = NULL,
+           held_until = CASE WHEN $8 = 'joined' THEN NULL ELSE i.held_until END
+      FROM incidents old
+     WHERE i.id = (SELECT incident_id FROM added) AND old.id = i.id
+    RETURNING i.id, CASE WHEN $8 = 'joined' AND old.held_until > now() THEN old.held_until END AS hold_ended
 )
 INSERT INTO incident_actions (incident_id, kind, detail)
-SELECT id, 'signal', $9 FROM joined
+SELECT id, 'signal',
+       CASE WHEN hold_ended IS NULL THEN $9::jsonb ELSE $9::jsonb || jsonb_build_object('hold_ended', hold_ended) END
+  FROM joined
 RETURNING incident_id
 """
 

@@ -22,12 +22,16 @@ from receiver.dc09 import Envelope, Message, cid_data, encode_frame, open_messag
 from receiver.signal_rows import message_rows
 from shared.branding import Branding
 from shared.config import load_config
+from shared.enrolment import create_staff_user
+from shared.incidents import handling
 from shared.incidents.notifications import set_preferences
 from shared.incidents.opener import JOB, CursorMoved, Opener, OpenerSettings
 from shared.incidents.priority import PrioritySettings
+from shared.incidents.queue import open_queue
 from shared.jobs import Continuous, Leadership, lock_key, running_jobs
 from shared.outbox import RetryPolicy
-from tests.portal.conftest import Customer, cheap_password_hashing, enrol  # noqa: F401 (a fixture)
+from tests.portal.conftest import PASSWORD, Customer, cheap_password_hashing, enrol  # noqa: F401 (a fixture)
+from tests.portal.dispatch.incidents import staff
 
 SETTINGS = OpenerSettings(
     PrioritySettings(),
@@ -221,6 +225,42 @@ async def test_an_alarm_opens_one_incident_the_next_joins_and_restores_attach(
     assert mail["subject"] == "Acme Alarms: alarm at Premises"
     assert "Burglary alarm" in mail["body"] and "alpha Street 1" in mail["body"]
     assert alpha.security_code not in mail["body"] + mail["html"] + mail["subject"], "never a passcode"
+
+
+async def test_a_new_alarm_on_a_held_incident_ends_the_hold_a_restore_does_not(
+    db: asyncpg.Pool, database_url: str
+) -> None:
+    alpha, _ = await two_customers(db)
+    async with db.acquire() as connection:
+        await create_staff_user(connection, email="dana@example.com", password=PASSWORD, role="dispatcher")
+        dana = await staff(connection, "dana@example.com")
+    async with opener(db, database_url):
+        burglary = await send(db, alpha, 130)
+        await handled(db, burglary)
+        [incident] = await incidents(db)
+        async with db.acquire() as connection:
+            await handling.take(connection, incident["id"], dana)
+            until = await handling.hold(
+                connection, incident["id"], dana, minutes=240, reason="Keyholder on the way", max_minutes=240
+            )
+        restore = await send(db, alpha, 130, "restore")  # the burglary restores: still waiting for the keyholder
+        await handled(db, restore)
+        [incident] = await incidents(db)
+        assert incident["held_until"] == until and incident["restored_at"] is not None
+        fire = await send(db, alpha, 110, zone=2)  # a fire alarm joins: presented again at once, not in 4 hours
+        await handled(db, fire)
+    [incident] = await incidents(db)
+    assert incident["held_until"] is None and incident["holder_id"] is None
+    assert (incident["priority"], incident["signal_count"], incident["restored_at"]) == (1, 3, None)
+    async with db.acquire() as connection:
+        [entry] = (await open_queue(connection)).incidents
+    assert not entry.held
+    details = await db.fetch(
+        "SELECT detail FROM incident_actions WHERE incident_id = $1 AND kind = 'signal' ORDER BY id", incident["id"]
+    )
+    [joined] = [dict(row["detail"]) for row in details]
+    assert joined["signal_id"] == fire
+    assert datetime.fromisoformat(joined["hold_ended"]) == until, "the trail says the new alarm ended the hold"
 
 
 async def test_an_unknown_account_goes_to_its_own_lane(db: asyncpg.Pool, database_url: str) -> None:
