@@ -47,13 +47,15 @@ UPDATE panels p
 """
 
 # The last untimed message of each transmitter (sql/0019_untimed_retransmission.sql) is needed only within the
-# window: older rows are deleted, at most PURGE_ROWS a round. A row the batch writer holds is skipped (SKIP
-# LOCKED: the purge never waits for a writer, so the two cannot deadlock) and taken in a later round; a row it
-# refreshed meanwhile is no longer old when locked, and stays.
+# window: older rows are deleted, at most PURGE_ROWS a round. received_at is the receiver's clock and now() the
+# database's, so an hour's margin keeps a receiver whose clock lags from losing its rows early (a retransmission
+# would then be stored again); the writer's upsert compares two receiver times and needs no margin. A row the
+# batch writer holds is skipped (SKIP LOCKED: the purge never waits for a writer, so the two cannot deadlock) and
+# taken in a later round; a row it refreshed meanwhile is no longer old when locked, and stays.
 _PURGE_UNTIMED = """
 DELETE FROM untimed_transmissions AS t
  USING (SELECT account, receiver, line FROM untimed_transmissions
-         WHERE received_at < now() - make_interval(secs => $1::float8)
+         WHERE received_at < now() - make_interval(secs => $1::float8) - interval '1 hour'
          LIMIT $2 FOR UPDATE SKIP LOCKED) AS old
  WHERE (t.account, t.receiver, t.line) = (old.account, old.receiver, old.line)
 """

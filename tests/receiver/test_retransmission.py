@@ -307,11 +307,14 @@ async def test_housekeeping_purges_what_is_older_than_the_window_a_bounded_numbe
 ) -> None:
     await db.execute(
         """INSERT INTO untimed_transmissions (account, receiver, line, sequence, content_digest, received_at)
-           SELECT 'A' || n, '', '1', '0001', '\\x00', now() - make_interval(secs => n * 60) FROM generate_series(1, 9) n
+           SELECT 'A' || n, '', '1', '0001', '\\x00', now() - interval '1 hour' - make_interval(secs => n * 60)
+             FROM generate_series(1, 9) n
         """
     )
     monkeypatch.setattr(housekeeping, "PURGE_ROWS", 3)
-    keeper = Housekeeping(database_url, rejected_kept=100, retransmission_window=200.0)  # keeps 1-3 minutes old
+    keeper = Housekeeping(
+        database_url, rejected_kept=100, retransmission_window=200.0
+    )  # keeps 1-3 minutes past the hour's clock margin
     connection = await asyncpg.connect(database_url)
     try:
         rounds = [await keeper.purge_untimed(connection) for _ in range(3)]
