@@ -214,8 +214,6 @@ class Ingestor:
         envelope = parse_envelope(frame)
         if isinstance(envelope, Rejection):
             return self._refuse(envelope, None, transport, peer, started)
-        if envelope.deviations:
-            metrics.count_deviations(envelope.deviations)
         if not self._directory.loaded.is_set():
             # Without the accounts we cannot tell a keyed panel from an unknown one: store nothing, answer nothing,
             # and the panel retransmits once the directory has loaded.
@@ -228,6 +226,8 @@ class Ingestor:
         message = open_message(envelope, key, now, enforce_window=self._enforce_plain)
         if isinstance(message, Rejection):
             return self._refuse(message, envelope, transport, peer, started)
+        if message.envelope.deviations:  # counted once opened: a refused frame tolerated nothing; long_pad shows here
+            metrics.count_deviations(message.envelope.deviations)
         if panel is not None:
             self.housekeeping.touch(panel.panel_id, now)
         if not message.events:  # NULL: a link test, nothing to store
