@@ -376,16 +376,25 @@ async def attach_unknown(
     account: str,
     priorities: PrioritySettings | None = None,
 ) -> Attached:
-    """An unknown account's incident, once the account is enrolled: its signals get the panel's, premises' and
-    customer's ids (the customer's history shows them from now on), and they join the premises' open incident —
-    this one is then closed 'attached' — or, with none open, this incident becomes the premises' own (an alarm
-    incident, its priority, title and alarm type from its most urgent signal), still held by `staff`."""
+    """An unknown account's incident, once its account is enrolled (`account` must be the signals' own: refused
+    otherwise): its signals get the panel's, premises' and customer's ids (the customer's history shows them from now
+    on), and they join the premises' open incident — this one is then closed 'attached' — or, with none open, this
+    incident becomes the premises' own (an alarm incident, its priority, title and alarm type from its most urgent
+    signal), still held by `staff`."""
     account = single_line(account, field="account", missing="Enter the account the signals belong to.").upper()
     async with connection.transaction():
         row = await _lock_open(connection, incident_id)
         _require_holder(row, staff)
         if row.kind is not IncidentKind.UNKNOWN_ACCOUNT:
             raise Conflict("Only an unknown account's incident is attached to an account.")
+        # The panel's account is in every signal: they are that account's, and no other's (a typo, or another row
+        # of the list, must not give one customer another's alarms).
+        own = row.account.strip().upper()
+        if account != own:
+            raise DomainError(
+                f"These signals came from account {own}: they can only be attached to {own}, once it is enrolled.",
+                field="account",
+            )
         panel = await connection.fetchrow(
             "SELECT p.id, p.site_id, s.customer_id FROM panels p JOIN sites s ON s.id = p.site_id WHERE p.account = $1",
             account,

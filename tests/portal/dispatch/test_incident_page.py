@@ -13,7 +13,7 @@ import pytest_asyncio
 from aiohttp import ClientResponse
 
 from shared.enrolment import create_staff_user
-from tests.portal.conftest import PASSWORD, Customer, Portal
+from tests.portal.conftest import PASSWORD, Customer, Portal, enrol
 from tests.portal.dispatch.incidents import (
     PASSCODE,
     alarm_incident,
@@ -292,9 +292,17 @@ async def test_an_unknown_accounts_incident_is_attached_once_the_account_is_enro
     assert 'Account <span class="mono">F6F6</span> is not enrolled' in page and "Attach to an account" in page
     refused = await post(portal, page_of(unknown) + "/attach", {"account": "F6F6"})
     assert 'id="f-attach-account-error">No panel is enrolled with account F6F6' in await refused.text()
-    # The installer had typed the account wrong: these are Alpha's signals.
-    attached = await post(portal, page_of(unknown) + "/attach", {"account": alpha.account.lower()})
-    assert attached.status == 303 and attached.headers["Location"] == page_of(premises)
-    page = await (await portal.get(page_of(premises))).text()
+    # Another enrolled account is refused: F6F6's signals are F6F6's, never Alpha's.
+    refused = await post(portal, page_of(unknown) + "/attach", {"account": alpha.account})
+    assert refused.status == 400
+    assert 'id="f-attach-account-error">These signals came from account F6F6' in await refused.text()
+    assert await db.fetchval("SELECT customer_id FROM signals WHERE id = $1", stray) is None
+    # Once F6F6 is enrolled (Gamma's panel), its signals join Gamma's open incident.
+    async with db.acquire() as connection:
+        gamma = await enrol(connection, "gamma", "F6F6")
+        theirs = await alarm_incident(connection, gamma)
+    attached = await post(portal, page_of(unknown) + "/attach", {"account": "f6f6"})
+    assert attached.status == 303 and attached.headers["Location"] == page_of(theirs)
+    page = await (await portal.get(page_of(theirs))).text()
     assert "part of incident #" in page and f"the signals of incident #{unknown} joined" in page
-    assert await db.fetchval("SELECT customer_id FROM signals WHERE id = $1", stray) == alpha.customer_id
+    assert await db.fetchval("SELECT customer_id FROM signals WHERE id = $1", stray) == gamma.customer_id

@@ -394,13 +394,13 @@ async def test_attach_unknown_merges_into_the_premises_open_incident(
             seconds_ago=30,
         )
         unknown = await incident(connection, None, [fire, trouble], account="C3C3", priority=4, title="Fire alarm")
+        await handling.take(connection, unknown, dana)
+        with pytest.raises(DomainError, match="No panel is enrolled with account C3C3") as caught:
+            await handling.attach_unknown(connection, unknown, dana, account="c3c3")
+        assert caught.value.field == "account"
         # Then the account is enrolled, and its premises has an open burglary incident held by Eli.
         gamma = await enrol(connection, "gamma", "C3C3")
         premises = await alarm_incident(connection, gamma, holder_id=eli.user_id)
-        with pytest.raises(DomainError, match="No panel is enrolled with account D4D4") as caught:
-            await handling.take(connection, unknown, dana)
-            await handling.attach_unknown(connection, unknown, dana, account="d4d4")
-        assert caught.value.field == "account"
         with pytest.raises(DomainError, match="Only an unknown account's incident"):
             await handling.take_over(connection, premises, dana, reason="x", expected_holder_id=eli.user_id)
             await handling.attach_unknown(connection, premises, dana, account="C3C3")
@@ -443,6 +443,29 @@ async def test_attach_unknown_merges_into_the_premises_open_incident(
     target_trail = await trail(db, premises)
     assert target_trail[-1][:2] == ("attached", "Dana Dispatcher")
     assert target_trail[-1][2]["from"] == unknown and target_trail[-1][2]["signal_ids"] == [fire, trouble]
+
+
+async def test_attach_unknown_refuses_any_account_but_the_signals_own(
+    db: asyncpg.Pool, people: tuple[Customer, Staff, Staff]
+) -> None:
+    alpha, dana, _ = people  # alpha (A1A1) is enrolled, with an open incident
+    async with db.acquire() as connection:
+        theirs = await alarm_incident(connection, alpha)
+        stray = await signal(connection, account="F6F6", code="130", description="Burglary alarm")
+        unknown = await incident(connection, None, [stray], account="F6F6", priority=4, title="Burglary alarm")
+        await handling.take(connection, unknown, dana)
+        before = await connection.fetchval("SELECT count(*) FROM incident_actions")
+        for typed in (alpha.account, alpha.account.lower(), "F6F7"):  # another enrolled account, or a typo
+            with pytest.raises(
+                DomainError, match="came from account F6F6: they can only be attached to F6F6"
+            ) as caught:
+                await handling.attach_unknown(connection, unknown, dana, account=typed)
+            assert caught.value.field == "account"
+        assert await connection.fetchval("SELECT count(*) FROM incident_actions") == before
+    row = await db.fetchrow("SELECT panel_id, site_id, customer_id FROM signals WHERE id = $1", stray)
+    assert tuple(row.values()) == (None, None, None), "the stray signal stays nobody's"
+    assert await db.fetchval("SELECT signal_count FROM incidents WHERE id = $1", theirs) == 1
+    assert await db.fetchval("SELECT status FROM incidents WHERE id = $1", unknown) == "open"
 
 
 async def test_attach_unknown_with_nothing_open_makes_it_the_premises_incident(
