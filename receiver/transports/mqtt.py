@@ -43,9 +43,13 @@ TOPIC_ROOT = "alarmhub/panels"
 TOPIC_FILTERS = (f"{TOPIC_ROOT}/+/dc09", f"{TOPIC_ROOT}/+/events")
 _TOPIC = re.compile(r"alarmhub/panels/(?P<account>[^/]*)/(?P<kind>dc09|events)")
 # The account in a DC-09 header (clear text even when the message is encrypted), read without the CRC check that
-# the pipeline does anyway: ID token, sequence, optional receiver, line, then #account before the data block.
+# the pipeline does anyway, from the frame's start as decode.read_header reads it: optional LF, CRC (four hex digits
+# or two binary bytes), length, then ID token, sequence, optional receiver, optional line, #account before the data
+# block. Anchored, so an account spelled inside the data or x-data cannot stand in for the header's. A frame it does
+# not match (no #account in the header: the data block names it) takes the full parse (parse_envelope).
 _FRAME_ACCOUNT = re.compile(
-    rb'"\*?[A-Za-z0-9-]{1,16}"[0-9]{4}(?:R[0-9A-Fa-f]{1,6})?L[0-9A-Fa-f]{0,6}?#([0-9A-Fa-f]{3,16})\['
+    rb"\n?+(?:[0-9A-Fa-f]{4}|[\x00-\xff]{2})0[0-9A-Fa-f]{3}"
+    rb'"\*?[A-Za-z0-9-]{1,16}"[0-9]{4}(?:R[0-9A-Fa-f]{1,6})?(?:L[0-9A-Fa-f]{0,6}?)?#([0-9A-Fa-f]{3,16})\['
 )
 # Messages the broker may send before the first PUBACK (MQTT 5 Receive Maximum). It bounds the memory held for
 # uncommitted messages and must cover a few batches' worth of commit latency, or the broker becomes the brake.
@@ -254,20 +258,21 @@ class _Connection:
             return
         items = split_datagram(payload, self._max_frame) or [Rejection(RejectReason.GARBAGE, "empty payload", b"")]
         results: list[bytes | PendingAnswer | None] = []
+        topic_account = delivery.account.upper()
         for item in items:
-            header = _FRAME_ACCOUNT.search(item) if isinstance(item, bytes) else None
-            if (
-                isinstance(item, bytes)
-                and header is not None
-                and header[1].decode().upper() != delivery.account.upper()
-            ):
-                envelope = parse_envelope(item)  # cold path: the full check, so a corrupt frame gets its own reason
-                if isinstance(envelope, Envelope) and envelope.account.upper() != delivery.account.upper():
-                    detail = f"account {envelope.account} does not match the topic's {delivery.account[:40]}"
-                    rejection = Rejection(RejectReason.MALFORMED, detail, envelope.raw)
-                    self._ingestor.record_rejection(rejection, TRANSPORT, peer, envelope.account)
-                    results.append(nak(datetime.now(UTC), crc_binary=envelope.crc_binary))
-                    continue
+            if isinstance(item, bytes):
+                header = _FRAME_ACCOUNT.match(item)
+                # Fast path: the header names the topic's account. Otherwise (another account, none in the header,
+                # an odd shape) the full parse reads the account the pipeline will store, so a corrupt frame also
+                # gets its own reason from the pipeline.
+                if header is None or header[1].decode().upper() != topic_account:
+                    envelope = parse_envelope(item)
+                    if isinstance(envelope, Envelope) and envelope.account.upper() != topic_account:
+                        detail = f"account {envelope.account} does not match the topic's {delivery.account[:40]}"
+                        rejection = Rejection(RejectReason.MALFORMED, detail, envelope.raw)
+                        self._ingestor.record_rejection(rejection, TRANSPORT, peer, envelope.account)
+                        results.append(nak(datetime.now(UTC), crc_binary=envelope.crc_binary))
+                        continue
             results.append(self._ingestor.receive(item, TRANSPORT, peer))
         pending = [result for result in results if isinstance(result, PendingAnswer)]
         if not pending:

@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from receiver.dc09 import cid_data, encode_frame, parse_answer
+from receiver.dc09 import Rejection, cid_data, encode_frame, parse_answer
 from receiver.service import RunningReceiver, receiver_service
 from receiver.simulator.client import answer_kind
 from receiver.transports.mqtt import MqttSettings, ack_topic, connect_client, mqtt_settings
@@ -258,6 +258,54 @@ async def test_bad_payloads_are_rejected_recorded_and_answered_and_the_receiver_
     assert [r["reason"] for r in await rejected(db, other, 1)] == ["malformed"]  # the frame: its header's account
     assert await db.fetchval("SELECT count(*) FROM signals WHERE account = $1", account) == 2
     assert await db.fetchval("SELECT count(*) FROM signals WHERE account = $1", other) == 0
+
+
+def kind_of(raw: bytes) -> str:
+    """An answer's kind, whatever its CRC (answers mirror a binary CRC, which answer_kind does not read)."""
+    answer = parse_answer(raw, None)
+    assert not isinstance(answer, Rejection), answer
+    return answer.kind
+
+
+def frames_naming_only_in_the_data_block_or_without_l(account: str, seq: int) -> list[bytes]:
+    """Frames for `account` whose header account the old pre-check could not read: no L field (hex or binary CRC),
+    no #account in the header (the data block names it, deviation no_header_account), and one whose x-data spells a
+    header for another account that a search through the whole frame would have taken for the real one."""
+    data = cid_data(account, 1, 130, 1, 15)
+    return [
+        encode_frame("ADM-CID", seq, account, data, line=None, timestamp=now()),
+        encode_frame("ADM-CID", seq + 1, account, data, receiver="12", line=None, timestamp=now(), crc_binary=True),
+        encode_frame("ADM-CID", seq + 2, None, data, line="1", timestamp=now()),
+        encode_frame("ADM-CID", seq + 3, None, data, line=None, timestamp=now()),
+        encode_frame("ADM-CID", seq + 4, None, data, line="1", extended=('"ADM-CID"0001L#ABC1[',), timestamp=now()),
+    ]
+
+
+async def test_frames_for_another_account_are_refused_whatever_their_header_shape(
+    panel: MqttPanel, account: str, db: asyncpg.Pool
+) -> None:
+    other = random_account()
+    frames = frames_naming_only_in_the_data_block_or_without_l(other, 40)
+    for frame in frames:  # on this account's topic: refused, nothing stored under the other account
+        await panel.publish(account, "dc09", frame)
+        topic, answer = await panel.answer()
+        assert (topic, kind_of(answer)) == (ack_topic(account), "nak"), frame
+    recorded = await rejected(db, other, len(frames))
+    assert [r["reason"] for r in recorded] == ["malformed"] * len(frames)
+    assert all(r["transport"] == "mqtt" and "does not match" in r["detail"] for r in recorded)
+    assert await db.fetchval("SELECT count(*) FROM signals WHERE account = $1", other) == 0
+    await panel.client.subscribe(ack_topic(other), qos=1)
+    for frame in frames:  # the same frames on their own account's topic: acknowledged and stored
+        await panel.publish(other, "dc09", frame)
+        topic, answer = await panel.answer()
+        assert (topic, kind_of(answer)) == (ack_topic(other), "ack"), frame
+    stored = await db.fetch("SELECT sequence FROM signals WHERE account = $1 ORDER BY sequence", other)
+    assert [r["sequence"] for r in stored] == [f"{40 + i:04d}" for i in range(len(frames))]
+    for frame in frames_naming_only_in_the_data_block_or_without_l(account, 50):  # and this account's own
+        await panel.publish(account, "dc09", frame)
+        assert kind_of((await panel.answer())[1]) == "ack", frame
+    assert await db.fetchval("SELECT count(*) FROM signals WHERE account = $1", account) == len(frames)
+    assert await db.fetchval("SELECT count(*) FROM signals WHERE account = $1", other) == len(frames)
 
 
 async def test_no_puback_while_the_database_refuses_then_delivery_once_it_recovers(
