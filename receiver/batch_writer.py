@@ -19,6 +19,7 @@ repeat. Batches without one keep the statement above, untouched.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import re
@@ -282,6 +283,11 @@ class BatchWriter:
         self._pending: list[_Submission] = []
         self._pending_rows = 0
         self._untimed_pending = 0  # untimed submissions in _pending: while 0, batches are taken as they always were
+        # A transmitter's untimed messages wait one at a time in _pending: the next ones are parked here, in order,
+        # and the next is queued when the one before is taken into a batch. So one panel sending thousands of
+        # untimed frames at once never holds other panels' frames back (each batch takes one of its messages).
+        self._untimed_queued: set[tuple[str, str, str]] = set()  # transmitters with an untimed message in _pending
+        self._parked: dict[tuple[str, str, str], collections.deque[_Submission]] = {}
         self._wakeup = asyncio.Event()
         self._connected = 0
         self._loop = asyncio.get_running_loop()
@@ -318,10 +324,15 @@ class BatchWriter:
         elif self._pending_rows + len(rows) > self._max_pending_rows:
             self._settle([submission], StorageUnavailable("too many signals waiting for the database"))
         else:
-            self._pending.append(submission)
             self._pending_rows += len(rows)
             if untimed is not None:
+                transmitter = (untimed.account, untimed.receiver, untimed.line)
+                if transmitter in self._untimed_queued:
+                    self._parked.setdefault(transmitter, collections.deque()).append(submission)
+                    return
+                self._untimed_queued.add(transmitter)
                 self._untimed_pending += 1
+            self._pending.append(submission)
             self._wakeup.set()
 
     def _settle(self, submissions: list[_Submission], error: Exception | None) -> None:
@@ -360,10 +371,11 @@ class BatchWriter:
         return batch, untimed > 0
 
     def _take_one_per_transmitter(self) -> tuple[list[_Submission], int, int]:
-        """(batch, its rows, its untimed messages) while untimed messages wait: a second untimed message of a
-        transmitter already in the batch stays first in the queue for the next batch (one upsert cannot touch a
-        row twice, and the first must be the "last" the second is compared with). After MAX_DEFERRED such, the
-        batch ends: a panel flooding the queue costs each batch a bounded scan, not one of the whole queue."""
+        """(batch, its rows, its untimed messages) while untimed messages wait: one untimed message per transmitter
+        (one upsert cannot touch a row twice, and the first must be the "last" the second is compared with). The
+        queue holds one per transmitter anyway (submit_then parks the rest); each transmitter taken queues its next
+        parked message for a later batch. Should the queue hold a second one, it stays first for the next batch,
+        and after MAX_DEFERRED such the batch ends, so no scan is unbounded."""
         pending, limit = self._pending, self._max_batch_rows
         batch: list[_Submission] = []
         deferred: list[_Submission] = []
@@ -384,6 +396,15 @@ class BatchWriter:
             batch.append(submission)
             rows += len(submission.rows)
         self._pending = deferred + pending[position:] if deferred else pending[position:]
+        for transmitter in transmitters:  # each one's next message, if any, waits in the queue for a later batch
+            self._untimed_queued.discard(transmitter)
+            parked = self._parked.get(transmitter)
+            if parked:
+                self._pending.append(parked.popleft())
+                self._untimed_queued.add(transmitter)
+                self._untimed_pending += 1
+                if not parked:
+                    del self._parked[transmitter]
         return batch, rows, len(transmitters)
 
     async def _writer(self, number: int, ready: asyncio.Event | None) -> None:
@@ -467,5 +488,9 @@ class BatchWriter:
 
     def _fail_pending(self, reason: str) -> None:
         pending, self._pending, self._pending_rows, self._untimed_pending = self._pending, [], 0, 0
+        for parked in self._parked.values():
+            pending.extend(parked)
+        self._parked.clear()
+        self._untimed_queued.clear()
         self._wakeup.clear()
         self._settle(pending, StorageUnavailable(reason))

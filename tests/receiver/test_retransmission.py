@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from receiver import fastpath, housekeeping
-from receiver.batch_writer import _insert_untimed, _Submission, retransmission_insert
+from receiver.batch_writer import BatchWriter, _insert_untimed, _Submission, retransmission_insert
 from receiver.dc09 import (
     Envelope,
     Message,
@@ -324,3 +324,28 @@ async def test_housekeeping_purges_what_is_older_than_the_window_a_bounded_numbe
     assert keeper._next_purge > time.monotonic() + housekeeping.PURGE_EVERY - 5
     left = await db.fetch("SELECT account FROM untimed_transmissions ORDER BY received_at DESC")
     assert [row["account"] for row in left] == ["A1", "A2", "A3"]
+
+
+async def test_one_panels_flood_of_untimed_frames_holds_no_other_panel_back() -> None:
+    # A batch takes one untimed message per transmitter; the transmitter's next ones wait parked, in order, and
+    # join the queue one at a time. Before, they sat at the queue's head and each batch scanned 64 of them and
+    # stopped: another panel's alarm behind 1,000 of them left in batch 937.
+    writer = BatchWriter("postgresql://unused", retransmission_window=180.0)
+    writer._connected = 1  # as if a writer connection were up; nothing here touches a database
+    received_at = datetime.now(UTC)
+    done: list[Exception | None] = []
+    flood = [_submission(untimed(n + 1, 602, 0), received_at, done) for n in range(1000)]
+    for submission in flood:
+        writer.submit_then(submission.rows, submission.on_settled, submission.untimed)
+    other = _submission(timed(1), received_at, done)
+    writer.submit_then(other.rows, other.on_settled, None)
+    assert writer.pending_rows == 1001
+    batches: list[list[_Submission]] = []
+    while writer.pending_rows:
+        batch, _ = writer._take_batch()
+        batches.append(batch)
+    assert [submission.rows for submission in batches[0]] == [flood[0].rows, other.rows]  # the alarm goes first
+    assert all(len(batch) == 1 for batch in batches[1:])  # then the flood, one message a batch
+    assert [s.rows for batch in batches for s in batch if s.untimed] == [s.rows for s in flood]  # each once, in order
+    flood_from = [submission.untimed for submission in flood]
+    assert all(s.untimed is not None for s in flood) and len({(u.account, u.line) for u in flood_from if u}) == 1
