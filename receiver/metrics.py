@@ -100,6 +100,10 @@ ADDRESS_CAP_REFUSED = Counter(
     "alarmhub_receiver_address_cap_refused_total",
     "TCP connections closed at once because their address already had receiver.max_connections_per_address open.",
 )
+LIMIT_REFUSED = Counter(
+    "alarmhub_receiver_connection_limit_refused_total",
+    "TCP connections closed at once because receiver.max_connections were open.",
+)
 CONNECTIONS = Gauge("alarmhub_receiver_tcp_connections", "Open DC-09 TCP connections.")
 PENDING = Gauge("alarmhub_receiver_pending_signals", "Signals waiting for the database.")
 

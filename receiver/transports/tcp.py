@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections import deque
 from collections.abc import Mapping
@@ -29,12 +30,27 @@ class TcpLimits:
     idle_timeout: float = 600.0
     write_timeout: float = 10.0
     frame_timeout: float = 30.0  # a frame begun must end within this; a trickle of bytes does not keep it alive
-    # One address (an IPv6 one in full) holding thousands of idle sockets must not fill max_connections for everyone.
+    # One address (an IPv6 host: its /64) holding thousands of idle sockets must not fill max_connections for everyone.
     max_connections_per_address: int = 1000  # 0: no cap
     address_cap_log_interval: float = 60.0  # a refused address is logged at most once in this many seconds
 
 
 _PRUNE_AT_LEAST = 1024  # addresses remembered as logged before the stale ones are dropped
+
+
+def address_key(address: str) -> str:
+    """What the per-address cap counts: an IPv4 address as it is; an IPv6 one by its /64, which one host or one
+    subscriber line normally holds whole (counting full addresses, one host could fill the global limit); an
+    IPv4-mapped IPv6 address as the IPv4 address it maps."""
+    if ":" not in address:
+        return address
+    try:
+        parsed = ipaddress.IPv6Address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(ipaddress.IPv6Network((int(parsed) >> 64 << 64, 64)))
 
 
 class _Connections:
@@ -46,6 +62,15 @@ class _Connections:
         self._log_interval = limits.address_cap_log_interval
         self._logged: dict[str, float] = {}  # address -> when its last refusal at the cap was logged (loop time)
         self._prune_at = _PRUNE_AT_LEAST
+        self._limit_logged_at: float | None = None  # when a refusal at max_connections was last logged
+
+    def refused_at_limit(self, now: float) -> bool:
+        """Count a connection refused at max_connections; True when it is to be logged (once an interval)."""
+        metrics.LIMIT_REFUSED.inc()
+        if self._limit_logged_at is not None and now - self._limit_logged_at < self._log_interval:
+            return False
+        self._limit_logged_at = now
+        return True
 
     def refused_at_address_cap(self, address: str, now: float) -> bool:
         """Count a connection refused at the address cap; True when it is to be logged (once an interval per address).
@@ -94,8 +119,8 @@ class DC09Connection(asyncio.Protocol):
         self._transport = transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
-            address = peer[0]
-            self._peer = f"{address}:{peer[1]}"
+            self._peer = f"{peer[0]}:{peer[1]}"
+            address = address_key(peer[0])
         else:
             address = self._peer = str(peer)
         self._connection_id = next_connection_id()
@@ -112,7 +137,8 @@ class DC09Connection(asyncio.Protocol):
             transport.abort()  # before anything is read: the reader is not started once the transport is closing
             return
         if len(registry.open) >= limits.max_connections:
-            self._log().warning("connection refused: too many connections")
+            if registry.refused_at_limit(self._loop.time()):  # logged once an interval, counted every time
+                self._log().warning("connection refused: too many connections", limit=limits.max_connections)
             transport.abort()
             return
         if _stdlib_log.isEnabledFor(logging.DEBUG):  # connections are many: at info this costs one call

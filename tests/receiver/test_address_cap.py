@@ -9,7 +9,7 @@ from collections.abc import Callable
 from prometheus_client import REGISTRY
 
 from receiver.service import receiver_pipeline, receiver_service
-from receiver.transports.tcp import TcpLimits, _Connections, start_tcp_server
+from receiver.transports.tcp import TcpLimits, _Connections, address_key, start_tcp_server
 from tests.receiver.conftest import PLAIN_ACCOUNT, Panel, receiver_config
 from tests.receiver.test_limits import closed_by_server
 from tests.receiver.test_pipeline import cid
@@ -31,6 +31,10 @@ async def acked(panel: Panel, sequence: int) -> bool:
 
 def refused_total() -> float:
     return REGISTRY.get_sample_value("alarmhub_receiver_address_cap_refused_total") or 0.0
+
+
+def limit_refused_total() -> float:
+    return REGISTRY.get_sample_value("alarmhub_receiver_connection_limit_refused_total") or 0.0
 
 
 def refusals_logged(logs: str) -> list[str]:
@@ -106,11 +110,12 @@ async def test_the_global_limit_still_holds_beside_the_cap(database_url: str, en
             other = await connect_from(OTHER, running.tcp_address)
             panels += [*home, other]
             assert [await acked(panel, 50 + n) for n, panel in enumerate(panels)] == [True] * 3
-            before = refused_total()
+            before, limit_before = refused_total(), limit_refused_total()
             refused_by_limit = await connect_from(OTHER, running.tcp_address)  # under its cap, over the global limit
             panels.append(refused_by_limit)
             assert await closed_by_server(refused_by_limit, within=2.0)
             assert refused_total() == before  # the global limit's refusal is not the cap's
+            assert limit_refused_total() == limit_before + 1  # it has its own counter
 
             await home[0].close()
             # The refused connection took no place of OTHER's: a second one from it fits under the cap of 2.
@@ -202,3 +207,35 @@ def test_the_addresses_remembered_for_the_log_stay_few_under_a_flood_of_addresse
         largest = max(largest, len(registry._logged))
     # The map follows the addresses of the last minute (6,000), at most doubled: never the 60,000 seen in all.
     assert largest <= 2 * 6_100
+
+
+def test_an_ipv6_host_is_counted_by_its_64_and_a_mapped_ipv4_address_as_itself() -> None:
+    # One host or subscriber line normally holds a whole /64: counted by full address, one host could open
+    # receiver.max_connections from as many addresses of it.
+    assert address_key("2001:db8:0:1::1") == address_key("2001:db8:0:1::3e8") == "2001:db8:0:1::/64"
+    assert address_key("2001:db8:0:2::1") != address_key("2001:db8:0:1::1")
+    assert address_key("::ffff:10.1.2.3") == address_key("10.1.2.3") == "10.1.2.3"
+    assert address_key("fe80::1%eth0") == "fe80::/64"
+
+
+async def test_refusals_at_the_global_limit_are_counted_each_and_logged_once_an_interval(
+    database_url: str, enrolled: object
+) -> None:
+    config = receiver_config(ALARMHUB_RECEIVER_MAX_CONNECTIONS="1")
+    with debug_json_logs() as logs:
+        async with receiver_service(config, database_url) as running:
+            first = await connect_from(HOME, running.tcp_address)
+            panels = [first]
+            try:
+                assert await acked(first, 70)
+                before = limit_refused_total()
+                for _ in range(20):
+                    refused = await connect_from(OTHER, running.tcp_address)
+                    panels.append(refused)
+                    assert await closed_by_server(refused, within=2.0)
+                assert limit_refused_total() == before + 20
+            finally:
+                for panel in panels:
+                    panel.writer.close()
+    lines = [json.loads(line) for line in logs.getvalue().splitlines() if line.startswith("{")]
+    assert [line["event"] for line in lines].count("connection refused: too many connections") == 1
