@@ -222,6 +222,12 @@ async def dispatch_view(request: web.Request, form: Form) -> web.StreamResponse:
     raise await done(request, f"{label} dispatched: the time is in the trail.", "#trail-title")
 
 
+def seen_signal_count(form: Form) -> int:
+    """The incident's signal count as the page showed it (the form's hidden signal_count); 0, which no incident has
+    and so is refused as changed, when the form has none."""
+    return parse_id(form.get("signal_count")) or 0
+
+
 @routes.post(PAGE + "/hold", name="dispatch.hold")
 @access(*HANDLE)
 @form_view(TEMPLATE, refused_context)
@@ -243,6 +249,7 @@ async def hold_view(request: web.Request, form: Form) -> web.StreamResponse:
             minutes=minutes,
             reason=form.get("hold_reason"),
             max_minutes=limit,
+            seen_signal_count=seen_signal_count(form),
         )
     raise await done(request, f"The incident is on hold for {minutes} min and back in the queue then.")
 
@@ -259,6 +266,7 @@ async def close_view(request: web.Request, form: Form) -> web.StreamResponse:
             disposition=form.get("disposition"),
             cause=form.get("cause"),
             note=form.get("close_note"),
+            seen_signal_count=seen_signal_count(form),
         )
     raise await done(request, "The incident is closed. The customer's signal history shows what was done.")
 

@@ -127,6 +127,17 @@ async def _lock_open(connection: Connection, incident_id: int) -> _Locked:
     return row
 
 
+def _require_seen(row: _Locked, seen_signal_count: int | None, action: str) -> None:
+    """Conflict when signals joined the incident since the page the dispatcher acts from was read (it showed
+    `seen_signal_count`; None: the caller showed nothing to compare): an alarm that arrived meanwhile is looked at
+    before the incident is closed or put on hold, never swallowed unseen."""
+    if seen_signal_count is not None and row.signal_count != seen_signal_count:
+        raise Conflict(
+            f"New signals arrived since you opened this page ({row.signal_count} now): look at them again before "
+            f"you {action}."
+        )
+
+
 def _require_holder(row: _Locked, staff: Staff) -> None:
     if row.holder_id is None:
         raise Conflict("Take the incident first: only its holder acts on it.")
@@ -292,16 +303,26 @@ async def dispatch(connection: Connection, incident_id: int, staff: Staff, *, se
 
 
 async def hold(
-    connection: Connection, incident_id: int, staff: Staff, *, minutes: int, reason: str, max_minutes: int
+    connection: Connection,
+    incident_id: int,
+    staff: Staff,
+    *,
+    minutes: int,
+    reason: str,
+    max_minutes: int,
+    seen_signal_count: int | None = None,
 ) -> datetime:
     """Put the incident on hold for `minutes` (1..`max_minutes`, dispatch.hold_minutes_max): it goes back to the
     queue, after the others, and is presented again when the hold ends (anyone may take it then, or before). When
-    the hold ends."""
+    the hold ends. Refused if its signal count is no longer `seen_signal_count`, the one the dispatcher's page
+    showed (a signal joined since)."""
     if not 1 <= minutes <= max_minutes:
         raise DomainError(f"Hold for 1 to {max_minutes} minutes.", field="minutes")
     reason = single_line(reason, field="hold_reason", missing="Say why it waits (e.g. the keyholder is on the way).")
     async with connection.transaction():
-        _require_holder(await _lock_open(connection, incident_id), staff)
+        row = await _lock_open(connection, incident_id)
+        _require_holder(row, staff)
+        _require_seen(row, seen_signal_count, "putting it on hold")
         until: datetime = await connection.fetchval(
             "UPDATE incidents SET held_until = now() + make_interval(mins => $2), holder_id = NULL, taken_at = NULL "
             "WHERE id = $1 RETURNING held_until",
@@ -315,11 +336,21 @@ async def hold(
 
 
 async def close(
-    connection: Connection, incident_id: int, staff: Staff, *, disposition: str, cause: str, note: str
+    connection: Connection,
+    incident_id: int,
+    staff: Staff,
+    *,
+    disposition: str,
+    cause: str,
+    note: str,
+    seen_signal_count: int | None = None,
 ) -> None:
     """Close with a disposition: a false alarm needs its cause; cancelled by the customer needs a call recorded on
     this incident in which the person gave the verbal passcode. The customer's account shows the disposition (and
-    a false alarm's cause), never the note."""
+    a false alarm's cause), never the note.
+
+    `seen_signal_count` is the incident's signal count as the dispatcher's page showed it: if a signal joined since
+    (a fire alarm while they decided "false alarm" on a burglary), the close is refused, to be looked at again."""
     chosen = _choice(Disposition, disposition, field="disposition", message="Choose how the incident ends.")
     if chosen is Disposition.ATTACHED:
         raise DomainError("Attach an unknown account's incident with Attach to an account.", field="disposition")
@@ -330,7 +361,9 @@ async def close(
         found_cause = _choice(FalseAlarmCause, cause, field="cause", message="Choose the false alarm's cause.")
     text = _note(note, field="close_note")
     async with connection.transaction():
-        _require_holder(await _lock_open(connection, incident_id), staff)
+        row = await _lock_open(connection, incident_id)
+        _require_holder(row, staff)
+        _require_seen(row, seen_signal_count, "closing it")
         if chosen is Disposition.CANCELLED_BY_CUSTOMER and not await connection.fetchval(
             "SELECT EXISTS (SELECT 1 FROM incident_actions WHERE incident_id = $1 AND kind = 'call' "
             "AND (detail ->> 'passcode_verified')::boolean)",

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest_asyncio
 from aiohttp import ClientResponse
 
 from shared.enrolment import create_staff_user
+from shared.incidents.model import IncidentKind
+from shared.incidents.queries import join_incident
 from tests.portal.conftest import PASSWORD, Customer, Portal, enrol
 from tests.portal.dispatch.incidents import (
     PASSCODE,
@@ -233,7 +236,11 @@ async def test_the_holder_calls_dispatches_holds_and_closes_with_errors_next_to_
     assert refused.status == 400 and 'id="f-close-cause-error">A false alarm needs its cause' in text
     assert '<option value="false_alarm" selected>' in text  # what was chosen stays chosen
     assert (
-        await post(portal, path + "/close", {"disposition": "false_alarm", "cause": "animal", "close_note": "Cat"})
+        await post(
+            portal,
+            path + "/close",
+            {"disposition": "false_alarm", "cause": "animal", "close_note": "Cat", "signal_count": "1"},
+        )
     ).status == 303
 
     page = await (await portal.get(path)).text()
@@ -264,11 +271,56 @@ async def test_hold_releases_it_until_the_time_and_shows_the_countdown(
         incident_id = await alarm_incident(connection, alpha)
     await portal.login("dispatcher@example.com")
     assert (await post(portal, page_of(incident_id) + "/take")).status == 303
-    held = await post(portal, page_of(incident_id) + "/hold", {"minutes": "20", "hold_reason": "Keyholder on the way"})
+    held = await post(
+        portal,
+        page_of(incident_id) + "/hold",
+        {"minutes": "20", "hold_reason": "Keyholder on the way", "signal_count": "1"},
+    )
     assert held.status == 303
     page = await (await portal.get(page_of(incident_id))).text()
     assert "The incident is on hold for 20 min" in page and "On hold until" in page and "data-countdown=" in page
     assert ">Take</button>" in page  # back in the queue: anyone may take it before the time
+
+
+async def test_close_and_hold_are_refused_when_a_signal_joined_after_the_page_was_read(
+    portal: Portal, db: asyncpg.Pool, customers: tuple[Customer, Customer]
+) -> None:
+    alpha, _ = customers
+    async with db.acquire() as connection:
+        incident_id = await alarm_incident(connection, alpha)
+    path = page_of(incident_id)
+    await portal.login("dispatcher@example.com")
+    assert (await post(portal, path + "/take")).status == 303
+    page = await (await portal.get(path)).text()
+    shown = re.findall(r'name="signal_count" value="(\d+)"', page)
+    assert shown == ["1", "1"]  # the hold form's and the close form's
+    # While the dispatcher decides "false alarm" on the burglary, a fire alarm joins (the opener's statement).
+    async with db.acquire() as connection:
+        fire = await signal(
+            connection, account=alpha.account, customer=alpha, code="110", alarm_type="fire", priority=1,
+            description="Fire alarm", seconds_ago=1,
+        )  # fmt: skip
+        assert await join_incident(
+            connection, incident_id, signal_id=fire, role="joined", at=datetime.now(UTC), priority=1,
+            title="Fire alarm", alarm_type="fire", kind=IncidentKind.ALARM,
+        )  # fmt: skip
+    closing = {"disposition": "false_alarm", "cause": "animal", "close_note": "", "signal_count": shown[1]}
+    refused = await post(portal, path + "/close", closing)
+    text = await refused.text()
+    assert refused.status == 409
+    assert 'role="alert">New signals arrived since you opened this page (2 now): look at them again' in text
+    assert "Fire alarm" in text and re.findall(r'name="signal_count" value="(\d+)"', text) == ["2", "2"]
+    refused = await post(portal, path + "/hold", {"minutes": "20", "hold_reason": "x", "signal_count": shown[0]})
+    assert refused.status == 409 and "New signals arrived since you opened this page" in await refused.text()
+    refused = await post(portal, path + "/close", {**closing, "signal_count": ""})  # a form without the count
+    assert refused.status == 409
+    row = await db.fetchrow("SELECT status, holder_id, held_until FROM incidents WHERE id = $1", incident_id)
+    assert row["status"] == "open" and row["holder_id"] is not None and row["held_until"] is None
+    # Having looked again (the page now shows 2 signals), the dispatcher closes it.
+    assert (
+        await post(portal, path + "/close", {**closing, "disposition": "real_alarm", "signal_count": "2"})
+    ).status == 303
+    assert await db.fetchval("SELECT disposition FROM incidents WHERE id = $1", incident_id) == "real_alarm"
 
 
 async def test_an_unknown_accounts_incident_is_attached_once_the_account_is_enrolled(

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import pytest
 
 from receiver.accounts import PanelInfo
 from receiver.batch_writer import INSERT_BATCH_NEW
@@ -23,6 +24,7 @@ from receiver.signal_rows import message_rows
 from shared.branding import Branding
 from shared.config import load_config
 from shared.enrolment import create_staff_user
+from shared.errors import Conflict
 from shared.incidents import handling
 from shared.incidents.notifications import set_preferences
 from shared.incidents.opener import JOB, CursorMoved, Opener, OpenerSettings
@@ -261,6 +263,50 @@ async def test_a_new_alarm_on_a_held_incident_ends_the_hold_a_restore_does_not(
     [joined] = [dict(row["detail"]) for row in details]
     assert joined["signal_id"] == fire
     assert datetime.fromisoformat(joined["hold_ended"]) == until, "the trail says the new alarm ended the hold"
+
+
+async def test_closing_or_holding_an_incident_a_signal_joined_since_the_page_was_read_is_refused(
+    db: asyncpg.Pool, database_url: str
+) -> None:
+    alpha, _ = await two_customers(db)
+    async with db.acquire() as connection:
+        await create_staff_user(connection, email="dana@example.com", password=PASSWORD, role="dispatcher")
+        dana = await staff(connection, "dana@example.com")
+    async with opener(db, database_url):
+        burglary = await send(db, alpha, 130)
+        await handled(db, burglary)
+        [incident] = await incidents(db)
+        async with db.acquire() as connection:
+            await handling.take(connection, incident["id"], dana)
+        seen = incident["signal_count"]  # Dana's page shows the burglary; she decides "false alarm" ...
+        fire = await send(db, alpha, 110, zone=2)  # ... meanwhile a fire alarm joins
+        await handled(db, fire)
+    before = await actions(db, incident["id"])
+    async with db.acquire() as connection:
+        with pytest.raises(Conflict, match=r"New signals arrived since you opened this page \(2 now\)"):
+            await handling.close(
+                connection,
+                incident["id"],
+                dana,
+                disposition="false_alarm",
+                cause="user_error",
+                note="",
+                seen_signal_count=seen,
+            )
+        with pytest.raises(Conflict, match="New signals arrived since you opened this page"):
+            await handling.hold(
+                connection, incident["id"], dana, minutes=5, reason="x", max_minutes=240, seen_signal_count=seen
+            )
+    [incident] = await incidents(db)
+    assert (incident["status"], incident["holder_id"], incident["held_until"]) == ("open", dana.user_id, None)
+    assert await actions(db, incident["id"]) == before
+    assert await db.fetchval("SELECT incident_id FROM incident_signals WHERE signal_id = $1", fire) == incident["id"]
+    # With the count the page shows now, it closes.
+    async with db.acquire() as connection:
+        await handling.close(
+            connection, incident["id"], dana, disposition="real_alarm", cause="", note="", seen_signal_count=2
+        )
+    assert await db.fetchval("SELECT status FROM incidents WHERE id = $1", incident["id"]) == "closed"
 
 
 async def test_an_unknown_account_goes_to_its_own_lane(db: asyncpg.Pool, database_url: str) -> None:
