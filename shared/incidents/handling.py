@@ -322,7 +322,7 @@ async def hold(
     async with connection.transaction():
         row = await _lock_open(connection, incident_id)
         _require_holder(row, staff)
-        _require_seen(row, seen_signal_count, "putting it on hold")
+        _require_seen(row, seen_signal_count, "put it on hold")
         until: datetime = await connection.fetchval(
             "UPDATE incidents SET held_until = now() + make_interval(mins => $2), holder_id = NULL, taken_at = NULL "
             "WHERE id = $1 RETURNING held_until",
@@ -363,7 +363,7 @@ async def close(
     async with connection.transaction():
         row = await _lock_open(connection, incident_id)
         _require_holder(row, staff)
-        _require_seen(row, seen_signal_count, "closing it")
+        _require_seen(row, seen_signal_count, "close it")
         if chosen is Disposition.CANCELLED_BY_CUSTOMER and not await connection.fetchval(
             "SELECT EXISTS (SELECT 1 FROM incident_actions WHERE incident_id = $1 AND kind = 'call' "
             "AND (detail ->> 'passcode_verified')::boolean)",

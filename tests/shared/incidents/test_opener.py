@@ -283,7 +283,8 @@ async def test_closing_or_holding_an_incident_a_signal_joined_since_the_page_was
         await handled(db, fire)
     before = await actions(db, incident["id"])
     async with db.acquire() as connection:
-        with pytest.raises(Conflict, match=r"New signals arrived since you opened this page \(2 now\)"):
+        refused = r"New signals arrived since you opened this page \(2 now\): look at them again before you close it\."
+        with pytest.raises(Conflict, match=refused):
             await handling.close(
                 connection,
                 incident["id"],
@@ -293,7 +294,7 @@ async def test_closing_or_holding_an_incident_a_signal_joined_since_the_page_was
                 note="",
                 seen_signal_count=seen,
             )
-        with pytest.raises(Conflict, match="New signals arrived since you opened this page"):
+        with pytest.raises(Conflict, match="look at them again before you put it on hold"):
             await handling.hold(
                 connection, incident["id"], dana, minutes=5, reason="x", max_minutes=240, seen_signal_count=seen
             )
