@@ -252,10 +252,10 @@ def _pairing(p: _Params, scope: CustomerScope) -> str:
     signals (at most LOOKBACK_ROWS, within LOOKBACK), the first signal of the same zone and code family decides —
     an event is paired; another restore means that event was restored already.
 
-    The walk back reads signals_customer_received and filters on the panel's account. `account || ''` keeps that
-    filter out of reach of signals_idempotency (whose key starts with the account): otherwise the planner may AND
-    both indexes' bitmaps and sort, about a millisecond per restore on the page instead of microseconds (a
-    customer with 10,000 signals: 18.6 → 0.3 ms a page, EXPLAIN ANALYZE)."""
+    The walk back reads signals_customer_received in order (PAGE_SETTINGS turns bitmap scans off, so its LIMIT
+    stops it early) and filters on the panel's account. `account || ''` keeps that filter out of reach of
+    signals_idempotency (whose key starts with the account but not the time): as an index scan over it, the walk read
+    every signal the panel ever sent (3.5 s a page for a panel of 500,000 signals)."""
     customer, lookback, rows = p(scope.customer_id), p(LOOKBACK), p(LOOKBACK_ROWS)
     cid, codes, families = _CID_RESTORABLE, _SIA_CODES, _SIA_FAMILIES
     return f"""
@@ -416,13 +416,21 @@ async def _newer_page(
     return HistoryPage(_lines(shown, premises), older=older, newer=newer)
 
 
+# For the page and export statements, in their transaction. JIT off: see _fetch. Bitmap scans off: the restore
+# pairing's walk back must be an ordered index scan that its LIMIT stops early; as a bitmap scan (which the planner
+# prefers, estimating few rows) it read every signal of the customer's last 31 days for each restore on the page —
+# 21,000 rows each for a customer of 500,000 signals: 140 ms a page instead of 0.45 (EXPLAIN ANALYZE on bench.portal's
+# 10 million signals). The page's own scans are ordered index scans either way.
+PAGE_SETTINGS = "SET LOCAL jit = off; SET LOCAL enable_bitmapscan = off"
+
+
 async def _fetch(connection: Connection, sql: str, values: Sequence[Any]) -> list[asyncpg.Record]:
     """A page statement's rows, with JIT off: the restore pairing's lateral is estimated at thousands of rows per
     line of a busy customer (it reads at most LOOKBACK_ROWS), which lifts the statement past jit_above_cost, and
     compiling it took ~300 ms on every page for a sub-millisecond query (EXPLAIN ANALYZE, a customer of 100,000
     signals: 0.7 ms without JIT). As shared.signal_export does for the same reason."""
     async with connection.transaction():
-        await connection.execute("SET LOCAL jit = off")
+        await connection.execute(PAGE_SETTINGS)
         rows: list[asyncpg.Record] = await connection.fetch(sql, *values)
     return rows
 
