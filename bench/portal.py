@@ -203,7 +203,7 @@ async def plans(database_url: str, customer_id: int, deep: Position) -> list[str
     from zoneinfo import ZoneInfo
 
     from shared.catalogue import SignalCategory
-    from shared.signal_history import SCAN_ROWS, HistoryFilter, _page_sql
+    from shared.signal_history import PAGE_SETTINGS, SCAN_ROWS, HistoryFilter, _page_sql
 
     scope, every = CustomerScope(customer_id, None), HistoryFilter(ZoneInfo("UTC"))
     power = HistoryFilter(ZoneInfo("UTC"), categories=frozenset({SignalCategory.POWER}))
@@ -220,7 +220,10 @@ async def plans(database_url: str, customer_id: int, deep: Position) -> list[str
     try:
         for name, wanted, position in cases:
             sql, values = _page_sql(scope, wanted, position, older=True, limit=PAGE_ROWS, scan=SCAN_ROWS)
-            plan = "\n".join(r[0] for r in await connection.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *values))
+            async with connection.transaction():  # as the portal runs them: shared.signal_history.PAGE_SETTINGS
+                await connection.execute(PAGE_SETTINGS)
+                explained = await connection.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *values)
+            plan = "\n".join(r[0] for r in explained)
             took = re.search(r"Execution Time: ([\d.]+) ms", plan)
             buffers = re.search(r"Buffers: shared hit=(\d+)(?: read=(\d+))?", plan)
             index = "signals_customer_received" if "signals_customer_received" in plan else "NOT the customer index"
