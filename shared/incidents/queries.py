@@ -306,13 +306,17 @@ SELECT stored,
 
 
 # A panel's deadline: its last traffic (else its enrolment) + the shorter of its test and supervision intervals +
-# the grace ($2 seconds). Past it and not failed already: failed now, once (the UPDATE's condition holds it). Not
+# the grace ($2 seconds). Past it and not failed already: failed now, once (the UPDATE's condition holds it), and
+# silent since that last traffic: communication_failed_at keeps it, so ANY later traffic restores it — also a frame
+# that arrived just before this check but reached panels.last_seen_at (the receivers flush it about once a second,
+# later while the database is in trouble, by their own clocks) just after it. Stamped now(), such a frame's earlier
+# time left the panel failed until its next test, possibly a day later. Not
 # while its premises is on test (the customer may have it unplugged): the first check after the test fails it, so a
 # panel still silent then is not forgotten.
 _FAILED: Final = _supervision_insert(
     f"""
     UPDATE panels p
-       SET communication_failed_at = now()
+       SET communication_failed_at = coalesce(p.last_seen_at, p.created_at)
       FROM sites s
      WHERE s.id = p.site_id
        AND p.communication_failed_at IS NULL

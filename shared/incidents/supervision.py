@@ -5,12 +5,12 @@ A singleton job (shared.jobs.Singleton, every `dispatch.supervision_interval` se
 last traffic (panels.last_seen_at, which the receivers move on any frame, a link poll included; else when it was
 enrolled) plus the shorter of its test interval and its link supervision interval, plus
 `dispatch.supervision_grace`. Past it (and not while its premises is on test: the first check after the test
-counts), one statement marks the panel failed (communication_failed_at) and inserts its synthetic signal — Contact
-ID 354 event, transport 'supervision', the catalogue's text, an empty raw frame — and NOTIFYs the signals channel
-as the receiver's batch does; the incident opener then opens the failure-to-communicate incident and mails. Heard
-again (last_seen_at after communication_failed_at): cleared, with a 354 restore, which the opener attaches (and
-closes the incident if nobody holds it). The UPDATE's own condition makes each exactly once per lapse, whoever
-runs it and however often.
+counts), one statement marks the panel failed (communication_failed_at: silent since its last traffic) and
+inserts its synthetic signal — Contact ID 354 event, transport 'supervision', the catalogue's text, an empty raw
+frame — and NOTIFYs the signals channel as the receiver's batch does; the incident opener then opens the
+failure-to-communicate incident and mails. Heard again (last_seen_at after communication_failed_at): cleared,
+with a 354 restore, which the opener attaches (and closes the incident if nobody holds it). The UPDATE's own
+condition makes each exactly once per lapse, whoever runs it and however often.
 """
 
 from __future__ import annotations

@@ -191,3 +191,17 @@ async def test_the_worker_runs_the_opener_and_the_supervision(db: asyncpg.Pool, 
     assert len(await supervision_signals(db, alpha.panel_id)) == 1
     leaders = {row["job"] for row in await db.fetch("SELECT job FROM job_leaders")}
     assert {OPENER, SUPERVISION} <= leaders
+
+
+async def test_traffic_that_reaches_the_table_just_after_the_check_restores_the_panel(db: asyncpg.Pool) -> None:
+    # The receivers write last_seen_at (the frame's arrival, by their clock) about once a second: a late test frame
+    # that arrived a moment before the check lands after it. The failure counts from the last traffic the check
+    # saw, so any later traffic restores the panel — before, it stayed failed until its next test.
+    alpha, _ = await two_customers(db)
+    await silent_since(db, alpha.panel_id, "25 hours")
+    failed, _ = await supervise(db, grace=GRACE)
+    assert failed == [alpha.panel_id]
+    await db.execute("UPDATE panels SET last_seen_at = now() - interval '0.5 s' WHERE id = $1", alpha.panel_id)
+    failed, heard = await supervise(db, grace=GRACE)
+    assert (failed, heard) == ([], [alpha.panel_id])
+    assert await db.fetchval("SELECT communication_failed_at FROM panels WHERE id = $1", alpha.panel_id) is None
