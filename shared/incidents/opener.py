@@ -190,6 +190,10 @@ class Opener:
         changed.add(incident.id)
         if kind is not incident.kind:
             await self._mail_opening(connection, kind, signal, incident.id)
+        elif decision.kind is not kind and not signal.is_restore:
+            # A failure to communicate joining an open alarm (the intruder smashed the panel): the incident stays an
+            # alarm, but the customer's 'failure to communicate' subscribers are told all the same.
+            await self._mail_opening(connection, decision.kind, signal, incident.id)
 
     async def _attach_restore(
         self, connection: Connection, signal: Signal, decision: Decision, changed: set[int]

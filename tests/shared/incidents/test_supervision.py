@@ -205,3 +205,23 @@ async def test_traffic_that_reaches_the_table_just_after_the_check_restores_the_
     failed, heard = await supervise(db, grace=GRACE)
     assert (failed, heard) == ([], [alpha.panel_id])
     assert await db.fetchval("SELECT communication_failed_at FROM panels WHERE id = $1", alpha.panel_id) is None
+
+
+async def test_a_failure_joining_an_open_alarm_still_mails_its_subscribers(db: asyncpg.Pool, database_url: str) -> None:
+    # The intruder smashed the panel: a burglary is open, then the panel goes silent. The 354 joins the alarm
+    # incident (it stays an alarm); whoever chose "failure to communicate" is mailed all the same.
+    alpha, _ = await two_customers(db)
+    async with db.acquire() as connection:
+        await set_preferences(connection, alpha.customer_id, alpha.owner_id, ["failure_to_communicate"], None)
+    async with opener(db, database_url):
+        burglary = await send(db, alpha, 130)
+        await handled(db, burglary)
+        await silent_since(db, alpha.panel_id, "25 hours")
+        failed, _ = await supervise(db, grace=GRACE)
+        assert failed == [alpha.panel_id]
+        [lapse] = await supervision_signals(db, alpha.panel_id)
+        await handled(db, lapse["id"])
+    [incident] = await incidents(db)
+    assert incident["kind"] == "alarm"
+    subjects = [mail["subject"] for mail in await mails(db) if mail["recipient"] == alpha.owner_email]
+    assert len([subject for subject in subjects if "not communicating" in subject]) == 1, subjects
