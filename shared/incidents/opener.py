@@ -40,11 +40,13 @@ from shared.incidents.priority import PrioritySettings
 from shared.incidents.rules import (
     Act,
     Decision,
+    Member,
     Signal,
     all_restored,
     decide,
     joined_kind,
     opening_mail,
+    restores_one_of,
 )
 from shared.jobs import Continuous, LeadershipLost
 from shared.logs import get_logger
@@ -202,9 +204,13 @@ class Opener:
         incident = await queries.open_incident(connection, decision.premises_key)
         if incident is None:
             return  # nothing open to restore
+        restore = Member(signal.id, signal.format, signal.code, signal.qualifier, signal.zone, signal.received_at)
+        members = await queries.members(connection, incident.id)
+        if not restores_one_of(restore, members):
+            return  # it ends an alarm of an incident closed before this one opened, not one of this incident's
         if not await queries.add_signal(connection, incident.id, signal.id, signal.received_at, "restore"):
             return
-        restored = all_restored(await queries.members(connection, incident.id))
+        restored = all_restored([*members, restore])
         await queries.count_restore(connection, incident.id, at=signal.received_at, restored=restored)
         await queries.add_action(
             connection, incident.id, ActionKind.RESTORED, {"signal_id": signal.id, "title": signal.description}

@@ -169,6 +169,21 @@ def _restores(member: Member) -> str | None:
     return meaning.restores or member.code
 
 
+def restores_one_of(restore: Member, members: Sequence[Member]) -> bool:
+    """Whether `restore` ends an event (or status report) among `members`: same code (or the one the catalogue says
+    it restores), format and zone, received before it. A restore that ends none of them belongs to another incident
+    (or none) and is not attached to this one."""
+    code = _restores(restore)
+    return code is not None and any(
+        member.qualifier != Qualifier.RESTORE
+        and member.code == code
+        and member.format == restore.format
+        and (member.zone or "") == (restore.zone or "")
+        and (member.received_at, member.id) < (restore.received_at, restore.id)
+        for member in members
+    )
+
+
 def all_restored(members: Sequence[Member]) -> bool:
     """Whether every event (or status report) among `members` has a restore of the same code and zone at or after
     it; an incident with no event is not restored."""

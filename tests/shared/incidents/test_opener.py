@@ -493,3 +493,19 @@ async def test_pages_of_one_signal_each_move_the_cursor_with_their_incident(
     assert (cursor["xact"], cursor["id"]) >= (last["xact"], last["id"])
     [incident] = await incidents(db)
     assert incident["signal_count"] == 3
+
+
+async def test_a_restore_joins_only_the_incident_whose_alarm_it_ends(db: asyncpg.Pool, database_url: str) -> None:
+    # A burglary's incident was closed; a fire opened another. The burglary's restore ends nothing of the fire
+    # incident: it is not attached there (the customer's "What we did" would show it under the fire).
+    alpha, _ = await two_customers(db)
+    async with opener(db, database_url):
+        fire = await send(db, alpha, 110, zone=2)
+        await handled(db, fire)
+        stray = await send(db, alpha, 130, "restore", zone=1)
+        await handled(db, stray)
+        fire_restore = await send(db, alpha, 110, "restore", zone=2)
+        await handled(db, fire_restore)
+    [incident] = await incidents(db)
+    attached = await db.fetch("SELECT signal_id FROM incident_signals WHERE incident_id = $1", incident["id"])
+    assert {row["signal_id"] for row in attached} == {fire, fire_restore}
