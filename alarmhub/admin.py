@@ -85,6 +85,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     customer.add_argument("--address", default="", help="the monitored premises' address")
     customer.add_argument("--test-interval-hours", type=float, default=24.0)
     customer.add_argument(
+        "--link-supervision-seconds",
+        type=float,
+        default=None,
+        help="how often the panel polls the receiver (DC-09 link test), if it does: a lapse fails it sooner",
+    )
+    customer.add_argument(
         "--security-code",
         default="",
         help="the security system's code: with the account number it lets the owner register",
@@ -189,6 +195,7 @@ async def admin_command(args: argparse.Namespace, url: str) -> int:
                 test_interval_hours=args.test_interval_hours,
                 security_code=args.security_code,
                 monitored_services=args.monitored_for,
+                link_supervision_seconds=args.link_supervision_seconds,
             )
             print(
                 f"customer_id={enrolled.customer_id} user_id={enrolled.user_id} site_id={enrolled.site_id} "

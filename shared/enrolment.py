@@ -26,6 +26,7 @@ from shared.users import insert_owner
 _ACCOUNT = re.compile(r"^[0-9A-Fa-f]{3,16}$")
 MIN_TEST_INTERVAL_HOURS = 1 / 60
 MAX_TEST_INTERVAL_HOURS = 31 * 24
+MIN_LINK_SUPERVISION_SECONDS = 10
 # What a panel can be enrolled to be monitored for (panels.monitored_services, sql/0018: its CHECK lists the same
 # values), with the words the enrolment form shows, in the catalogue's order. Tamper, "emergency" and "other" are
 # kinds of alarm a panel may send, not services an insurer asks about.
@@ -99,6 +100,7 @@ async def create_customer(
     security_code: str = "",
     phone: str = "",
     monitored_services: Iterable[str] = (),
+    link_supervision_seconds: float | None = None,
 ) -> EnrolledCustomer:
     """One transaction: the customer, its owner login, its monitored site and the panel with its account (and what
     the panel is monitored for: values of MONITORED_SERVICES)."""
@@ -109,6 +111,7 @@ async def create_customer(
     account = normalise_account(account)
     key, key_format = _key(dc09_key, dc09_key_format)
     check_test_interval(test_interval_hours)
+    check_link_supervision(link_supervision_seconds)
     services = check_monitored_services(monitored_services)
     if password is not None:
         check_password(password, email=email)
@@ -127,6 +130,7 @@ async def create_customer(
             security_code,
             phone.strip(),
             services,
+            link_supervision_seconds,
         )
     except asyncpg.UniqueViolationError:  # a concurrent enrolment won the race for the account or e-mail
         raise Conflict(f"account {account} or {email} is already enrolled", field="account") from None
@@ -145,6 +149,7 @@ async def _insert_customer(
     security_code: str,
     phone: str = "",
     monitored_services: list[str] | None = None,
+    link_supervision_seconds: float | None = None,
 ) -> EnrolledCustomer:
     async with connection.transaction():
         if await connection.fetchval("SELECT 1 FROM panels WHERE account = $1", account):
@@ -163,7 +168,14 @@ async def _insert_customer(
         )
         site_id = await _insert_site(connection, customer_id, "Premises", address)
         panel_id = await _insert_panel(
-            connection, site_id, account, key, key_format, test_interval_hours, monitored_services or []
+            connection,
+            site_id,
+            account,
+            key,
+            key_format,
+            test_interval_hours,
+            monitored_services or [],
+            link_supervision_seconds,
         )
     return EnrolledCustomer(customer_id, user_id, site_id, panel_id, account)
 
@@ -183,16 +195,19 @@ async def _insert_panel(
     key_format: str | None,
     test_interval_hours: float,
     monitored_services: list[str],
+    link_supervision_seconds: float | None = None,
 ) -> int:
     panel_id: int = await connection.fetchval(
-        "INSERT INTO panels (site_id, account, dc09_key, dc09_key_format, test_interval, monitored_services) "
-        "VALUES ($1, $2, $3, $4, make_interval(secs => $5), $6) RETURNING id",
+        "INSERT INTO panels (site_id, account, dc09_key, dc09_key_format, test_interval, monitored_services, "
+        "supervision_interval) VALUES ($1, $2, $3, $4, make_interval(secs => $5), $6, make_interval(secs => $7)) "
+        "RETURNING id",
         site_id,
         account,
         key,
         key_format,
         test_interval_hours * 3600.0,
         monitored_services,
+        link_supervision_seconds,
     )
     return panel_id
 
@@ -205,6 +220,18 @@ def check_test_interval(hours: float) -> float:
             field="test_interval_hours",
         )
     return hours
+
+
+def check_link_supervision(seconds: float | None) -> float | None:
+    """A panel's DC-09 link supervision (it polls the receiver with NULL messages), if it has one: every 10 seconds to
+    once a month. A lapse raises a failure to communicate (shared.incidents.supervision) sooner than its test."""
+    if seconds is not None and not MIN_LINK_SUPERVISION_SECONDS <= seconds <= MAX_TEST_INTERVAL_HOURS * 3600:
+        raise DomainError(
+            f"link supervision is from {MIN_LINK_SUPERVISION_SECONDS:g} seconds to {MAX_TEST_INTERVAL_HOURS:g} hours; "
+            "leave it empty for a panel that does not poll",
+            field="link_supervision_seconds",
+        )
+    return seconds
 
 
 async def add_site(connection: Connection, *, customer_id: int, name: str, address: str) -> int:
@@ -225,11 +252,13 @@ async def add_panel(
     dc09_key_format: str | None = None,
     test_interval_hours: float = 24,
     monitored_services: Iterable[str] = (),
+    link_supervision_seconds: float | None = None,
 ) -> int:
     """Another alarm panel (its own account number) at an enrolled site, and what it is monitored for."""
     account = normalise_account(account)
     key, key_format = _key(dc09_key, dc09_key_format)
     check_test_interval(test_interval_hours)
+    check_link_supervision(link_supervision_seconds)
     services = check_monitored_services(monitored_services)
     async with connection.transaction():
         if not await connection.fetchval("SELECT 1 FROM sites WHERE id = $1", site_id):
@@ -237,7 +266,9 @@ async def add_panel(
         if await connection.fetchval("SELECT 1 FROM panels WHERE account = $1", account):
             raise Conflict(f"account {account} is already enrolled", field="account")
         try:
-            return await _insert_panel(connection, site_id, account, key, key_format, test_interval_hours, services)
+            return await _insert_panel(
+                connection, site_id, account, key, key_format, test_interval_hours, services, link_supervision_seconds
+            )
         except asyncpg.UniqueViolationError:
             raise Conflict(f"account {account} is already enrolled", field="account") from None
 

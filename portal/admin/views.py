@@ -35,6 +35,17 @@ def _hours(form: Form) -> float:
         raise DomainError("enter the test interval in hours, e.g. 24 or 0.5", field="test_interval_hours") from None
 
 
+def _link_supervision(form: Form) -> float | None:
+    """The optional "Link supervision (seconds)" field: empty for a panel that does not poll the receiver."""
+    value = form.get("link_supervision_seconds")
+    if not value:
+        return None
+    try:
+        return float(value)  # its range (NaN and infinity outside it) is shared.enrolment.check_link_supervision's
+    except ValueError:
+        raise DomainError("enter the link supervision in seconds, e.g. 90", field="link_supervision_seconds") from None
+
+
 def _key_fields(form: Form) -> tuple[str | None, str | None]:
     key = form.raw("dc09_key").strip()
     return (key, form.get("dc09_key_format") or "hex") if key else (None, None)
@@ -74,6 +85,7 @@ async def create_customer_view(request: web.Request, form: Form) -> web.StreamRe
             security_code=form.get("security_code"),
             phone=form.get("phone"),
             monitored_services=form.all("monitored_services"),
+            link_supervision_seconds=_link_supervision(form),
         )
     flash(await get_session(request), f"Customer enrolled with panel account {enrolled.account}.")
     raise redirect(f"/staff/customers/{enrolled.customer_id}")
@@ -112,6 +124,7 @@ async def create_panel(request: web.Request, form: Form) -> web.StreamResponse:
             dc09_key_format=key_format,
             test_interval_hours=_hours(form),
             monitored_services=form.all("monitored_services"),
+            link_supervision_seconds=_link_supervision(form),
         )
     flash(await get_session(request), "Panel added.")
     raise redirect(f"/staff/customers/{customer_id}")

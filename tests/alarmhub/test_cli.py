@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
 import asyncpg
 
@@ -43,6 +44,8 @@ async def test_admin_create_customer_and_user(database_url: str) -> None:
         "hex",
         "--address",
         "9 Road",
+        "--link-supervision-seconds",
+        "90",
     )
     assert created.returncode == 0, created.stderr
     assert "customer_id=" in created.stdout and "account=C0FFEE" in created.stdout
@@ -73,6 +76,8 @@ async def test_admin_create_customer_and_user(database_url: str) -> None:
     )
     assert user.returncode == 0, user.stderr
     connection = await asyncpg.connect(database_url)
+    polls = await connection.fetchval("SELECT supervision_interval FROM panels WHERE account = 'C0FFEE'")
+    assert polls == timedelta(seconds=90)  # the panel polls: the supervision fails it after 90 s + the grace
     try:
         key = await connection.fetchval("SELECT dc09_key FROM panels WHERE account = 'C0FFEE'")
         role = await connection.fetchval("SELECT role FROM users WHERE email = 'disp@example.com'")

@@ -73,6 +73,21 @@ async def test_an_admin_adds_premises_and_panels(
     assert foreign.status == 404
     interval = await portal.post(f"{base}/panels", {**panel, "account": "AB12CF", "test_interval_hours": "0"})
     assert interval.status == 400 and 'id="f-test_interval_hours-error"' in await interval.text()
+    # A panel that polls the receiver gets its link supervision, which the supervision job fails it by sooner.
+    for bad in ("5", "nan", "soon", "inf"):
+        refused = await portal.post(
+            f"{base}/panels",
+            {**panel, "account": "AB12D0", "test_interval_hours": "24", "link_supervision_seconds": bad},
+        )
+        assert refused.status == 400 and 'id="f-link_supervision_seconds-error"' in await refused.text(), bad
+    polled = await portal.post(
+        f"{base}/panels", {**panel, "account": "AB12D0", "test_interval_hours": "24", "link_supervision_seconds": "90"}
+    )
+    assert "Panel added" in await polled.text()
+    intervals = await db.fetch(
+        "SELECT account, extract(epoch FROM supervision_interval) AS seconds FROM panels WHERE account LIKE 'AB12%'"
+    )
+    assert {row["account"]: row["seconds"] for row in intervals} == {"AB12CD": None, "AB12D0": 90}
 
 
 async def test_an_admin_creates_staff_users_and_reads_the_outbox(
