@@ -135,10 +135,11 @@ def _wants_json(request: web.Request) -> bool:
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """DomainError → its status with a page (or JSON under /api/); HTTP errors get the same treatment."""
+    field: str | None = None
     try:
         return await handler(request)
     except DomainError as error:
-        status, message = error.status, error.message
+        status, message, field = error.status, error.message, error.field
     except web.HTTPException as error:
         if error.status < 400:
             raise
@@ -146,8 +147,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("request failed", route=_route_of(request), method=request.method)
         status, message = 500, "something went wrong on our side; please try again in a moment"
-    if _wants_json(request):
-        return web.json_response({"error": message}, status=status)
+    if _wants_json(request):  # the field a domain error names is the API's parameter (accounts: "account")
+        body = {"error": message, "parameter": field} if field else {"error": message}
+        return web.json_response(body, status=status)
     return await render(request, "errors/error.html", {"status": status, "message": message}, status=status)
 
 

@@ -233,7 +233,8 @@ async def test_unknown_and_never_heard_accounts_are_404_saying_which(
     never = await portal.client.get(ACCOUNT_URL.format("FEED"), headers=bearer(token))
     assert never.status == 404 and (await never.json())["enrolment"] == "not_found"
     invalid = await portal.client.get(ACCOUNT_URL.format("not-hex"), headers=bearer(token))
-    assert invalid.status == 400 and "account number" in (await invalid.json())["error"]
+    assert invalid.status == 400 and "account number" in (body := await invalid.json())["error"]
+    assert body["parameter"] == "account"  # the field the domain error names
 
 
 async def test_the_openapi_document_is_valid_3_1_and_generated_from_the_routes(portal: Portal) -> None:
