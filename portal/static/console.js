@@ -27,7 +27,12 @@
   var timeZone = root.getAttribute("data-timezone") || undefined;
   // The server's clock minus ours: ages are measured on the database's clock, whatever this computer's says.
   var clockOffset = Date.parse(root.getAttribute("data-at")) - Date.now() || 0;
+  // Ids of signals shown, so that a message sent twice around a reconnect adds no second row. Only ids still on
+  // screen can come again (the server sends in cursor order, and the tables keep the newest rows), so the map is
+  // cut back to them now and then: a console open through a shift at 1,000 signals/s must not keep millions.
   var seenSignals = {};
+  var seenCount = 0;
+  var SEEN_MAX = 5000;
   var knownIncidents = {};
   var unseenAlarms = 0;
   var baseTitle = document.title;
@@ -116,6 +121,15 @@
     return row;
   }
 
+  function forgetSignalsOffScreen() {
+    seenSignals = {};
+    seenCount = 0;
+    document.querySelectorAll("tr[data-signal-id]").forEach(function (row) {
+      seenSignals[row.getAttribute("data-signal-id")] = true;
+      seenCount++;
+    });
+  }
+
   function trim(body, limit) {
     while (body.rows.length > limit) {
       body.deleteRow(body.rows.length - 1);
@@ -129,6 +143,9 @@
       return;
     }
     seenSignals[signal.id] = true;
+    if (++seenCount > SEEN_MAX) {
+      forgetSignalsOffScreen();
+    }
     var isAlarm = signal.category === "alarm";
     var body = isAlarm ? alarmRows : signalRows;
     var row = signalRow(signal);
