@@ -205,7 +205,7 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
-async def run_scenario(scenario: Scenario, database_url: str, duration: float) -> Result:
+async def run_scenario(scenario: Scenario, database_url: str, duration: float, *, worker: bool = False) -> Result:
     connection = await asyncpg.connect(database_url)
     try:
         await connection.execute("TRUNCATE signals, rejected_frames, untimed_transmissions")
@@ -223,6 +223,9 @@ async def run_scenario(scenario: Scenario, database_url: str, duration: float) -
     }
     env["ALARMHUB_RECEIVER_PROCESSES"] = str(scenario.processes)
     receiver = subprocess.Popen([sys.executable, "-m", "alarmhub", "receiver"], cwd=REPO, env=env)
+    # --with-worker: `alarmhub worker` on the same database, so its incident opener follows every signal stored (and
+    # its supervision checks the panels) while the receiver is measured.
+    jobs = subprocess.Popen([sys.executable, "-m", "alarmhub", "worker"], cwd=REPO, env=env) if worker else None
     try:
         await wait_for_port(port, receiver, listeners=scenario.processes)
         await run_panels(panels, "127.0.0.1", port, transport=scenario.transport, duration=1.0)  # warm-up
@@ -242,6 +245,9 @@ async def run_scenario(scenario: Scenario, database_url: str, duration: float) -
     finally:
         receiver.terminate()  # a supervisor stops its workers
         receiver.wait(timeout=15)
+        if jobs is not None:
+            jobs.terminate()
+            jobs.wait(timeout=15)
     if not all(panel.prepared for panel in panels):
         # It built frames during the run, on the cores the receiver needs: the figure would be too low.
         raise RuntimeError(
@@ -299,6 +305,9 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", action="append", help="run only these (e.g. tcp-plain-100)")
     parser.add_argument("--write", action="store_true", help="replace the results table in bench/RESULTS.md")
     parser.add_argument(
+        "--with-worker", action="store_true", help="run `alarmhub worker` (the incident opener) during each scenario"
+    )
+    parser.add_argument(
         "--repeat", type=int, default=1, help="runs per scenario, interleaved; the table shows the median run"
     )
     args = parser.parse_args(argv)
@@ -320,7 +329,7 @@ async def main(argv: list[str] | None = None) -> int:
         version = await connection.fetchval("SHOW server_version")
         await connection.close()
         for scenario in [scenario for _ in range(args.repeat) for scenario in chosen]:  # interleaved: drift hits all
-            result = await run_scenario(scenario, database_url, duration)
+            result = await run_scenario(scenario, database_url, duration, worker=args.with_worker)
             runs[scenario.name].append(result)
             cpu = " ".join(f"{part}={result.cpu_per_signal(part):.0f}us" for part in result.cpu)
             print(
@@ -336,6 +345,7 @@ async def main(argv: list[str] | None = None) -> int:
         f"Machine: {machine()}; PostgreSQL {version} "
         f"({'embedded' if embedded else 'server at ' + urlsplit(url).netloc}).\n"
         f"Command: `python -m bench.ingest{' --quick' if args.quick else ''}"
+        f"{' --with-worker' if args.with_worker else ''}"
         f"{f' --repeat {args.repeat}' if args.repeat > 1 else ''}` ({duration:g} s per scenario after a 1 s "
         f"warm-up; receiver and load client in separate processes on the same machine"
         f"{f'; each scenario run {args.repeat} times, interleaved, the median run shown' if args.repeat > 1 else ''})."
