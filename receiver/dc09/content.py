@@ -53,7 +53,7 @@ _NEW_EVENT_PREFIX = re.compile(r"N(?=[a-z]{2}|/|[A-Z]{2})")
 
 
 # An account is hex, so "FA1" or "BA01" can be an account and a SIA code with its zone alike: such a token without
-# '#' is read as the event it spells (as DC-09 writes it), never as an account.
+# '#', followed by a SIA text block ("|A…"), is read as the event it spells (as DC-09 writes it), not as an account.
 _SIA_EVENT_TOKEN = re.compile(r"[A-Z]{2}[0-9]*")
 
 
@@ -75,7 +75,10 @@ def split_account(data: str, account: str | None = None) -> tuple[str | None, st
     if account:
         bar = data.find("|")
         token = data[:bar]
-        if bar == len(account) and token.upper() == account.upper() and not _SIA_EVENT_TOKEN.fullmatch(token):
+        # "FA1|AKitchen" is fire zone 1 with its text block ("|A…"), even from panel FA1; "FA12|Nri1/BA01" or
+        # "BA01|1130 01 001" (no text block after the bar) are that panel's account and its data.
+        spelled_event = _SIA_EVENT_TOKEN.fullmatch(token) is not None and data[bar + 1 : bar + 2] == "A"
+        if bar == len(account) and token.upper() == account.upper() and not spelled_event:
             return token, data[bar + 1 :]
     return None, data
 

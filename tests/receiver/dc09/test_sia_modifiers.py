@@ -277,3 +277,19 @@ def test_a_token_that_spells_a_sia_event_is_the_event_not_the_account(
 ) -> None:
     assert split_account(data, account) == (None, data)
     assert decoded("SIA-DCS", account, data).events == events
+
+
+# ... but only before a text block: followed by anything else the token is the panel's account, as the tolerance
+# means (an extra FA 12 or a refused Contact ID otherwise).
+@pytest.mark.parametrize(
+    ("message_type", "account", "data", "events"),
+    [
+        ("SIA-DCS", "FA12", "FA12|Nri1/BA01", (sia("BA", "01", partition="1"),)),
+        ("ADM-CID", "BA01", "BA01|1130 01 001", (Event("ADM-CID", "130", "event", "001", "01"),)),
+    ],
+)
+def test_an_account_that_spells_a_sia_event_is_still_the_account_before_other_data(
+    message_type: str, account: str, data: str, events: tuple[Event, ...]
+) -> None:
+    assert split_account(data, account)[0] == account
+    assert decoded(message_type, account, data).events == events
