@@ -400,7 +400,7 @@ class BatchWriter:
             self._untimed_queued.discard(transmitter)
             parked = self._parked.get(transmitter)
             if parked:
-                self._pending.append(parked.popleft())
+                self._pending.insert(0, parked.popleft())  # first in the next batch, as it was before it was parked
                 self._untimed_queued.add(transmitter)
                 self._untimed_pending += 1
                 if not parked:

@@ -349,3 +349,17 @@ async def test_one_panels_flood_of_untimed_frames_holds_no_other_panel_back() ->
     assert [s.rows for batch in batches for s in batch if s.untimed] == [s.rows for s in flood]  # each once, in order
     flood_from = [submission.untimed for submission in flood]
     assert all(s.untimed is not None for s in flood) and len({(u.account, u.line) for u in flood_from if u}) == 1
+
+
+async def test_a_parked_message_goes_first_in_the_next_batch() -> None:
+    # Released to the queue's end, a transmitter's k-th untimed message waited k passes through a busy queue.
+    writer = BatchWriter("postgresql://unused", retransmission_window=180.0, max_batch_rows=2)
+    writer._connected = 1
+    received_at = datetime.now(UTC)
+    done: list[Exception | None] = []
+    first, second = (_submission(untimed(n, 602, 0), received_at, done) for n in (1, 2))
+    others = [_submission(timed(10 + n), received_at, done) for n in range(5)]
+    for submission in (first, second, *others):
+        writer.submit_then(submission.rows, submission.on_settled, submission.untimed)
+    batches = [[s.rows for s in writer._take_batch()[0]] for _ in range(2)]
+    assert batches == [[first.rows, others[0].rows], [second.rows, others[1].rows]]
