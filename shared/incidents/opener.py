@@ -204,7 +204,9 @@ class Opener:
         incident = await queries.open_incident(connection, decision.premises_key)
         if incident is None:
             return  # nothing open to restore
-        restore = Member(signal.id, signal.format, signal.code, signal.qualifier, signal.zone, signal.received_at)
+        restore = Member(
+            signal.id, signal.format, signal.code, signal.qualifier, signal.zone, signal.received_at, signal.account
+        )
         members = await queries.members(connection, incident.id)
         if not restores_one_of(restore, members):
             return  # it ends an alarm of an incident closed before this one opened, not one of this incident's

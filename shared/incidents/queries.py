@@ -240,11 +240,13 @@ async def add_action(
 async def members(connection: Connection, incident_id: int) -> list[Member]:
     """The incident's signals, as rules.all_restored reads them."""
     rows = await connection.fetch(
-        "SELECT g.id, g.format, g.code, g.qualifier, g.zone, g.received_at "
+        "SELECT g.id, g.format, g.code, g.qualifier, g.zone, g.received_at, g.account "
         "FROM incident_signals i JOIN signals g ON g.id = i.signal_id WHERE i.incident_id = $1",
         incident_id,
     )
-    return [Member(r["id"], r["format"], r["code"], r["qualifier"], r["zone"], r["received_at"]) for r in rows]
+    return [
+        Member(r["id"], r["format"], r["code"], r["qualifier"], r["zone"], r["received_at"], r["account"]) for r in rows
+    ]
 
 
 async def close_restored(connection: Connection, incident_id: int) -> bool:

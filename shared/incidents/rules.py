@@ -159,6 +159,7 @@ class Member:
     qualifier: str
     zone: str | None
     received_at: datetime
+    account: str = ""  # the panel's account: on a premises with several panels, a restore ends its own panel's event
 
 
 def _restores(member: Member) -> str | None:
@@ -178,6 +179,7 @@ def restores_one_of(restore: Member, members: Sequence[Member]) -> bool:
         member.qualifier != Qualifier.RESTORE
         and member.code == code
         and member.format == restore.format
+        and member.account == restore.account
         and (member.zone or "") == (restore.zone or "")
         and (member.received_at, member.id) < (restore.received_at, restore.id)
         for member in members
@@ -188,7 +190,7 @@ def all_restored(members: Sequence[Member]) -> bool:
     """Whether every event (or status report) among `members` has a restore of the same code and zone at or after
     it; an incident with no event is not restored."""
     restores = [
-        (code, member.format, member.zone or "", (member.received_at, member.id))
+        (code, member.format, member.account, member.zone or "", (member.received_at, member.id))
         for member in members
         if (code := _restores(member)) is not None
     ]
@@ -199,9 +201,10 @@ def all_restored(members: Sequence[Member]) -> bool:
         any(
             code == event.code
             and form == event.format
+            and account == event.account
             and zone == (event.zone or "")
             and at > (event.received_at, event.id)
-            for code, form, zone, at in restores
+            for code, form, account, zone, at in restores
         )
         for event in events
     )

@@ -131,6 +131,11 @@ RESTORE_CASES = [
     ("one event, no restore", [_member(1, "130", "event")], False),
     ("restored", [_member(1, "130", "event"), _member(2, "130", "restore", minutes=1)], True),
     ("another zone's restore", [_member(1, "130", "event"), _member(2, "130", "restore", "002", 1)], False),
+    (
+        "another panel's restore (a premises with two panels)",
+        [_member(1, "130", "event"), replace(_member(2, "130", "restore", minutes=1), account="B2B2")],
+        False,
+    ),
     ("another code's restore", [_member(1, "130", "event"), _member(2, "110", "restore", minutes=1)], False),
     ("a restore before the event", [_member(2, "130", "restore"), _member(3, "130", "event", minutes=1)], False),
     (
