@@ -9,7 +9,8 @@ import asyncpg
 from aiohttp import web
 
 from portal.api import queries
-from portal.api.openapi import ERROR, Component, Reply, operation, path_parameter
+from portal.api.openapi import Component, Reply, operation, path_parameter
+from portal.api.paging import PARAMETER_ERROR
 from portal.auth.access import Access, access, staff_scope
 from portal.keys import pool_key
 from shared.enrolment import normalise_account
@@ -155,7 +156,7 @@ def _not_enrolled(account: str, *, heard_from: bool) -> web.Response:
     ),
     responses={
         200: Reply("The enrolled account.", ACCOUNT),
-        400: Reply("Not an account number.", ERROR),
+        400: Reply('Not an account number; `parameter` is "account".', PARAMETER_ERROR),
         404: Reply("No panel is enrolled with this account.", NOT_ENROLLED),
     },
     tags=("accounts",),
