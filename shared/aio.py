@@ -14,8 +14,10 @@ async def wait_or_timeout(awaitable: Awaitable[T], seconds: float) -> T | None:
 
     On 3.11, when `task.cancel()` lands while an `asyncio.timeout()` is expiring, the context manager can turn the
     cancellation into TimeoutError; a loop that treats TimeoutError as "nothing happened" then waits again and the
-    task never stops (a worker that hung its shutdown this way). Here a pending cancellation always wins.
+    task never stops (a worker that hung its shutdown this way). Here a pending cancellation always wins, also
+    one a library swallowed before the wait began (see `checkpoint`).
     """
+    checkpoint()
     try:
         async with asyncio.timeout(seconds):
             return await awaitable
@@ -24,3 +26,16 @@ async def wait_or_timeout(awaitable: Awaitable[T], seconds: float) -> T | None:
         if task is not None and task.cancelling():
             raise asyncio.CancelledError from None
         return None
+
+
+def checkpoint() -> None:
+    """Raise CancelledError if the current task was asked to stop and the request was swallowed on the way.
+
+    3.11's `asyncio.wait_for` returns the inner result when a cancellation lands just as the inner awaitable
+    completes, leaving `task.cancelling()` set but nothing raised (fixed in 3.12). aiosmtplib awaits every SMTP reply
+    through it, so an outbox sender stopped as a server answered delivered on and then waited out its poll interval
+    (ten minutes) before it noticed. Long-running loops call this between units of work.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

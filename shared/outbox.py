@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 import asyncpg
 
-from shared.aio import wait_or_timeout
+from shared.aio import checkpoint, wait_or_timeout
 from shared.db import Connection, Pool
 from shared.events import OUTBOX, Listener, MailQueued, notify
 from shared.logs import get_logger
@@ -167,6 +167,7 @@ class OutboxSender:
         tried = 0
         while tried < limit and await self.deliver_one():
             tried += 1
+            checkpoint()  # a stop asked for during that delivery, even one aiosmtplib swallowed, ends the round here
         return tried
 
     async def run(self, *, database_url: str, poll_interval: float) -> None:

@@ -41,4 +41,6 @@ def setup(app: web.Application) -> None:
     app[api_cursor_codec_key] = CursorCodec(session_key(app[config_key]))
     for endpoints in (accounts, signals, incidents):
         app.router.add_routes(endpoints.routes)
-    app.on_startup.append(refuse_undeclared_operations)
+    # First of all startup work (aiohttp runs every cleanup_ctx before the on_startup handlers appended later):
+    # a portal whose API is misdeclared refuses to start before it opens a pool or starts the console's listener.
+    app.on_startup.insert(0, refuse_undeclared_operations)
