@@ -31,6 +31,7 @@ import asyncpg
 
 from receiver import metrics
 from receiver.signal_rows import FIELD_SEPARATOR, LIST_SEPARATOR, SIGNAL_COLUMNS
+from shared import aio
 from shared.events import SIGNALS
 from shared.logs import get_logger
 
@@ -434,7 +435,7 @@ class BatchWriter:
                         self._fail_pending("database unavailable")
             except Exception as error:  # any database or driver failure: reconnect, never let the task die
                 log.warning("batch writer lost the database", writer=number, error=str(error), retry_in=backoff)
-                await asyncio.sleep(backoff)
+                await aio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
                 if connection is not None:

@@ -4,7 +4,6 @@ older than the retransmission window."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections import deque
@@ -15,6 +14,7 @@ import asyncpg
 from receiver import metrics
 from receiver.accounts import PanelInfo
 from receiver.dc09 import Rejection
+from shared import aio
 from shared.db import Connection
 from shared.logs import get_logger
 
@@ -116,7 +116,7 @@ class Housekeeping:
         connection: Connection | None = None
         try:
             while True:
-                await asyncio.sleep(self._interval)
+                await aio.sleep(self._interval)
                 try:
                     if connection is None or connection.is_closed():
                         connection = await asyncpg.connect(self._database_url)

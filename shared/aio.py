@@ -39,3 +39,10 @@ def checkpoint() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+async def sleep(seconds: float) -> None:
+    """`asyncio.sleep` for long-running loops: a stop that a library swallowed on the way here ends the loop now
+    rather than after the sleep and another round of work (see `checkpoint`)."""
+    checkpoint()
+    await asyncio.sleep(seconds)

@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from shared import aio
 from shared.db import Connection, Pool
 from shared.logs import get_logger
 from shared.outbox import RetryPolicy
@@ -143,7 +144,7 @@ async def supervised(name: str, task: Callable[[], Awaitable[None]], restarts: R
         crashes = 1 if time.monotonic() - started > restarts.max_delay else crashes + 1  # a long good run forgives
         delay = restarts.delay(crashes)
         log.info("worker task restarts", task=name, delay=delay)
-        await asyncio.sleep(delay)
+        await aio.sleep(delay)
 
 
 @asynccontextmanager
@@ -187,7 +188,7 @@ async def _drain_queue(job: QueueJob, pool: Pool) -> None:
         async with pool.acquire() as connection, connection.transaction():
             found = await job.take_one(connection)
         if not found:
-            await asyncio.sleep(job.idle_interval)
+            await aio.sleep(job.idle_interval)
 
 
 _HEARTBEAT = """
@@ -254,8 +255,8 @@ class _SingletonRunner:
         try:
             # Polled, not a blocking pg_advisory_lock(): a statement waiting for hours would hide a dead connection.
             # Each try is bounded too: on a silently dead socket it would otherwise wait for TCP to give up (minutes).
-            while not await self._try_lock(connection):  # noqa: ASYNC110
-                await asyncio.sleep(timing.retry)
+            while not await self._try_lock(connection):
+                await aio.sleep(timing.retry)
             await self._lead(connection)
         finally:
             connection.terminate()  # never a graceful close: the connection may be the thing that broke
@@ -310,7 +311,7 @@ class _SingletonRunner:
         while True:
             window = tick_window(time.time(), interval)
             await self._tick(datetime.fromtimestamp(window, UTC))
-            await asyncio.sleep(max(0.0, window + interval - time.time()))
+            await aio.sleep(max(0.0, window + interval - time.time()))
 
     async def _tick(self, tick_at: datetime) -> None:
         assert isinstance(self.job, Singleton)

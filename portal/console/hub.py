@@ -31,6 +31,7 @@ from aiohttp import WSMsgType, web
 
 from portal.auth.rules import Rule
 from portal.auth.sessions import load_viewer
+from shared import aio
 from shared.catalogue.presentation import present
 from shared.db import Pool
 from shared.events import INCIDENTS, IncidentsChanged, Listener
@@ -350,14 +351,14 @@ class ConsoleHub:
         """One queue read per burst of changes, at most `debounce` after the first of them."""
         while True:
             await self._queue_dirty.wait()
-            await asyncio.sleep(self.debounce)
+            await aio.sleep(self.debounce)
             self._queue_dirty.clear()
             try:
                 async with self.pool.acquire() as connection:
                     snapshot = await self._read_queue(connection)
             except Exception as error:  # the database is away: try again shortly, the consoles keep the last one
                 log.warning("console queue read failed", error=f"{type(error).__name__}: {error}")
-                await asyncio.sleep(1.0)
+                await aio.sleep(1.0)
                 self._queue_dirty.set()
                 continue
             for socket in list(self.sockets):
@@ -380,7 +381,7 @@ class ConsoleHub:
 
     async def _recheck_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.session_recheck)
+            await aio.sleep(self.session_recheck)
             try:
                 await self.recheck_sessions()
             except Exception as error:  # the database is away: keep the consoles, check again next time

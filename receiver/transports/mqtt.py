@@ -33,6 +33,7 @@ from receiver.connection_ids import next_connection_id
 from receiver.dc09 import Envelope, Rejection, RejectReason, nak, parse_envelope, split_datagram
 from receiver.ingest import Ingestor, PendingAnswer
 from receiver.mqtt_events import EventRejection, decode_event, event_answer
+from shared import aio
 from shared.config import Config
 from shared.logs import get_logger
 
@@ -381,7 +382,7 @@ class MqttTransport:
             finally:
                 connection.close()
                 self.connected.clear()
-            await asyncio.sleep(backoff)
+            await aio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_LONGEST)
 
     async def _subscribe(self, client: aiomqtt.Client) -> None:
