@@ -203,7 +203,7 @@ async def plans(database_url: str, customer_id: int, deep: Position) -> list[str
     from zoneinfo import ZoneInfo
 
     from shared.catalogue import SignalCategory
-    from shared.signal_history import PAGE_SETTINGS, SCAN_ROWS, HistoryFilter, _page_sql
+    from shared.signal_history import HISTORY_SETTINGS, SCAN_ROWS, HistoryFilter, _page_sql
 
     scope, every = CustomerScope(customer_id, None), HistoryFilter(ZoneInfo("UTC"))
     power = HistoryFilter(ZoneInfo("UTC"), categories=frozenset({SignalCategory.POWER}))
@@ -215,14 +215,12 @@ async def plans(database_url: str, customer_id: int, deep: Position) -> list[str
         ("Power loss, a year back", power, deep),
         ("Supervisory (none sent), first page", never, top),
     )
-    connection = await asyncpg.connect(database_url)
+    connection = await asyncpg.connect(database_url, server_settings=dict(HISTORY_SETTINGS))  # as the portal's
     lines = []
     try:
         for name, wanted, position in cases:
             sql, values = _page_sql(scope, wanted, position, older=True, limit=PAGE_ROWS, scan=SCAN_ROWS)
-            async with connection.transaction():  # as the portal runs them: shared.signal_history.PAGE_SETTINGS
-                await connection.execute(PAGE_SETTINGS)
-                explained = await connection.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *values)
+            explained = await connection.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *values)
             plan = "\n".join(r[0] for r in explained)
             took = re.search(r"Execution Time: ([\d.]+) ms", plan)
             buffers = re.search(r"Buffers: shared hit=(\d+)(?: read=(\d+))?", plan)

@@ -41,6 +41,9 @@ staff_sections_key = web.AppKey("staff_sections", StaffSections)
 grantable_permissions_key = web.AppKey("grantable_permissions", dict[Permission, str])
 # Signs the Signal history's paging cursors (portal/signals/routes.py: a key derived from the session key).
 cursor_codec_key = web.AppKey("signal_history_cursor_codec", CursorCodec)
+# The pool the Signal history's pages, tab and export borrow from (shared.signal_history.history_pool: sessions
+# planning its statements with their own settings).
+history_pool_key = web.AppKey("signal_history_pool", asyncpg.Pool)
 # How many Signal history exports one process streams at once (each holds a pooled connection while it runs).
 export_slots_key = web.AppKey("signal_history_export_slots", asyncio.Semaphore)
 # Readiness beyond the database that /healthz reports, by name (under `alarmhub run`: whether the receiver

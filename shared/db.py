@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TypeAlias
 
 import asyncpg
@@ -18,18 +19,31 @@ async def _init_connection(connection: Connection) -> None:
     await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, connect_timeout: float = 10.0) -> Pool:
-    """Open a pool whose connections decode jsonb to Python values."""
+async def create_pool(
+    url: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    connect_timeout: float = 10.0,
+    server_settings: Mapping[str, str] | None = None,
+) -> Pool:
+    """Open a pool whose connections decode jsonb to Python values (and start with `server_settings`, if given)."""
     pool: Pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, timeout=connect_timeout, init=_init_connection
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=connect_timeout,
+        init=_init_connection,
+        server_settings=dict(server_settings) if server_settings else None,
     )
     return pool
 
 
-async def pool_from_config(config: Config, url: str) -> Pool:
+async def pool_from_config(config: Config, url: str, *, server_settings: Mapping[str, str] | None = None) -> Pool:
     return await create_pool(
         url,
         min_size=config["database.pool_min_size"],
         max_size=config["database.pool_max_size"],
         connect_timeout=config["database.connect_timeout"],
+        server_settings=server_settings,
     )

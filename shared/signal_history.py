@@ -11,13 +11,14 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from shared.catalogue import CATEGORY_LABELS, CONTACT_ID, SIA_DCS, SignalCategory, SignalLine, entries, present
-from shared.db import Connection
+from shared.config import Config
+from shared.db import Connection, Pool, pool_from_config
 from shared.scope import CustomerScope
 
 PAGE_ROWS = 50
@@ -252,7 +253,7 @@ def _pairing(p: _Params, scope: CustomerScope) -> str:
     signals (at most LOOKBACK_ROWS, within LOOKBACK), the first signal of the same zone and code family decides —
     an event is paired; another restore means that event was restored already.
 
-    The walk back reads signals_customer_received in order (PAGE_SETTINGS turns bitmap scans off, so its LIMIT
+    The walk back reads signals_customer_received in order (HISTORY_SETTINGS turns bitmap scans off, so its LIMIT
     stops it early) and filters on the panel's account. `account || ''` keeps that filter out of reach of
     signals_idempotency (whose key starts with the account but not the time): as an index scan over it, the walk read
     every signal the panel ever sent (3.5 s a page for a panel of 500,000 signals)."""
@@ -357,7 +358,8 @@ async def history_page(
 ) -> HistoryPage:
     """Up to `limit` signals newest first: the newest page, the page older than `after`, or the page newer than
     `before` (which becomes the newest page when fewer than `limit` newer signals are left). `premises_known`:
-    the customer's premises when the caller has read them already."""
+    the customer's premises when the caller has read them already. `connection`: from a history_pool (elsewhere the
+    statements run, but a busy customer's restores may be paired by bitmap scans: see HISTORY_SETTINGS)."""
     known = premises_known if premises_known is not None else await premises_of(connection, scope)
     premises = {p.id: p.name for p in known}
     if before is not None:
@@ -365,7 +367,7 @@ async def history_page(
     upper = wanted.bounds()[1]
     start = min(after, Position(upper, 0)) if after is not None else Position(upper, 0)
     sql, values = _page_sql(scope, wanted, start, older=True, limit=limit, scan=scan)
-    rows = await _fetch(connection, sql, values)
+    rows = await connection.fetch(sql, *values)
     found = [row for row in rows if row["matches_"]]
     shown = found[:limit]
     sentinel = next((row for row in rows if row["scanned_"] == scan), None)
@@ -416,23 +418,27 @@ async def _newer_page(
     return HistoryPage(_lines(shown, premises), older=older, newer=newer)
 
 
-# For the page and export statements, in their transaction. JIT off: see _fetch. Bitmap scans off: the restore
-# pairing's walk back must be an ordered index scan that its LIMIT stops early; as a bitmap scan (which the planner
-# prefers, estimating few rows) it read every signal of the customer's last 31 days for each restore on the page —
-# 21,000 rows each for a customer of 500,000 signals: 140 ms a page instead of 0.45 (EXPLAIN ANALYZE on bench.portal's
-# 10 million signals). The page's own scans are ordered index scans either way.
-PAGE_SETTINGS = "SET LOCAL jit = off; SET LOCAL enable_bitmapscan = off"
+# The sessions that run the page and export statements (HISTORY_SETTINGS, a pool of their own: history_pool).
+#
+# JIT off: the restore pairing's lateral is estimated at thousands of rows per line of a busy customer (it reads at
+# most LOOKBACK_ROWS), which lifts the statement past jit_above_cost, and compiling it took ~300 ms on every page for
+# a sub-millisecond query (EXPLAIN ANALYZE, a customer of 100,000 signals: 0.7 ms without JIT); a year's export
+# spent 0.8 s compiling before its first row.
+#
+# Bitmap scans off: the pairing's walk back must be an ordered index scan that its LIMIT stops early; as a bitmap
+# scan (which the planner prefers, estimating few rows) it read every signal of the customer's last 31 days for each
+# restore on the page — 21,000 rows each for a customer of 500,000 signals: 140 ms a page instead of 0.45 (EXPLAIN
+# ANALYZE on bench.portal's 10 million signals). The page's own scans are ordered index scans either way.
+#
+# Set per session, not per statement: SET LOCAL needed a transaction around every page (BEGIN, SET, the page,
+# COMMIT: four round trips instead of one). The rest of the portal keeps bitmap scans: BRIN and GIN indexes are read
+# by nothing else.
+HISTORY_SETTINGS: Final[Mapping[str, str]] = {"jit": "off", "enable_bitmapscan": "off"}
 
 
-async def _fetch(connection: Connection, sql: str, values: Sequence[Any]) -> list[asyncpg.Record]:
-    """A page statement's rows, with JIT off: the restore pairing's lateral is estimated at thousands of rows per
-    line of a busy customer (it reads at most LOOKBACK_ROWS), which lifts the statement past jit_above_cost, and
-    compiling it took ~300 ms on every page for a sub-millisecond query (EXPLAIN ANALYZE, a customer of 100,000
-    signals: 0.7 ms without JIT). As shared.signal_export does for the same reason."""
-    async with connection.transaction():
-        await connection.execute(PAGE_SETTINGS)
-        rows: list[asyncpg.Record] = await connection.fetch(sql, *values)
-    return rows
+async def history_pool(config: Config, database_url: str) -> Pool:
+    """The pool that history pages and exports borrow from: its sessions plan them with HISTORY_SETTINGS."""
+    return await pool_from_config(config, database_url, server_settings=HISTORY_SETTINGS)
 
 
 def _position(row: asyncpg.Record) -> Position:

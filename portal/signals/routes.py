@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -14,28 +15,30 @@ from portal.keys import (
     config_key,
     cursor_codec_key,
     dashboard_tabs_key,
+    database_url_key,
     export_slots_key,
+    history_pool_key,
     navigation_key,
     templates_key,
 )
 from portal.navigation import NavItem
 from portal.signals import views
 from portal.signals.table import history_rows
-from shared.config import Config
 from shared.db import Connection
 from shared.scope import CustomerScope
-from shared.signal_history import HistoryFilter, history_page, premises_of
+from shared.signal_history import HistoryFilter, history_page, history_pool, premises_of
 
 # The dashboard tab lists the latest few and links to the page.
 TAB_ROWS = 10
 
 
-def dashboard_tab(config: Config) -> DashboardTab:
-    zone = views.timezone_in(config)
+def dashboard_tab(app: web.Application) -> DashboardTab:
+    zone = views.timezone_in(app[config_key])
 
-    async def latest(connection: Connection, scope: CustomerScope) -> dict[str, Any]:
-        premises = await premises_of(connection, scope)
-        page = await history_page(connection, scope, HistoryFilter(zone), limit=TAB_ROWS, premises_known=premises)
+    async def latest(_connection: Connection, scope: CustomerScope) -> dict[str, Any]:
+        async with app[history_pool_key].acquire() as connection:  # the history's statements, in its sessions
+            premises = await premises_of(connection, scope)
+            page = await history_page(connection, scope, HistoryFilter(zone), limit=TAB_ROWS, premises_known=premises)
         return {"page": page, "several_premises": len(premises) > 1}
 
     return DashboardTab(
@@ -43,8 +46,16 @@ def dashboard_tab(config: Config) -> DashboardTab:
     )
 
 
+async def database_pool(app: web.Application) -> AsyncIterator[None]:
+    pool = await history_pool(app[config_key], app[database_url_key])
+    app[history_pool_key] = pool
+    yield
+    await pool.close()
+
+
 def setup(app: web.Application) -> None:
     config = app[config_key]
+    app.cleanup_ctx.append(database_pool)
     app[cursor_codec_key] = views.cursor_codec(session_key(config))
     # At most a third of the pool streams exports; the rest serves pages.
     app[export_slots_key] = asyncio.Semaphore(max(1, config["database.pool_max_size"] // 3))
@@ -53,4 +64,4 @@ def setup(app: web.Application) -> None:
     localtime = templates.filters["localtime"]
     templates.globals["history_rows"] = lambda lines, show_premises: history_rows(lines, show_premises, localtime)
     app[navigation_key].add(NavItem("Signal history", "signals", "side", section="signals", order=40))
-    app[dashboard_tabs_key].add(dashboard_tab(config))
+    app[dashboard_tabs_key].add(dashboard_tab(app))

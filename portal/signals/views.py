@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from portal.auth.access import Access, access, scope_of
-from portal.keys import config_key, cursor_codec_key, export_slots_key, pool_key
+from portal.keys import config_key, cursor_codec_key, export_slots_key, history_pool_key
 from portal.render import render
 from shared.catalogue import CATEGORY_LABELS
 from shared.config import Config
@@ -73,7 +73,7 @@ async def history(request: web.Request) -> web.StreamResponse:
     codec = request.app[cursor_codec_key]
     notice = ""
     page: HistoryPage | None = None
-    async with request.app[pool_key].acquire() as connection:
+    async with request.app[history_pool_key].acquire() as connection:
         premises = await premises_of(connection, scope)
         wanted, errors = parse_filter(request, premises)
         if not errors:
@@ -117,7 +117,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 async def _export(request: web.Request) -> web.StreamResponse:
     scope = scope_of(request)
-    async with request.app[pool_key].acquire() as connection:
+    async with request.app[history_pool_key].acquire() as connection:
         wanted, errors = parse_filter(request, await premises_of(connection, scope))
         if errors:  # only a hand-made link gets here: the page shows what is wrong, next to each field
             raise web.HTTPSeeOther(f"{request.app.router['signals'].url_for()}?{request.rel_url.raw_query_string}")

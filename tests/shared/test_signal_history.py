@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 
 from shared.catalogue import CONTACT_ID, SIA_DCS, SignalCategory, classify
+from shared.config import load_config
 from shared.enrolment import add_panel, add_site
 from shared.scope import CustomerScope
 from shared.signal_export import CSV_HEADER, csv_row, csv_rows
@@ -23,6 +24,7 @@ from shared.signal_history import (
     Position,
     Premises,
     history_page,
+    history_pool,
     premises_of,
 )
 from tests.portal.conftest import Customer, enrol
@@ -325,3 +327,15 @@ async def test_the_csv_rows_are_the_pages_rows_and_formulas_are_defused(
     restore = next(row for row in rows if row[9])
     assert restore[9].startswith("Burglary alarm at ") and restore[0].endswith(("-06:00", "-05:00"))
     assert all(row[6] == alpha.account for row in rows)
+
+
+async def test_the_history_pool_plans_with_jit_and_bitmap_scans_off(database_url: str) -> None:
+    """The pages' statements carry no settings of their own: the sessions they run in must (HISTORY_SETTINGS) — a
+    bitmap scan made each restore's pairing read a month of a busy customer's signals."""
+    pool = await history_pool(load_config(None, environ={}), database_url)
+    try:
+        async with pool.acquire() as connection:
+            assert await connection.fetchval("SHOW enable_bitmapscan") == "off"
+            assert await connection.fetchval("SHOW jit") == "off"
+    finally:
+        await pool.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,14 @@ class Console:
                 if message["type"] == kind:
                     return message
             await self._more(max(0.01, deadline - time.monotonic()))
+
+    async def queue_where(self, wanted: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> dict[str, Any]:
+        """The next queue message that shows `wanted`, passing over those sent before the change arrived (the hub
+        sends one after its listener (re)connects, which may cross a change the test has just made)."""
+        deadline = time.monotonic() + timeout
+        while not wanted(message := await self.next("queue", max(0.01, deadline - time.monotonic()))):
+            pass
+        return message
 
     async def signals(self, ids: list[int], timeout: float = 5.0) -> list[dict[str, Any]]:
         """As many signal messages as `ids` names, passing over signals older than the first of them (the

@@ -63,7 +63,7 @@ async def test_the_consoles_queue_follows_an_incident_opened_taken_and_released_
     await wait_until(hub_of(app_client).listener.connected.is_set)
 
     incident_id = await open_incident(db, alpha, title="Burglary alarm", priority=3)
-    snapshot = await console.next("queue", timeout=2.0)
+    snapshot = await console.queue_where(lambda queue: bool(queue["incidents"]), timeout=2.0)
     (entry,) = snapshot["incidents"]
     assert entry["id"] == incident_id and entry["title"] == "Burglary alarm" and entry["priority"] == 3
     assert (entry["customer_name"], entry["premises_address"]) == ("Customer alpha", "alpha Street 1")
@@ -78,7 +78,7 @@ async def test_the_consoles_queue_follows_an_incident_opened_taken_and_released_
             incident_id,
         )
         await notify(connection, INCIDENTS, IncidentsChanged((incident_id,)))
-    taken = (await console.next("queue", timeout=2.0))["incidents"][0]
+    taken = (await console.queue_where(lambda queue: queue["incidents"][0]["holder_id"], timeout=2.0))["incidents"][0]
     assert taken["holder_name"] == "dispatcher@example.com"
 
     # A fire on hold for a second: after the burglary while held, back in front once the hold ends, with no write.
