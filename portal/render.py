@@ -31,6 +31,7 @@ def create_templates(config: Config) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates change with a deploy, which restarts: no stat() of each file on every page
     )
     zone = ZoneInfo(config["portal.timezone"])
     environment.globals["brand"] = Branding.from_config(config)
@@ -40,8 +41,8 @@ def create_templates(config: Config) -> jinja2.Environment:
         if moment is None:
             return "—"
         local = moment.astimezone(zone)
-        if fmt == DEFAULT_TIME_FORMAT:
-            return f"{local.year:04d}-{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d}"
+        if fmt == DEFAULT_TIME_FORMAT:  # %-formatting: twice as fast as the f-string's format specs
+            return "%04d-%02d-%02d %02d:%02d" % (local.year, local.month, local.day, local.hour, local.minute)  # noqa: UP031
         return local.strftime(fmt)
 
     environment.filters["localtime"] = localtime

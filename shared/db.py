@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeAlias
 
 import asyncpg
@@ -26,8 +26,13 @@ async def create_pool(
     max_size: int = 10,
     connect_timeout: float = 10.0,
     server_settings: Mapping[str, str] | None = None,
+    reset: Callable[[Connection], Awaitable[None]] | None = None,
 ) -> Pool:
-    """Open a pool whose connections decode jsonb to Python values (and start with `server_settings`, if given)."""
+    """Open a pool whose connections decode jsonb to Python values (and start with `server_settings`, if given).
+
+    `reset`: what a connection goes through on its way back to the pool, after asyncpg has rolled back a
+    transaction left open; by default asyncpg's reset (advisory locks, cursors, LISTEN and settings: one more round
+    trip per release)."""
     pool: Pool = await asyncpg.create_pool(
         url,
         min_size=min_size,
@@ -35,15 +40,23 @@ async def create_pool(
         timeout=connect_timeout,
         init=_init_connection,
         server_settings=dict(server_settings) if server_settings else None,
+        reset=reset,
     )
     return pool
 
 
-async def pool_from_config(config: Config, url: str, *, server_settings: Mapping[str, str] | None = None) -> Pool:
+async def pool_from_config(
+    config: Config,
+    url: str,
+    *,
+    server_settings: Mapping[str, str] | None = None,
+    reset: Callable[[Connection], Awaitable[None]] | None = None,
+) -> Pool:
     return await create_pool(
         url,
         min_size=config["database.pool_min_size"],
         max_size=config["database.pool_max_size"],
         connect_timeout=config["database.connect_timeout"],
         server_settings=server_settings,
+        reset=reset,
     )

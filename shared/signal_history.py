@@ -9,9 +9,9 @@ import hmac
 import re
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -199,8 +199,7 @@ class CursorCodec:
         return hmac.new(self._key, message, hashlib.sha256).digest()[: self._MAC_BYTES]
 
 
-@dataclass(frozen=True, slots=True)
-class Restored:
+class Restored(NamedTuple):
     """The event a restore ends."""
 
     id: int
@@ -208,9 +207,9 @@ class Restored:
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryLine:
-    """One row of the history: the signal as the catalogue words it, with what the portal adds around it."""
+class HistoryLine(NamedTuple):
+    """One row of the history: the signal as the catalogue words it, with what the portal adds around it (a
+    NamedTuple, as SignalLine is: fifty are built for every page)."""
 
     signal: SignalLine
     zone: str
@@ -438,35 +437,35 @@ HISTORY_SETTINGS: Final[Mapping[str, str]] = {"jit": "off", "enable_bitmapscan":
 
 async def history_pool(config: Config, database_url: str) -> Pool:
     """The pool that history pages and exports borrow from: its sessions plan them with HISTORY_SETTINGS."""
-    return await pool_from_config(config, database_url, server_settings=HISTORY_SETTINGS)
+    return await pool_from_config(config, database_url, server_settings=HISTORY_SETTINGS, reset=_session_kept)
+
+
+async def _session_kept(_connection: Connection) -> None:
+    """The history pool's reset: none beyond asyncpg's rollback of an open transaction. What the pages and the
+    export do leaves nothing in a session (no SET, LISTEN or advisory lock; their cursor lives in a transaction),
+    so asyncpg's reset statement would be a round trip on every page for nothing — and its RESET ALL keeps
+    HISTORY_SETTINGS anyway (settings given at connect time are the session's defaults)."""
 
 
 def _position(row: asyncpg.Record) -> Position:
     return Position(row["received_at"], row["id"])
 
 
-def _line(row: asyncpg.Record, premises: Mapping[int, str]) -> HistoryLine:
-    restores = None
-    if row["restores_id"] is not None:
-        restores = Restored(row["restores_id"], row["restores_text"], row["restores_at"])
+def _line(row: asyncpg.Record, premises: Mapping[int, str], restored_at: datetime | None) -> HistoryLine:
+    restores_id = row["restores_id"]
     return HistoryLine(
-        signal=present(row),
-        zone=row["zone"] or "",
-        user=row["user_number"] or "",
-        partition=row["partition"] or "",
-        premises=premises.get(row["site_id"], ""),
-        restores=restores,
-        incident_id=row.get("incident_id"),
+        present(row),
+        row["zone"] or "",
+        row["user_number"] or "",
+        row["partition"] or "",
+        premises.get(row["site_id"], ""),
+        None if restores_id is None else Restored(restores_id, row["restores_text"], row["restores_at"]),
+        restored_at,
+        row.get("incident_id"),
     )
 
 
 def _lines(rows: Sequence[asyncpg.Record], premises: Mapping[int, str]) -> list[HistoryLine]:
     """The page's lines; an event whose restore is on the same page says when it was restored."""
-    lines = [_line(row, premises) for row in rows]
-    restored_at = {line.restores.id: line.signal.received_at for line in lines if line.restores is not None}
-    if not restored_at:
-        return lines
-    return [
-        replace(line, restored_at=restored_at[line.signal.id]) if line.signal.id in restored_at else line
-        for line in lines
-    ]
+    restored_at = {row["restores_id"]: row["received_at"] for row in rows if row["restores_id"] is not None}
+    return [_line(row, premises, restored_at.get(row["id"])) for row in rows]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from shared.catalogue.model import CATEGORY_LABELS, Qualifier, SignalCategory
 
@@ -15,12 +14,15 @@ class Row(Protocol):
     def __getitem__(self, key: str, /) -> Any: ...
 
 
+_CATEGORIES: dict[str, SignalCategory] = {category.value: category for category in SignalCategory}
+_RESTORE: str = Qualifier.RESTORE.value
+_OPEN_CLOSE = SignalCategory.OPEN_CLOSE
+
+
 def category_of(value: str) -> SignalCategory:
-    """A stored category; anything this version does not know is OTHER."""
-    try:
-        return SignalCategory(value)
-    except ValueError:
-        return SignalCategory.OTHER
+    """A stored category; anything this version does not know is OTHER. (A dict, not SignalCategory(value): pages
+    call this for every row, and an enum's lookup by value costs five times as much.)"""
+    return _CATEGORIES.get(value, SignalCategory.OTHER)
 
 
 def category_label(value: str) -> str:
@@ -28,13 +30,13 @@ def category_label(value: str) -> str:
     return CATEGORY_LABELS[category_of(value)]
 
 
-@dataclass(frozen=True, slots=True)
-class SignalLine:
+class SignalLine(NamedTuple):
     """A stored signal as a person reads it.
 
     `text` is the catalogue's text for the event as decoded: a restore already reads as one ("Burglary alarm
     restored"), a Contact ID closing as "Closing by user" — nothing is appended to it. `who` names the zone or the
-    user the event is about, `area` the partition.
+    user the event is about, `area` the partition. Immutable, and built fifty at a time for every page: a NamedTuple
+    is made in less than half the time of a frozen dataclass.
     """
 
     id: int
@@ -57,21 +59,19 @@ class SignalLine:
 def present(row: Row) -> SignalLine:
     """A signals row (id, received_at, account, category, qualifier, description, code, zone, partition,
     user_number) as a SignalLine."""
-    category = category_of(row["category"])
-    zone, user = row["zone"], row["user_number"]
-    who = f"Zone {zone}" if zone else f"User {user}" if user else ""
-    if zone and user:
-        who = f"Zone {zone}, user {user}"
+    category = _CATEGORIES.get(row["category"], SignalCategory.OTHER)
+    zone, user, partition = row["zone"], row["user_number"], row["partition"]
+    who = (f"Zone {zone}, user {user}" if user else f"Zone {zone}") if zone else (f"User {user}" if user else "")
     return SignalLine(
-        id=row["id"],
-        received_at=row["received_at"],
-        account=row["account"],
-        category=category,
-        category_label=CATEGORY_LABELS[category],
-        text=row["description"],
+        row["id"],
+        row["received_at"],
+        row["account"],
+        category,
+        CATEGORY_LABELS[category],
+        row["description"],
         # Contact ID sends a closing with the restore qualifier: for open/close codes it is the closing, no restore.
-        is_restore=row["qualifier"] == Qualifier.RESTORE.value and category is not SignalCategory.OPEN_CLOSE,
-        who=who,
-        area=f"Area {row['partition']}" if row["partition"] else "",
-        code=row["code"],
+        row["qualifier"] == _RESTORE and category is not _OPEN_CLOSE,
+        who,
+        f"Area {partition}" if partition else "",
+        row["code"],
     )

@@ -332,10 +332,16 @@ async def test_the_csv_rows_are_the_pages_rows_and_formulas_are_defused(
 async def test_the_history_pool_plans_with_jit_and_bitmap_scans_off(database_url: str) -> None:
     """The pages' statements carry no settings of their own: the sessions they run in must (HISTORY_SETTINGS) — a
     bitmap scan made each restore's pairing read a month of a busy customer's signals."""
-    pool = await history_pool(load_config(None, environ={}), database_url)
+    one = {"ALARMHUB_DATABASE_POOL_MIN_SIZE": "1", "ALARMHUB_DATABASE_POOL_MAX_SIZE": "1"}  # the same session each time
+    pool = await history_pool(load_config(None, environ=one), database_url)
     try:
+        for _ in range(2):  # and still after a release (the pool's reset)
+            async with pool.acquire() as connection:
+                assert await connection.fetchval("SHOW enable_bitmapscan") == "off"
+                assert await connection.fetchval("SHOW jit") == "off"
+        async with pool.acquire() as connection:  # a transaction left open is rolled back on release all the same
+            await connection.execute("BEGIN")
         async with pool.acquire() as connection:
-            assert await connection.fetchval("SHOW enable_bitmapscan") == "off"
-            assert await connection.fetchval("SHOW jit") == "off"
+            assert not connection.is_in_transaction()
     finally:
         await pool.close()
