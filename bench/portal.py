@@ -56,6 +56,7 @@ LONG_SHARE = 20  # every 20th signal is the long customer's
 SPAN = timedelta(days=730)
 SIGNALS_PER_CUSTOMER = 2000  # the other customers' share each, on average
 TARGET_RATIO = 0.80
+EMPTY_BARE = "bare page: no rows (a customer without signals)"
 TARGET_CSV_ROWS_PER_SECOND = 50_000
 # What the panels send, in turn per panel: openings and closings, tests, an alarm and its restore, power, troubles.
 KINDS = (
@@ -126,6 +127,9 @@ class Measured:
     errors: int
     seconds: float
     latencies: list[float]
+    # CPU seconds spent in the measured window by the page's server process, by PostgreSQL (all its processes)
+    # and by this process (the clients): where a page's cost goes, on a machine all three share.
+    cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     @property
     def rate(self) -> float:
@@ -134,6 +138,41 @@ class Measured:
     def percentile(self, fraction: float) -> float:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
+
+    def cpu_per_request(self) -> str:
+        """µs of CPU a request: the page's server / PostgreSQL / the clients."""
+        return " / ".join(f"{seconds / max(1, self.requests) * 1e6:,.0f}" for seconds in self.cpu)
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (Linux /proc; a process gone meanwhile counts 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / _TICKS
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def cpu_now(server_pid: int) -> tuple[float, float, float]:
+    return cpu_seconds([server_pid]), cpu_seconds(postgres_pids()), cpu_seconds([os.getpid()])
 
 
 async def load(database_url: str, signals: int) -> tuple[int, float]:
@@ -316,9 +355,17 @@ async def log_in(session: aiohttp.ClientSession, base: str) -> None:
 
 
 async def drive(
-    session: aiohttp.ClientSession, name: str, url: str, clients: int, seconds: float, *, rows_expected: bool = True
+    session: aiohttp.ClientSession,
+    name: str,
+    url: str,
+    clients: int,
+    seconds: float,
+    server_pid: int,
+    *,
+    rows_expected: bool = True,
 ) -> Measured:
-    """`clients` loops fetching `url` for `seconds` (after a short warm-up that is not counted)."""
+    """`clients` loops fetching `url` for `seconds` (after a short warm-up that is not counted); `server_pid`
+    serves it (its CPU is measured, with PostgreSQL's and ours)."""
     async with session.get(url) as response:
         body = await response.text()
     rows = len(_ROW.findall(body))
@@ -339,12 +386,16 @@ async def drive(
 
     warm = time.perf_counter() + min(2.0, seconds / 3)
     await asyncio.gather(*(client(warm, False) for _ in range(clients)))
+    cpu_before = cpu_now(server_pid)
     started = time.perf_counter()
     await asyncio.gather(*(client(started + seconds, True) for _ in range(clients)))
-    measured = Measured(name, len(latencies), errors, time.perf_counter() - started, latencies)
+    elapsed = time.perf_counter() - started
+    cpu = tuple(after - before for after, before in zip(cpu_now(server_pid), cpu_before, strict=True))
+    measured = Measured(name, len(latencies), errors, elapsed, latencies, (cpu[0], cpu[1], cpu[2]))
     print(
         f"{name:<52} {measured.rate:8.1f} req/s  p50 {measured.percentile(0.5):7.1f} ms  "
-        f"p99 {measured.percentile(0.99):7.1f} ms  ({rows} rows a page, {errors} errors)",
+        f"p99 {measured.percentile(0.99):7.1f} ms  ({rows} rows a page, {errors} errors; CPU µs a request "
+        f"server / PostgreSQL / clients {measured.cpu_per_request()})",
         flush=True,
     )
     return measured
@@ -392,8 +443,9 @@ async def export_year(session: aiohttp.ClientSession, base: str, portal_pid: int
 def report(args: argparse.Namespace, version: str, loaded: float, results: list[Measured], export: Export) -> str:
     by_name = {m.name: m for m in results}
     lines = [
-        "| page | requests/s | p50 | p99 | errors | against the bare page |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| page | requests/s | p50 | p99 | errors | against the bare page "
+        "| CPU µs a request: server / PostgreSQL / clients |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     bare = {"first": by_name["bare page: first 50 rows"], "deep": by_name["bare page: 50 rows a year back"]}
     for m in results:
@@ -403,18 +455,28 @@ def report(args: argparse.Namespace, version: str, loaded: float, results: list[
             against = f"{m.rate / baseline.rate:.0%}"
         lines.append(
             f"| {m.name} | {m.rate:,.0f} | {m.percentile(0.5):.1f} ms | {m.percentile(0.99):.1f} ms | {m.errors} "
-            f"| {against} |"
+            f"| {against} | {m.cpu_per_request()} |"
         )
     first = by_name["portal: Signal history, first page"].rate / bare["first"].rate
     deep = by_name["portal: Signal history, a page a year back"].rate / bare["deep"].rate
     rate = export.rows / export.seconds
     floor = next((m for m in results if "Account page" in m.name), None)
+    empty = by_name.get(EMPTY_BARE)
     floor_text = (
         f" A page of the portal with no signals at all (Account: session, login check, layout) makes "
         f"{floor.rate / bare['first'].rate:.0%} of the bare page's rate: the ceiling of any portal page here."
         if floor
         else ""
     )
+    if floor and empty:
+        # On a saturated machine a request's costs add up as 1/rate: the Account page's, plus what 50 rows cost the
+        # bare page (its page of 50 less its page of none) — a logged-in page doing no more than that for its rows.
+        ideal = 1 / (1 / floor.rate + 1 / bare["first"].rate - 1 / empty.rate)
+        floor_text += (
+            f" A logged-in page whose 50 rows cost no more than the bare page's (the Account page plus the bare "
+            f"page's 50 rows less its page of none) would make {ideal:,.0f} req/s, {ideal / bare['first'].rate:.0%} "
+            "of the bare page."
+        )
     return (
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}; PostgreSQL {version}; load average "
         f"before the run {os.getloadavg()[0]:.2f}.\n"
@@ -480,10 +542,33 @@ async def main(argv: list[str] | None = None) -> int:
                     ("portal: filtered to Power loss, first page", f"{portal}/signals?category=power"),
                     ("portal: filtered to Power loss, a year back", f"{portal}/signals?category=power&after={cursor}"),
                 ]
-                results = [await drive(session, n, u, args.clients, args.seconds) for n, u in pages]
+                pid_of = {portal: servers[0].pid, bare: servers[1].pid}
+                results = [
+                    await drive(session, n, u, args.clients, args.seconds, pid_of[u.split("/signals")[0]])
+                    for n, u in pages
+                ]
                 floor = "portal: the Account page (no signals: the portal's own cost)"
                 results.append(
-                    await drive(session, floor, f"{portal}/account", args.clients, args.seconds, rows_expected=False)
+                    await drive(
+                        session,
+                        floor,
+                        f"{portal}/account",
+                        args.clients,
+                        args.seconds,
+                        servers[0].pid,
+                        rows_expected=False,
+                    )
+                )
+                results.append(
+                    await drive(
+                        session,
+                        EMPTY_BARE,
+                        f"{bare}/signals?customer=0",
+                        args.clients,
+                        args.seconds,
+                        servers[1].pid,
+                        rows_expected=False,
+                    )
                 )
                 never = "portal: a category never sent (Supervisory)"
                 results.append(
@@ -493,6 +578,7 @@ async def main(argv: list[str] | None = None) -> int:
                         f"{portal}/signals?category=supervisory",
                         args.clients,
                         args.seconds,
+                        servers[0].pid,
                         rows_expected=False,
                     )
                 )
