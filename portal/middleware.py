@@ -9,11 +9,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
-from aiohttp import web
+from aiohttp import ClientConnectionResetError, web
 
 from portal.keys import request_id_key, viewer_key
 from portal.metrics import observe_latency
 from portal.render import render
+from shared.db import DATABASE_UNAVAILABLE
 from shared.errors import DomainError
 from shared.logs import get_logger
 
@@ -144,13 +145,53 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if error.status < 400:
             raise
         status, message = error.status, _HTTP_MESSAGES.get(error.status, error.reason)
-    except Exception:
-        log.exception("request failed", route=_route_of(request), method=request.method)
-        status, message = 500, "something went wrong on our side; please try again in a moment"
+    except Exception as error:
+        if not _database_unavailable(error):
+            log.exception("request failed", route=_route_of(request), method=request.method)
+            status, message = 500, "something went wrong on our side; please try again in a moment"
+        else:
+            _unavailable.seen(error)
+            status, message = 503, UNAVAILABLE_MESSAGE
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
     if _wants_json(request):  # the field a domain error names is the API's parameter (accounts: "account")
         body = {"error": message, "parameter": field} if field else {"error": message}
-        return web.json_response(body, status=status)
-    return await render(request, "errors/error.html", {"status": status, "message": message}, status=status)
+        return web.json_response(body, status=status, headers=headers)
+    page = await render(request, "errors/error.html", {"status": status, "message": message}, status=status)
+    page.headers.update(headers or {})
+    return page
+
+
+UNAVAILABLE_MESSAGE = "the service is temporarily unavailable; please try again in a minute"
+RETRY_AFTER_SECONDS = 30
+
+
+def _database_unavailable(error: Exception) -> bool:
+    # aiohttp's "the browser went away" is a ConnectionResetError, hence an OSError, but no database's doing.
+    return isinstance(error, DATABASE_UNAVAILABLE) and not isinstance(error, ClientConnectionResetError)
+
+
+class _Unavailability:
+    """Says once in the log that the database cannot be reached — at most once every `every` seconds, with how many
+    requests were answered 503 meanwhile — rather than a stack trace for each of them."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every = every
+        self.last_logged = float("-inf")
+        self.answered = 0
+
+    def seen(self, error: Exception) -> None:
+        self.answered += 1
+        now = time.monotonic()
+        if now - self.last_logged >= self.every:
+            log.warning(
+                "database unavailable; answering 503",
+                error=f"{type(error).__name__}: {error}",
+                requests=self.answered,
+            )
+            self.last_logged, self.answered = now, 0
+
+
+_unavailable = _Unavailability()
 
 
 def _route_of(request: web.Request) -> str | None:

@@ -15,6 +15,21 @@ Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolC
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 
 
+# The database cannot be reached just now — stopped, starting, restarting, out of connections, the network, a
+# connection cut in the middle of a statement: a condition to wait out and say so, not a defect to trace. (A statement
+# the server refused — a constraint, a syntax error, a timeout — is none of these.) OSError covers a refused or reset
+# connection and a connect timeout; an aiohttp server's own "the client went away" is an OSError too, which the
+# portal tells apart (portal/middleware.py).
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,  # 08xxx: cannot connect, connection lost or does not exist
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.AdminShutdownError,  # 57P01: the server was stopped under the connection
+    asyncpg.CrashShutdownError,  # 57P02
+    asyncpg.TooManyConnectionsError,  # 53300
+)
+
+
 async def _init_connection(connection: Connection) -> None:
     await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
