@@ -21,7 +21,7 @@ from tests.portal.conftest import Customer, Portal, portal_config
 
 @pytest.fixture
 def config(tmp_path) -> Config:  # type: ignore[no-untyped-def]
-    return portal_config(tmp_path, billing__gateway_timeout=0.3)
+    return portal_config(tmp_path, billing__gateway_timeout=2.0)  # a loaded machine must not turn a payment pending
 
 
 async def paid_directly(
@@ -30,7 +30,7 @@ async def paid_directly(
     """A payment made through the domain (as the pay page does), for the history pages to show."""
     outcome = await pay(
         db,
-        SandboxGateway(db, timeout=0.3),
+        SandboxGateway(db, timeout=2.0),
         PaymentRequest(
             customer_id=customer.customer_id,
             method_id=method_id,
