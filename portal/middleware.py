@@ -9,12 +9,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
-from aiohttp import ClientConnectionResetError, web
+from aiohttp import web
 
 from portal.keys import request_id_key, viewer_key
 from portal.metrics import observe_latency
 from portal.render import render
-from shared.db import DATABASE_UNAVAILABLE
+from shared.db import database_unavailable
 from shared.errors import DomainError
 from shared.logs import get_logger
 
@@ -123,7 +123,9 @@ def _log_request(request: web.Request, status: int, elapsed: float, response: we
     viewer = request.get(viewer_key)
     if viewer is not None:
         fields["user_id"] = viewer.user_id
-    if status >= 500:
+    if status == 503:
+        log.warning("request", **fields)  # unavailable for now: error_middleware said why, once every 10 s
+    elif status >= 500:
         log.error("request", **fields)  # error_middleware has logged the traceback once already
     else:
         log.info("request", **fields)  # a 4xx is the client's business, not an error of ours
@@ -146,7 +148,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         status, message = error.status, _HTTP_MESSAGES.get(error.status, error.reason)
     except Exception as error:
-        if not _database_unavailable(error):
+        if not database_unavailable(error):
             log.exception("request failed", route=_route_of(request), method=request.method)
             status, message = 500, "something went wrong on our side; please try again in a moment"
         else:
@@ -163,11 +165,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 UNAVAILABLE_MESSAGE = "the service is temporarily unavailable; please try again in a minute"
 RETRY_AFTER_SECONDS = 30
-
-
-def _database_unavailable(error: Exception) -> bool:
-    # aiohttp's "the browser went away" is a ConnectionResetError, hence an OSError, but no database's doing.
-    return isinstance(error, DATABASE_UNAVAILABLE) and not isinstance(error, ClientConnectionResetError)
 
 
 class _Unavailability:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -17,7 +18,10 @@ async def wait_or_timeout(awaitable: Awaitable[T], seconds: float) -> T | None:
     task never stops (a worker that hung its shutdown this way). Here a pending cancellation always wins, also
     one a library swallowed before the wait began (see `checkpoint`).
     """
-    checkpoint()
+    if (task := asyncio.current_task()) is not None and task.cancelling():
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()  # never started: closed, not left to warn that it was never awaited
+        raise asyncio.CancelledError
     try:
         async with asyncio.timeout(seconds):
             return await awaitable

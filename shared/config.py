@@ -237,8 +237,15 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "PostgreSQL URL; empty starts an embedded PostgreSQL (pgserver) with its data under `var/pgdata`.",
     ),
-    Setting("database", "pool_min_size", _integer(1, 100), 2, "Smallest number of connections each process keeps."),
-    Setting("database", "pool_max_size", _integer(1, 200), 10, "Largest number of connections each process opens."),
+    Setting("database", "pool_min_size", _integer(1, 100), 2, "Smallest number of connections each pool keeps."),
+    Setting(
+        "database",
+        "pool_max_size",
+        _integer(1, 200),
+        10,
+        "Largest number of connections each pool opens; a portal has two (its own and the signal history's), so "
+        "up to twice this (docs/operations.md counts every process's connections).",
+    ),
     Setting("database", "connect_timeout", _number(0.5, 120), 10.0, "Seconds to wait for a database connection."),
     # portal
     Setting("portal", "host", _string, "127.0.0.1", "Address the portal listens on."),

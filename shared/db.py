@@ -15,19 +15,47 @@ Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolC
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 
 
-# The database cannot be reached just now — stopped, starting, restarting, out of connections, the network, a
-# connection cut in the middle of a statement: a condition to wait out and say so, not a defect to trace. (A statement
-# the server refused — a constraint, a syntax error, a timeout — is none of these.) OSError covers a refused or reset
-# connection and a connect timeout; an aiohttp server's own "the client went away" is an OSError too, which the
-# portal tells apart (portal/middleware.py).
-DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
-    OSError,
+# What the server says when it cannot serve a connection just now.
+_SERVER_UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.PostgresConnectionError,  # 08xxx: cannot connect, connection lost or does not exist
     asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
     asyncpg.AdminShutdownError,  # 57P01: the server was stopped under the connection
     asyncpg.CrashShutdownError,  # 57P02
     asyncpg.TooManyConnectionsError,  # 53300
 )
+# What asyncpg says of a connection it lost: "connection is closed", "the underlying connection is closed" (a
+# transaction's exit after the server went away hides the real error this way), or a protocol state it cannot leave.
+_CLIENT_LOST: tuple[type[Exception], ...] = (asyncpg.InterfaceError, asyncpg.InternalClientError)
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether `error` means the database cannot be reached just now — stopped, starting, restarting, out of
+    connections, the network, a connection cut in the middle of a statement: a condition to wait out and say so,
+    not a defect to trace. A statement the server refused (a constraint, a syntax error, statement_timeout) is none
+    of these; nor is an OSError or a timeout that did not come out of asyncpg (a browser that went away, a file). A
+    statement that outran asyncpg's command timeout counts: the server is there but not answering in time."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:  # the error and what it was raised from or during
+        seen.add(id(current))
+        if isinstance(current, _SERVER_UNAVAILABLE):
+            return True
+        if isinstance(current, OSError) and _through_asyncpg(current):
+            return True
+        if isinstance(current, _CLIENT_LOST) and ("closed" in str(current) or "cannot switch" in str(current)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _through_asyncpg(error: BaseException) -> bool:
+    """Whether the error passed through asyncpg's code (connecting, reading, writing) on its way up."""
+    frame = error.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_globals.get("__name__", "").startswith("asyncpg."):
+            return True
+        frame = frame.tb_next
+    return False
 
 
 async def _init_connection(connection: Connection) -> None:

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from portal.app import create_app
 from portal.console.views import hub_key
 from shared.api_tokens import create_api_token
+from shared.logs import configure_logging
 from shared.migrations import migrate
 from tests.portal.conftest import Portal, enrol, portal_config
 from tests.receiver.test_faults import start_again
@@ -28,8 +32,26 @@ async def _pg_ctl(server: Any, *args: str) -> None:
     await asyncio.to_thread(pg_ctl, ["-w", *args], pgdata=server.pgdata, user=server.system_user)
 
 
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """What the portal logs, as production writes it (JSON lines)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging("info", "json", stream=stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def lines_of(stream: io.StringIO, start: int) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue()[start:].splitlines() if line.startswith("{")]
+
+
 async def test_the_portal_says_temporarily_unavailable_while_postgresql_is_down_and_recovers(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, json_log: io.StringIO
 ) -> None:
     import pgserver
 
@@ -52,19 +74,24 @@ async def test_the_portal_says_temporarily_unavailable_while_postgresql_is_down_
             assert (await client.get("/api/v1/incidents", headers=api)).status == 200
 
             await _pg_ctl(server, "-m", "fast", "stop")
-            caplog.clear()
-            with caplog.at_level(logging.WARNING):
-                for path in ("/signals", "/account", "/"):
-                    page = await portal.get(path)
-                    body = await page.text()
-                    assert page.status == 503, (path, page.status)
-                    assert "temporarily unavailable" in body, body
-                    assert "Traceback" not in body and "asyncpg" not in body
-                    assert page.headers.get("Retry-After")
-                answer = await client.get("/api/v1/incidents", headers=api)
-                assert answer.status == 503
-                assert "temporarily unavailable" in (await answer.json())["error"]
-            assert not [r for r in caplog.records if r.exc_info], "a stack trace per request while the database is down"
+            start = len(json_log.getvalue())
+            for path in ("/signals", "/account", "/"):
+                page = await portal.get(path)
+                body = await page.text()
+                assert page.status == 503, (path, page.status)
+                assert "temporarily unavailable" in body, body
+                assert "Traceback" not in body and "asyncpg" not in body
+                assert page.headers.get("Retry-After")
+            answer = await client.get("/api/v1/incidents", headers=api)
+            assert answer.status == 503
+            assert "temporarily unavailable" in (await answer.json())["error"]
+            logged = lines_of(json_log, start)
+            said = [line for line in logged if line["event"] == "database unavailable; answering 503"]
+            assert len(said) == 1 and said[0]["level"] == "warning", said  # once, not once per request
+            ours = [line for line in logged if not str(line.get("logger", "")).startswith("asyncpg")]
+            assert not [line for line in ours if "exception" in line], "a stack trace per request while it is down"
+            answered = [line for line in logged if line["event"] == "request" and line["status"] == 503]
+            assert len(answered) == 4 and {line["level"] for line in answered} == {"warning"}
 
             await start_again(server)
             for _ in range(100):  # the pools reconnect on their own; nothing is restarted
