@@ -165,6 +165,9 @@ def _operation(route: web.AbstractRoute, declared: Operation, components: dict[s
                 "required": p.required,
                 "description": p.description,
                 "schema": _schema(p.schema, components),
+                # An optional query parameter sent empty (`?limit=`, as a form with a blank field sends it) counts
+                # as left out (portal/api/paging.py): the document says so, for clients and schema-driven tests.
+                **({"allowEmptyValue": True} if p.location == "query" and not p.required else {}),
             }
             for p in declared.parameters
         ]
