@@ -4,6 +4,7 @@ older than the retransmission window."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections import deque
@@ -65,8 +66,16 @@ PURGE_ROWS = 10_000
 PURGE_EVERY = 60.0
 
 
+# The log says at most this often that rejections went unrecorded (the metric counts every one).
+UNRECORDED_LOG_EVERY = 60.0
+
+
 class Housekeeping:
-    """Buffers rejections and link activity in memory (bounded) and writes them every `interval` seconds."""
+    """Buffers rejections and link activity in memory (bounded) and writes them every `interval` seconds — sooner
+    when half the rejection buffer is taken, so that a burst of bad input is written as it comes. What a flood
+    faster than the writes (or a long database outage) pushes out of the full buffer is counted
+    (alarmhub_receiver_rejected_frames_unrecorded_total) and logged once a minute: never lost without a word, and
+    never able to grow the receiver's memory or make it wait."""
 
     def __init__(
         self,
@@ -83,6 +92,10 @@ class Housekeeping:
         self._retransmission_window = retransmission_window
         self._next_purge = 0.0  # time.monotonic() from which the next purge is due
         self._rejections: deque[tuple[object, ...]] = deque(maxlen=buffer_limit)
+        self._early = max(1, buffer_limit // 2)  # rejections waiting that make the next write start at once
+        self._wake = asyncio.Event()
+        self._unrecorded = 0  # pushed out since the last log line
+        self._unrecorded_logged = float("-inf")
         self._last_seen: dict[int, datetime] = {}
         self._last_signal: dict[int, tuple[PanelInfo, datetime]] = {}
 
@@ -90,6 +103,11 @@ class Housekeeping:
         self, transport: str, remote_addr: str, rejection: Rejection, account: str | None = None
     ) -> None:
         metrics.REJECTED.labels(rejection.reason.value).inc()
+        waiting = len(self._rejections)
+        if waiting >= self._early:
+            self._wake.set()
+            if waiting == self._rejections.maxlen:  # the append below pushes the oldest out
+                self._count_unrecorded(1)
         self._rejections.append(
             (
                 datetime.now(UTC),
@@ -101,6 +119,18 @@ class Housekeeping:
                 rejection.raw[:FIRST_BYTES_KEPT],
             )
         )
+
+    def _count_unrecorded(self, count: int) -> None:
+        metrics.REJECTED_UNRECORDED.inc(count)
+        self._unrecorded += count
+        now = time.monotonic()
+        if now - self._unrecorded_logged >= UNRECORDED_LOG_EVERY:
+            log.warning(
+                "rejected frames not recorded: more bad input than the rejected_frames table's writes keep up with",
+                unrecorded=self._unrecorded,
+                buffer=self._rejections.maxlen,
+            )
+            self._unrecorded_logged, self._unrecorded = now, 0
 
     def touch(self, panel_id: int, when: datetime) -> None:
         self._last_seen[panel_id] = when
@@ -116,7 +146,8 @@ class Housekeeping:
         connection: Connection | None = None
         try:
             while True:
-                await aio.sleep(self._interval)
+                await aio.wait_or_timeout(self._wake.wait(), self._interval)
+                self._wake.clear()
                 try:
                     if connection is None or connection.is_closed():
                         connection = await asyncpg.connect(self._database_url)
@@ -158,6 +189,10 @@ class Housekeeping:
                     await connection.execute(_INSERT_REJECTED, *zip(*rejections, strict=True))
                     await connection.execute(_TRIM_REJECTED, self._rejected_kept)
             except BaseException:
+                room = (self._rejections.maxlen or 0) - len(self._rejections)
+                if room < len(rejections):  # what arrived meanwhile stays; the oldest of these go
+                    self._count_unrecorded(len(rejections) - room)
+                    rejections = rejections[len(rejections) - room :] if room > 0 else []
                 self._rejections.extendleft(reversed(rejections))
                 raise
         if not seen and not signalled:

@@ -104,6 +104,11 @@ LIMIT_REFUSED = Counter(
     "alarmhub_receiver_connection_limit_refused_total",
     "TCP connections closed at once because receiver.max_connections were open.",
 )
+REJECTED_UNRECORDED = Counter(
+    "alarmhub_receiver_rejected_frames_unrecorded_total",
+    "Rejections counted in alarmhub_receiver_rejected_frames_total but not written to the rejected_frames table: "
+    "a flood of bad input outran the table's writes (its buffer is bounded) or the database was away too long.",
+)
 CONNECTIONS = Gauge("alarmhub_receiver_tcp_connections", "Open DC-09 TCP connections.")
 PENDING = Gauge("alarmhub_receiver_pending_signals", "Signals waiting for the database.")
 
