@@ -27,6 +27,7 @@ from shared.enrolment import (
 )
 from shared.errors import DomainError, NotFound
 from shared.fields import single_line
+from shared.restored import realign_after_restore
 from shared.scope import CustomerScope
 
 # Wrong arguments exit as argparse's own usage errors do; a rule of the business saying no exits with 1 (cli.py).
@@ -141,6 +142,11 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
 
     tasks.add_parser("run-billing-cycle", help="issue this month's invoices now (those missing); prints how many")
+    tasks.add_parser(
+        "after-restore",
+        help="after pg_restore into another cluster, before any part starts: realign the signals' transaction ids "
+        "and the incident opener's cursor with this server (changes nothing where none is ahead)",
+    )
 
     commands.add_parser("demo-data", help="create the demo customers, panels and logins (idempotent)")
 
@@ -182,6 +188,10 @@ async def admin_command(args: argparse.Namespace, url: str) -> int:
             return 0
         if args.admin_command == "set-monitored-for":
             return await set_monitored_command(connection, args.account, args.services)
+        if args.admin_command == "after-restore":
+            realigned = await realign_after_restore(connection)
+            print(f"signals_realigned={realigned.signals} cursors_moved={realigned.cursors}")
+            return 0
         if args.admin_command == "create-customer":
             enrolled = await create_customer(
                 connection,

@@ -190,3 +190,16 @@ async def test_set_monitored_for_records_what_an_older_panel_is_monitored_for(da
     cleared = alarmhub(database_url, "admin", "set-monitored-for", "7C7C", "")
     assert cleared.returncode == 0, cleared.stderr
     assert await services() == []
+
+
+async def test_after_restore_realigns_what_is_ahead_and_says_how_much(database_url: str) -> None:
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute("INSERT INTO job_cursors (job, xact, id) VALUES ('incident-opener', $1, 0)", 2**40)
+    finally:
+        await connection.close()
+    first = alarmhub(database_url, "admin", "after-restore")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "signals_realigned=0 cursors_moved=1"
+    again = alarmhub(database_url, "admin", "after-restore")
+    assert again.stdout.strip() == "signals_realigned=0 cursors_moved=0"
