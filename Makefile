@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-mqtt bench-billing bench-portal fuzz clean
+.PHONY: run test lint format bench bench-mqtt bench-billing bench-portal fuzz soak clean
 
 $(INSTALLED): pyproject.toml setup.py receiver/_fastpath.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ bench-console: $(INSTALLED)
 # the reference codec says, memory flat, rejections recorded, known-good frames stored (a Mosquitto of its own).
 fuzz: $(INSTALLED)
 	$(BIN)/python -m bench.fuzz --write
+
+# Faults, scripted: kill -9 of the receiver under TCP, UDP and MQTT load (ten times), the MQTT broker restarted
+# mid-load, the worker killed mid-job, PostgreSQL stopped for 30 s — nothing acknowledged lost, nothing done twice or
+# skipped (about 5 minutes; Mosquitto brokers of its own).
+soak: $(INSTALLED)
+	$(BIN)/python -m bench.soak --write
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
