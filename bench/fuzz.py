@@ -43,7 +43,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -62,10 +61,10 @@ from bench.ingest import (
     REPO,
     free_port,
     machine,
+    migrated_database,
     run_benchmark,
     server_url,
     wait_for_port,
-    with_database,
     write_results,
 )
 from bench.ingest_mqtt import wait_subscribed
@@ -87,7 +86,6 @@ from receiver.ingest import MAX_EVENTS_PER_MESSAGE, Refused, choose_answer
 from receiver.mqtt_events import EventRejection, decode_event
 from receiver.simulator.enrol import enrol_simulated_panels
 from receiver.transports.mqtt import TOPIC_ROOT, MqttSettings, ack_topic, connect_client, on_each_message, paho_client
-from shared.migrations import migrate
 
 MAX_FRAME_LENGTH = 1024  # receiver.max_frame_length, left at its default
 # The receiver's timers run on uvloop's clock, cached per loop iteration and in whole milliseconds: a cut "after
@@ -1473,24 +1471,18 @@ async def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plan = FuzzPlan(frames=args.frames, seed=args.seed)
     url, embedded = server_url()
-    name = f"alarmhub_fuzz_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    database_url = with_database(url, name)
     try:
-        connection = await asyncpg.connect(database_url)
-        await migrate(connection)
-        version = await connection.fetchval("SHOW server_version")
-        await connection.close()
-        with tempfile.TemporaryDirectory(prefix="alarmhub-fuzz-broker-") as directory:
-            async with own_mosquitto(Path(directory)) as own:
-                broker = None if args.no_mqtt else Broker(args.broker) if args.broker else own
-                if broker is None and not args.no_mqtt:
-                    raise SystemExit("no mosquitto binary: give --broker URL (a broker no other receiver uses)")
-                outcome = await fuzz(plan, database_url, broker)
+        async with migrated_database(url, "fuzz") as database_url:
+            connection = await asyncpg.connect(database_url)
+            version = await connection.fetchval("SHOW server_version")
+            await connection.close()
+            with tempfile.TemporaryDirectory(prefix="alarmhub-fuzz-broker-") as directory:
+                async with own_mosquitto(Path(directory)) as own:
+                    broker = None if args.no_mqtt else Broker(args.broker) if args.broker else own
+                    if broker is None and not args.no_mqtt:
+                        raise SystemExit("no mosquitto binary: give --broker URL (a broker no other receiver uses)")
+                    outcome = await fuzz(plan, database_url, broker)
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
         if embedded is not None:
             embedded.cleanup()  # type: ignore[attr-defined]
     where = "embedded" if embedded else f"server at {urlsplit(url).netloc}"

@@ -19,7 +19,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -164,6 +165,36 @@ def server_url() -> tuple[str, object | None]:
 
 def with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+async def create_migrated_database(url: str, name: str) -> str:
+    """Database `name` on the server at `url`, created and migrated; its URL."""
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    database_url = with_database(url, name)
+    connection = await asyncpg.connect(database_url)
+    try:
+        await migrate(connection)
+    finally:
+        await connection.close()
+    return database_url
+
+
+@asynccontextmanager
+async def migrated_database(url: str, purpose: str) -> AsyncIterator[str]:
+    """A fresh, migrated database on the server at `url` for one run, dropped afterwards."""
+    name = f"alarmhub_{purpose}_{uuid.uuid4().hex[:8]}"
+    try:
+        yield await create_migrated_database(url, name)
+    finally:
+        admin = await asyncpg.connect(url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
 
 
 async def wait_for_port(port: int, process: subprocess.Popen[bytes], limit: float = 30, listeners: int = 1) -> None:

@@ -41,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -67,11 +66,12 @@ from bench.fuzz import (
 )
 from bench.ingest import (
     REPO,
+    create_migrated_database,
     free_port,
     machine,
+    migrated_database,
     server_url,
     wait_for_port,
-    with_database,
     write_results,
 )
 from bench.ingest_mqtt import wait_subscribed
@@ -85,7 +85,6 @@ from shared.billing.sandbox import SANDBOX_CARDS
 from shared.config import load_config
 from shared.enrolment import create_customer
 from shared.logs import configure_logging
-from shared.migrations import migrate
 from shared.outbox import Mail, enqueue_mail
 from tests.portal.smtp import Inbox, smtp_server
 from tests.receiver.test_faults import start_again
@@ -956,7 +955,7 @@ async def database_outage(directory: Path, plan: OutagePlan) -> Outcome:
     outcome = Outcome(f"PostgreSQL stopped for {plan.down:g} s mid-load")
     server = pgserver.get_server(directory / "pgdata", cleanup_mode="delete")  # type: ignore[attr-defined]
     try:
-        url = await fresh_database(server.get_uri(), "alarmhub_soak")
+        url = await create_migrated_database(server.get_uri(), "alarmhub_soak")
         panels = soak_panels("6A", plan.panels, encrypted=True)
         await enrol(url, panels)
         setup, tally, started = ReceiverSetup(url, directory), Tally(keep_frames=True), time.monotonic()
@@ -1006,45 +1005,12 @@ def outage_checks(outcome: Outcome, plan: OutagePlan, tally: Tally, outage: Outa
 # -- the run
 
 
-async def fresh_database(url: str, name: str) -> str:
-    admin = await asyncpg.connect(url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    database_url = with_database(url, name)
-    connection = await asyncpg.connect(database_url)
-    try:
-        await migrate(connection)
-    finally:
-        await connection.close()
-    return database_url
-
-
-async def drop_database(url: str, name: str) -> None:
-    admin = await asyncpg.connect(url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-@asynccontextmanager
-async def scenario_database(url: str) -> AsyncIterator[str]:
-    """A fresh, migrated database for one scenario, dropped afterwards."""
-    name = f"alarmhub_soak_{uuid.uuid4().hex[:8]}"
-    try:
-        yield await fresh_database(url, name)
-    finally:
-        await drop_database(url, name)
-
-
 async def run_scenario(name: str, url: str, args: argparse.Namespace) -> Outcome:
     with tempfile.TemporaryDirectory(prefix=f"alarmhub-soak-{name}-") as temporary:
         directory = Path(temporary)
         if name == "database-outage":  # a PostgreSQL of its own, to stop
             return await database_outage(directory, OutagePlan())
-        async with scenario_database(url) as database_url:
+        async with migrated_database(url, "soak") as database_url:
             if name == "broker-restarts":
                 return await broker_restarts(database_url, directory, BrokerPlan())
             if name == "worker-kills":

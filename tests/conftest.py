@@ -9,6 +9,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -81,17 +82,24 @@ async def database_url(postgres_server_url: str, template_database: str) -> Asyn
         await admin.close()
 
 
-@pytest_asyncio.fixture
-async def empty_database_url(postgres_server_url: str) -> AsyncIterator[str]:
-    """A database with no schema at all, for migration tests."""
-    name = f"alarmhub_empty_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_server_url)
+@asynccontextmanager
+async def scratch_database(server_url: str, purpose: str, *, template: str | None = None) -> AsyncIterator[str]:
+    """A database with no schema (copied from `template`, if given) for one test; dropped afterwards."""
+    name = f"alarmhub_{purpose}_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield with_database(postgres_server_url, name)
+        await admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        yield with_database(server_url, name)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest_asyncio.fixture
+async def empty_database_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """A database with no schema at all, for migration tests."""
+    async with scratch_database(postgres_server_url, "empty") as url:
+        yield url
 
 
 @pytest_asyncio.fixture

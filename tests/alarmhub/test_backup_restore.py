@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,8 +21,8 @@ from receiver.dc09 import Envelope, cid_data, encode_frame, parse_envelope
 from receiver.simulator.client import Tally, run_panels
 from receiver.simulator.enrol import enrol_simulated_panels
 from receiver.simulator.traffic import VirtualPanel, panel_accounts, simulator_key
-from tests.conftest import REPO, free_port, with_database
-from tests.receiver.conftest import Panel
+from tests.conftest import REPO, free_port, scratch_database
+from tests.receiver.conftest import Panel, stored_frames
 from tests.receiver.test_faults import start_receiver, wait_for_port
 
 pytestmark = pytest.mark.slow
@@ -60,14 +59,8 @@ def client_tools(server_major: int) -> tuple[Path, Path]:
 @pytest_asyncio.fixture
 async def restored_url(postgres_server_url: str) -> AsyncIterator[str]:
     """An empty database (from template0, as pg_restore wants) to restore into; dropped afterwards."""
-    name = f"alarmhub_restored_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
-        yield with_database(postgres_server_url, name)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_database(postgres_server_url, "restored", template="template0") as url:
+        yield url
 
 
 def stop_gracefully(receiver: subprocess.Popen[bytes]) -> int:
@@ -85,16 +78,6 @@ def run(*command: str | Path, database_url: str | None = None) -> subprocess.Com
         command = (sys.executable, "-m", "alarmhub", *command[1:])
     argv = [str(part) for part in command]
     return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
-
-
-async def stored_frames(database_url: str) -> dict[bytes, int]:
-    """Every raw frame in signals and how many rows it has (one event per simulated frame: one row)."""
-    connection = await asyncpg.connect(database_url)
-    try:
-        rows = await connection.fetch("SELECT raw_frame, count(*) AS copies FROM signals GROUP BY raw_frame")
-    finally:
-        await connection.close()
-    return {bytes(row["raw_frame"]): row["copies"] for row in rows}
 
 
 async def send_again(port: int, frames: list[bytes], keys: dict[str, bytes | None]) -> list[str]:

@@ -16,13 +16,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from alarmhub.supervisor import SUPERVISOR_ENV
 from receiver.dc09 import cid_data, encode_frame, parse_answer
 from receiver.dc09.message import Answer
 from tests.conftest import REPO, free_port
+from tests.receiver.conftest import stored_frames
 
 _ACKED = re.compile(r'^alarmhub_receiver_frames_total\{(?=[^}]*transport="tcp")(?=[^}]*answer="ack")[^}]*\} (\S+)$')
 
@@ -178,15 +178,6 @@ async def _traffic(port: int, connections: int, frames: int, prefix: int) -> lis
     return [frame for batch in batches for frame in batch]
 
 
-async def _stored(database_url: str) -> dict[bytes, int]:
-    connection = await asyncpg.connect(database_url)
-    try:
-        rows = await connection.fetch("SELECT raw_frame, count(*) AS copies FROM signals GROUP BY raw_frame")
-    finally:
-        await connection.close()
-    return {bytes(row["raw_frame"]): row["copies"] for row in rows}
-
-
 @pytest.mark.slow
 async def test_two_workers_share_the_port_store_each_frame_once_and_stop_on_sigint(
     database_url: str, tmp_path: Path
@@ -199,7 +190,7 @@ async def test_two_workers_share_the_port_store_each_frame_once_and_stop_on_sigi
         assert all(count > 0 for count in acked), f"the kernel gave every connection to one worker: {acked}"
         assert running.stop() == 0
         assert await _wait_gone(list(workers.values()), 1) == [], "a worker outlived the supervisor's exit"
-    stored = await _stored(database_url)
+    stored = await stored_frames(database_url)
     assert set(stored) == set(sent)
     assert set(stored.values()) == {1}, "a frame was stored twice"
     log = (tmp_path / "receiver.log").read_text()
@@ -223,7 +214,7 @@ async def test_a_killed_worker_is_restarted_and_connections_keep_working(databas
         await running.wait_ready()
         sent += await _traffic(running.port, connections=20, frames=2, prefix=0xC000)
         assert running.stop() == 0
-    stored = await _stored(database_url)
+    stored = await stored_frames(database_url)
     assert set(stored) == set(sent)
     assert "receiver worker died; restarting" in (tmp_path / "receiver.log").read_text()
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ import shared.passwords
 from portal.app import create_app
 from shared.config import Config, load_config
 from shared.enrolment import create_customer, create_staff_user
+from shared.logs import configure_logging
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -175,6 +178,20 @@ class Portal:
 
     async def logout(self) -> ClientResponse:
         return await self.post("/logout")
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """Everything the portal logs, as production writes it (JSON lines), at debug level."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging("debug", "json", stream=stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 @pytest_asyncio.fixture

@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +22,6 @@ from portal.auth.access import Access, access
 from shared.api_tokens import authenticate, create_api_token, revoke_api_token
 from shared.config import Config
 from shared.errors import Conflict, DomainError
-from shared.logs import configure_logging
 from tests.alarmhub.test_cli import alarmhub
 from tests.portal.conftest import Customer, Portal, add_signal
 
@@ -38,20 +36,6 @@ def bearer(token: str) -> dict[str, str]:
 async def issue(db: asyncpg.Pool, name: str = "cad", role: str = "dispatcher") -> str:
     async with db.acquire() as connection:
         return (await create_api_token(connection, name=name, role=role)).secret
-
-
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    """Everything the portal logs, as production writes it (JSON), at debug level."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("debug", "json", stream=stream)
-    try:
-        yield stream
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 # Test-only API routes: one that changes state (POST) and one for admins only.

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from portal.app import create_app
 from portal.console.views import hub_key
 from shared.api_tokens import create_api_token
-from shared.logs import configure_logging
 from shared.migrations import migrate
 from tests.portal.conftest import Portal, enrol, portal_config
 from tests.receiver.test_faults import start_again
@@ -30,20 +27,6 @@ async def _pg_ctl(server: Any, *args: str) -> None:
     from pgserver._commands import pg_ctl
 
     await asyncio.to_thread(pg_ctl, ["-w", *args], pgdata=server.pgdata, user=server.system_user)
-
-
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    """What the portal logs, as production writes it (JSON lines)."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("info", "json", stream=stream)
-    try:
-        yield stream
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 def lines_of(stream: io.StringIO, start: int) -> list[dict[str, object]]:

@@ -91,3 +91,13 @@ async def panel(receiver: RunningReceiver) -> AsyncIterator[Panel]:
 
 def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+async def stored_frames(database_url: str) -> dict[bytes, int]:
+    """Every raw frame in signals and how many rows it has (one event per simulated frame: one row)."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch("SELECT raw_frame, count(*) AS copies FROM signals GROUP BY raw_frame")
+    finally:
+        await connection.close()
+    return {bytes(row["raw_frame"]): row["copies"] for row in rows}

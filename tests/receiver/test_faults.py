@@ -18,18 +18,13 @@ from receiver.simulator.enrol import enrol_simulated_panels
 from receiver.simulator.run import virtual_panels
 from shared.migrations import migrate
 from tests.conftest import REPO, free_port
-from tests.receiver.conftest import receiver_config
+from tests.receiver.conftest import receiver_config, stored_frames
 
 pytestmark = pytest.mark.slow
 
 
 async def assert_every_ack_stored_once(database_url: str, tally: Tally) -> None:
-    connection = await asyncpg.connect(database_url)
-    try:
-        rows = await connection.fetch("SELECT raw_frame, count(*) AS copies FROM signals GROUP BY raw_frame")
-    finally:
-        await connection.close()
-    stored = {bytes(row["raw_frame"]): row["copies"] for row in rows}
+    stored = await stored_frames(database_url)
     assert all(copies == 1 for copies in stored.values()), "a frame was stored twice"
     missing = [frame for frame in tally.acked_frames if frame not in stored]
     assert missing == [], f"{len(missing)} acknowledged frames are not in the table"
