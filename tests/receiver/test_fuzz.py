@@ -1,4 +1,4 @@
-"""Fuzzing a running `alarmhub receiver` process (bench/fuzz.py) with a few thousand inputs, so that `make test`
+"""Fuzzing a running `alarmhub receiver` process (bench/fuzz/) with a few thousand inputs, so that `make test`
 guards the machinery `make fuzz` runs with a million: TCP, UDP and MQTT, every answer checked against the reference
 codec, the metrics and rejected_frames against the rejections, known-good frames stored, memory flat."""
 
@@ -13,7 +13,13 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from bench.fuzz import REJECTED, UNRECORDED, Broker, FuzzPlan, fuzz, own_mosquitto, report, running_receiver, scrape
+from bench.fuzz.checks import REJECTED, UNRECORDED
+from bench.fuzz.mosquitto import own_mosquitto
+from bench.fuzz.plan import Broker, FuzzPlan
+from bench.fuzz.probes import scrape
+from bench.fuzz.receiver_process import running_receiver
+from bench.fuzz.report import report
+from bench.fuzz.run import fuzz
 from receiver.dc09 import cid_data, encode_frame
 
 pytestmark = pytest.mark.slow
