@@ -1,5 +1,6 @@
-"""`make soak`'s first scenario, short (bench/soak.py): an `alarmhub receiver` process killed with SIGKILL twice under
-TCP, UDP and MQTT load and started again — every acknowledged frame and message stored exactly once."""
+"""`make soak`'s first scenario, short (bench/soak/receiver_kills.py): an `alarmhub receiver` process killed with
+SIGKILL twice under TCP, UDP and MQTT load and started again — every acknowledged frame and message stored exactly
+once."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench.fuzz import own_mosquitto
-from bench.soak import KillPlan, outcome_lines, receiver_kills
+from bench.soak.receiver_kills import KillPlan, receiver_kills
+from bench.soak.report import outcome_lines
 
 pytestmark = pytest.mark.slow
 

@@ -15,13 +15,13 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from bench.smtp_inbox import Inbox, body_of, smtp_server
 from portal.app import create_app
 from shared.enrolment import create_customer
 from shared.mail import SmtpTransport
 from shared.outbox import OutboxSender, RetryPolicy
 from tests.conftest import REPO, free_port
 from tests.portal.conftest import PASSWORD, add_signal, portal_config
-from tests.portal.smtp import Inbox, body_of, smtp_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

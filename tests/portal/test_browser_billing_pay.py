@@ -11,9 +11,9 @@ import asyncpg
 import pytest
 from pypdf import PdfReader
 
+from bench.smtp_inbox import Inbox
 from tests.portal.billing_setup import VISA_DECLINED, VISA_OK, add_card, issue
 from tests.portal.conftest import PASSWORD, Customer
-from tests.portal.smtp import Inbox
 from tests.portal.test_browser import CHROMIUM, browser, site  # noqa: F401 - fixtures
 
 pytestmark = [

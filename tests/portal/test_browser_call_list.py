@@ -8,10 +8,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from bench.smtp_inbox import Inbox
 from shared.call_list import move_contact
 from shared.scope import CustomerScope
 from tests.portal.conftest import Customer
-from tests.portal.smtp import Inbox
 from tests.portal.test_browser import CHROMIUM, browser, log_in, site  # noqa: F401 - fixtures
 
 pytestmark = [

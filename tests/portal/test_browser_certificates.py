@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 from pypdf import PdfReader
 
+from bench.smtp_inbox import Inbox
 from tests.portal.conftest import Customer
-from tests.portal.smtp import Inbox
 from tests.portal.test_browser import CHROMIUM, browser, log_in, site  # noqa: F401 - fixtures
 
 pytestmark = [

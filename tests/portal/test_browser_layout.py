@@ -8,9 +8,9 @@ from typing import Any
 
 import asyncpg
 
+from bench.smtp_inbox import Inbox
 from shared.enrolment import create_customer, create_staff_user
 from tests.portal.conftest import PASSWORD, add_signal
-from tests.portal.smtp import Inbox
 from tests.portal.test_browser import browser, pytestmark, site  # noqa: F401 - fixtures and markers of the browser tests
 
 PHONE = {"width": 390, "height": 844}

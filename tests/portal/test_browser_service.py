@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from bench.smtp_inbox import Inbox, body_of
 from tests.portal.conftest import Customer
-from tests.portal.smtp import Inbox, body_of
 from tests.portal.test_browser import CHROMIUM, browser, log_in, site  # noqa: F401 - fixtures
 
 pytestmark = [

@@ -9,12 +9,12 @@ from typing import Any
 import asyncpg
 import pytest
 
+from bench.smtp_inbox import Inbox
 from shared.branding import Branding
 from shared.config import load_config
 from shared.scope import CustomerScope
 from shared.service.requests import submit_request
 from tests.portal.conftest import Customer
-from tests.portal.smtp import Inbox
 from tests.portal.test_browser import CHROMIUM, browser, log_in, site  # noqa: F401 - fixtures
 
 pytestmark = [

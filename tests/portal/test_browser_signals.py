@@ -12,8 +12,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from bench.smtp_inbox import Inbox
 from tests.portal.conftest import Customer
-from tests.portal.smtp import Inbox
 from tests.portal.test_browser import CHROMIUM, browser, log_in, site  # noqa: F401 - fixtures
 from tests.shared.test_signal_history import signal
 

@@ -13,12 +13,12 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bench.postgres_restart import start_again
 from portal.app import create_app
 from portal.console.views import hub_key
 from shared.api_tokens import create_api_token
 from shared.migrations import migrate
 from tests.portal.conftest import Portal, enrol, portal_config
-from tests.receiver.test_faults import start_again
 
 pytestmark = pytest.mark.slow
 

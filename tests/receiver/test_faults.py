@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from bench.postgres_restart import start_again
 from receiver.service import receiver_service
 from receiver.simulator.client import Tally, run_panels
 from receiver.simulator.enrol import enrol_simulated_panels
@@ -88,18 +89,6 @@ async def test_kill_9_under_load_then_restart_loses_nothing_acknowledged(databas
     assert tally.reconnects >= len(panels), "every panel lost its connection and came back"
     assert tally.acked > acked_before_kill + 50, "the restarted receiver took the load again"
     await assert_every_ack_stored_once(database_url, tally)
-
-
-async def start_again(server: object) -> None:
-    """Start the stopped server; pg_ctl now and then refuses while the old postmaster's files linger."""
-    for attempt in range(10):
-        try:
-            await asyncio.to_thread(server.ensure_postgres_running)  # type: ignore[attr-defined]
-            return
-        except (subprocess.CalledProcessError, FileNotFoundError):
-            if attempt == 9:
-                raise
-            await asyncio.sleep(0.5)
 
 
 async def test_postgresql_stopped_and_started_mid_stream(tmp_path: Path) -> None:

@@ -9,13 +9,13 @@ from email.message import EmailMessage
 import asyncpg
 from fpdf import FPDF
 
+from bench.smtp_inbox import Inbox, body_of, smtp_server
 from shared.branding import Branding
 from shared.config import load_config
 from shared.mail import Attachment, MailError, SmtpSettings, SmtpTransport
 from shared.messages import INVITATION, compose
 from shared.outbox import Mail, OutboxSender, RetryPolicy, enqueue_mail
 from tests.conftest import free_port
-from tests.portal.smtp import Inbox, body_of, smtp_server
 
 SENDER = "Sentinel Monitoring <noreply@example.com>"
 

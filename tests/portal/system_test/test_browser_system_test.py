@@ -9,9 +9,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from bench.smtp_inbox import Inbox
 from shared.incidents.system_tests import on_test
 from tests.portal.conftest import Customer
-from tests.portal.smtp import Inbox
 from tests.portal.test_browser import CHROMIUM, browser, log_in, site  # noqa: F401 - fixtures
 
 pytestmark = [

@@ -1,4 +1,4 @@
-"""A real SMTP server for tests (aiosmtpd in its own thread) that keeps what it receives."""
+"""A real SMTP server for the soak and the tests (aiosmtpd in its own thread) that keeps what it receives."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class Inbox:
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
         async with asyncio.timeout(timeout):
-            while len(self.messages) < count:  # noqa: ASYNC110 - filled by the SMTP server's own thread
+            while len(self.messages) < count:  # filled by the SMTP server's own thread
                 await asyncio.sleep(0.02)
         return self.messages
 

@@ -1,0 +1,1 @@
+"""`make soak`: faults, scripted and repeatable — a module per scenario, the run in __main__."""
