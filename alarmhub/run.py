@@ -19,6 +19,7 @@ from alarmhub.loop import run_async
 from alarmhub.services import mqtt_broker, portal_service
 from alarmhub.supervisor import SUPERVISOR_ENV, Supervisor, supervised_worker
 from alarmhub.worker import describe_mail, worker_jobs, worker_service
+from receiver.health import receiver_report
 from receiver.metrics import metrics_server
 from receiver.service import RunningReceiver, receiver_service
 from receiver.simulator.run import SimulationPlan, simulate
@@ -110,10 +111,16 @@ async def _run_receiver(config: Config, database_url: str) -> None:
     if url == "embedded":
         log.info("MQTT off: the embedded broker runs inside `alarmhub run`; set mqtt.url to a broker's URL")
     mqtt = mqtt_settings(config, None if url == "embedded" else url)
-    async with (
-        receiver_service(config, database_url, mqtt) as receiver,
-        metrics_server(config["receiver.metrics_listen"]) as metrics_url,
-    ):
+    receiver: RunningReceiver | None = None
+
+    def health() -> dict[str, str]:
+        return receiver_report(receiver, mqtt=mqtt is not None)
+
+    # The metrics server first, so that /healthz answers 503 while the receiver waits for its database (and again
+    # from the moment it stops on the way out).
+    async with AsyncExitStack() as parts:
+        metrics_url = await parts.enter_async_context(metrics_server(config["receiver.metrics_listen"], health))
+        receiver = await parts.enter_async_context(receiver_service(config, database_url, mqtt))
         log.info(
             "receiver started",
             tcp=_address(receiver.tcp_address),

@@ -1,17 +1,21 @@
-"""The receiver's Prometheus metrics (SPEC X3): frames by outcome, rejections by reason, batches, ACK latency."""
+"""The receiver's Prometheus metrics (SPEC X3): frames by outcome, rejections by reason, batches, ACK latency, the
+MQTT connection; and the standalone receiver's /metrics and /healthz server."""
 
 from __future__ import annotations
 
+import asyncio
 import bisect
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from shared.http_server import serve_metrics, server_options
+from shared.health import health_response
+from shared.http_server import Handler, serve_metrics, small_server
 
 
 class HotCounter(Collector):
@@ -68,6 +72,55 @@ class HotHistogram(Collector):
         yield HistogramMetricFamily(self._name, self._documentation, buckets=cumulative, sum_value=self._sum)
 
 
+class MqttState(Protocol):
+    """What the MQTT metrics read from a transport (receiver/transports/mqtt.py's MqttTransport)."""
+
+    connected: asyncio.Event
+    connections: int  # made so far, the first included
+
+    @property
+    def waiting(self) -> int: ...
+
+
+class MqttGauges(Collector):
+    """The MQTT transport's state, read from it when /metrics is scraped (nothing is counted per message). No
+    series while no transport runs in the process, so a receiver without MQTT raises no MQTT alert."""
+
+    def __init__(self, registry: CollectorRegistry | None = REGISTRY) -> None:
+        self._transports: list[MqttState] = []
+        if registry is not None:
+            registry.register(self)
+
+    @contextmanager
+    def watching(self, transport: MqttState) -> Iterator[None]:
+        """Export `transport` while the block runs."""
+        self._transports.append(transport)
+        try:
+            yield
+        finally:
+            self._transports.remove(transport)
+
+    def collect(self) -> Iterator[Metric]:
+        transports = list(self._transports)
+        if not transports:
+            return
+        yield GaugeMetricFamily(
+            "alarmhub_receiver_mqtt_connected",
+            "1 while the receiver is connected and subscribed to the MQTT broker, 0 while it reconnects.",
+            value=min(int(transport.connected.is_set()) for transport in transports),
+        )
+        yield GaugeMetricFamily(
+            "alarmhub_receiver_mqtt_waiting_messages",
+            "MQTT messages received and not yet acknowledged to the broker: waiting for their commit.",
+            value=sum(transport.waiting for transport in transports),
+        )
+        yield CounterMetricFamily(
+            "alarmhub_receiver_mqtt_reconnects",
+            "Connections to the MQTT broker made again after the first (a lost connection, a broker restart).",
+            value=sum(max(transport.connections - 1, 0) for transport in transports),
+        )
+
+
 FRAMES = HotCounter(
     "alarmhub_receiver_frames_total", "Frames received, by transport and answer.", ("transport", "answer")
 )
@@ -111,6 +164,7 @@ REJECTED_UNRECORDED = Counter(
 )
 CONNECTIONS = Gauge("alarmhub_receiver_tcp_connections", "Open DC-09 TCP connections.")
 PENDING = Gauge("alarmhub_receiver_pending_signals", "Signals waiting for the database.")
+MQTT = MqttGauges()
 
 
 def count_frame(transport: str, answer: str) -> None:
@@ -127,18 +181,21 @@ def count_stored(transport: str, signals: int) -> None:
 
 
 @asynccontextmanager
-async def metrics_server(listen: tuple[str, int] | None) -> AsyncIterator[str | None]:
-    """Serve GET /metrics for a standalone receiver on `listen` (HOST, PORT); yields its URL, or None when off."""
+async def metrics_server(
+    listen: tuple[str, int] | None, health: Callable[[], Mapping[str, str]] | None = None
+) -> AsyncIterator[str | None]:
+    """Serve GET /metrics for a standalone receiver on `listen` (HOST, PORT), and GET /healthz when `health` gives
+    its report (receiver/health.py); yields the /metrics URL, or None when off."""
     if listen is None:
         yield None
         return
 
-    app = web.Application(handler_args=server_options())
-    app.router.add_get("/metrics", serve_metrics)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, *listen).start()
-        yield f"http://{listen[0]}:{listen[1]}/metrics"
-    finally:
-        await runner.cleanup()
+    async def healthz(_: web.Request) -> web.Response:
+        assert health is not None
+        return health_response(health())
+
+    routes: dict[str, Handler] = {"/metrics": serve_metrics}
+    if health is not None:
+        routes["/healthz"] = healthz
+    async with small_server(listen, routes) as url:
+        yield f"{url}/metrics"

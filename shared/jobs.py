@@ -42,6 +42,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from shared import aio
 from shared.db import Connection, Pool
+from shared.job_status import JobKind, JobStatus, RunningJobs
 from shared.logs import get_logger
 from shared.outbox import RetryPolicy
 
@@ -156,17 +157,20 @@ async def running_jobs(
     holder: str | None = None,
     leadership: Leadership = Leadership(),
     restarts: RetryPolicy = RESTART_DELAYS,
-) -> AsyncIterator[None]:
+) -> AsyncIterator[RunningJobs]:
     """Run `jobs` until the block exits: each queue job on `concurrency` tasks, each singleton and continuous job on
-    one (leading or standing by), every task restarted with backoff when it dies."""
+    one (leading or standing by), every task restarted with backoff when it dies. Yields what this process knows of
+    them (shared/job_status.py)."""
     names = [job.name for job in jobs]
     if len(set(names)) != len(names) or len({lock_key(name) for name in names}) != len(names):
         raise ValueError(f"job names (and their lock keys) must be unique: {names}")
     holder = holder or holder_name()
     tasks: list[asyncio.Task[None]] = []
+    status: dict[str, JobStatus] = {}
     for job in jobs:
+        status[job.name] = JobStatus(_kind(job))
         if isinstance(job, Singleton | Continuous):
-            single = _SingletonRunner(job, pool, database_url, holder, leadership)
+            single = _SingletonRunner(job, pool, database_url, holder, leadership, status[job.name])
             tasks.append(asyncio.create_task(supervised(job.name, single.serve, restarts), name=job.name))
         else:
             for index in range(job.concurrency):
@@ -176,11 +180,17 @@ async def running_jobs(
 
                 tasks.append(asyncio.create_task(supervised(job.name, drain, restarts), name=f"{job.name}-{index}"))
     try:
-        yield
+        yield RunningJobs(status, tasks)
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _kind(job: Job) -> JobKind:
+    if isinstance(job, Singleton):
+        return "singleton"
+    return "continuous" if isinstance(job, Continuous) else "queue"
 
 
 async def _drain_queue(job: QueueJob, pool: Pool) -> None:
@@ -234,6 +244,7 @@ class _SingletonRunner:
     database_url: str
     holder: str
     leadership: Leadership
+    state: JobStatus  # what this process's /metrics reports of the job
 
     @property
     def key(self) -> tuple[int, int]:
@@ -274,6 +285,7 @@ class _SingletonRunner:
         await connection.execute(_TAKE_LEADERSHIP, name, self.holder)
         abandoned = await connection.execute(_ABANDON_RUNNING, name)
         log.info("leadership taken", job=name, holder=self.holder, abandoned_ticks=int(abandoned.split()[-1]))
+        self.state.leading = True
         closed = asyncio.Event()  # the socket closed: asyncpg says so at once, before any heartbeat
         connection.add_termination_listener(lambda _: closed.set())
         work = self._tick_forever() if isinstance(self.job, Singleton) else self._run_continuously(self.job)
@@ -296,6 +308,7 @@ class _SingletonRunner:
                 if not held:
                     raise LeadershipLost("the advisory lock is no longer held")
         finally:
+            self.state.leading = False
             for task in (ticking, watching):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -335,6 +348,7 @@ class _SingletonRunner:
                 attempt=attempt,
                 seconds=round(time.monotonic() - started, 3),
             )
+        self.state.tick_ended(failed=status == "failed")
         async with self.pool.acquire() as connection:
             await connection.execute(_FINISH_TICK, name, tick_at, status, error)
             horizon = datetime.fromtimestamp(tick_at.timestamp() - KEEP_TICKS * self.job.interval, UTC)

@@ -200,3 +200,13 @@ class OutboxSender:
 async def pending_count(connection: Connection) -> int:
     count: int = await connection.fetchval("SELECT count(*) FROM outbox WHERE status = 'pending'")
     return count
+
+
+async def pending_backlog(connection: Connection) -> tuple[int, float]:
+    """Mails waiting to be sent, and how many seconds the oldest of them has waited (0 when none waits)."""
+    row = await connection.fetchrow(
+        "SELECT count(*) AS waiting, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest"
+        " FROM outbox WHERE status = 'pending'"
+    )
+    assert row is not None
+    return row["waiting"], row["oldest"]

@@ -29,6 +29,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from receiver import metrics
 from receiver.connection_ids import next_connection_id
 from receiver.dc09 import Envelope, Rejection, RejectReason, nak, parse_envelope, split_datagram
 from receiver.ingest import Ingestor, PendingAnswer
@@ -360,6 +361,11 @@ class MqttTransport:
         return self._connection.waiting if self._connection is not None else 0
 
     async def run(self) -> None:
+        """Stay connected until cancelled, exported meanwhile in the receiver's MQTT metrics."""
+        with metrics.MQTT.watching(self):
+            await self._connect_forever()
+
+    async def _connect_forever(self) -> None:
         backoff = BACKOFF_FIRST
         while True:
             connection = _Connection(self)

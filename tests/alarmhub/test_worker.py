@@ -14,10 +14,10 @@ import pytest
 
 from alarmhub import worker
 from alarmhub.worker import describe_mail, worker_service
+from bench.smtp_inbox import smtp_server
 from shared.config import load_config
 from shared.outbox import Mail, OutboxSender, RetryPolicy, enqueue_mail
 from tests.conftest import REPO, free_port
-from tests.portal.smtp import smtp_server
 
 
 async def queue(database_url: str, mail: Mail) -> None:

@@ -308,19 +308,28 @@ async def test_frames_for_another_account_are_refused_whatever_their_header_shap
     assert await db.fetchval("SELECT count(*) FROM signals WHERE account = $1", other) == len(frames)
 
 
-async def test_no_puback_while_the_database_refuses_then_delivery_once_it_recovers(
-    mqtt_receiver: RunningReceiver, panel: MqttPanel, account: str, db: asyncpg.Pool
-) -> None:
+async def refuse_signals(db: asyncpg.Pool) -> None:
+    """The database refuses every signal (a trigger raising), as a full disk would, until accept_signals()."""
     await db.execute("""
         CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'disk full (simulated)'; END $$;
         CREATE TRIGGER refuse BEFORE INSERT ON signals FOR EACH ROW EXECUTE FUNCTION refuse();
     """)
+
+
+async def accept_signals(db: asyncpg.Pool) -> None:
+    await db.execute("DROP TRIGGER refuse ON signals")
+
+
+async def test_no_puback_while_the_database_refuses_then_delivery_once_it_recovers(
+    mqtt_receiver: RunningReceiver, panel: MqttPanel, account: str, db: asyncpg.Pool
+) -> None:
+    await refuse_signals(db)
     await panel.publish(account, "events", event(account, 30))
     with pytest.raises(TimeoutError):
         await panel.answer(timeout=1.5)
     assert mqtt_receiver.mqtt is not None and mqtt_receiver.mqtt.waiting == 1, "held, not acknowledged"
-    await db.execute("DROP TRIGGER refuse ON signals")
+    await accept_signals(db)
     _, raw = await panel.answer(timeout=15)
     assert json.loads(raw) == {"seq": 30, "status": "ack"}
     assert mqtt_receiver.mqtt.waiting == 0

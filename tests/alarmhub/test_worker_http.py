@@ -1,0 +1,121 @@
+"""The worker's /healthz and /metrics on worker.metrics_listen: its database, its job runners, its jobs, the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from alarmhub.worker import worker_service
+from alarmhub.worker_http import worker_server
+from shared.config import ConfigError, load_config
+from shared.db import create_pool
+from shared.jobs import Singleton, running_jobs
+from shared.outbox import Mail
+from tests.alarmhub.test_worker import queue
+from tests.conftest import REPO, free_port
+from tests.shared.test_jobs import FAST, QUICK_RESTARTS
+
+
+async def get(url: str) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        body = await response.json() if response.content_type == "application/json" else await response.text()
+        return response.status, body
+
+
+def samples(text: str, prefix: str = "alarmhub_worker_") -> dict[str, float]:
+    pairs = (line.rsplit(" ", 1) for line in text.splitlines() if line.startswith(prefix))
+    return {name: float(number) for name, number in pairs}
+
+
+async def test_the_worker_serves_its_health_and_its_jobs_and_outbox_metrics(database_url: str) -> None:
+    port = free_port()
+    config = load_config(
+        None,
+        environ={
+            "ALARMHUB_WORKER_METRICS_LISTEN": f"127.0.0.1:{port}",
+            "ALARMHUB_WORKER_HOUSEKEEPING_INTERVAL": "0.5",
+        },
+    )
+    await queue(database_url, Mail("hal@example.com", "Welcome", "hello"))  # no SMTP: it waits in the outbox
+    base = f"http://127.0.0.1:{port}"
+    async with worker_service(config, database_url):
+        assert await get(f"{base}/healthz") == (200, {"database": "ok", "jobs": "ok"})
+        metrics: dict[str, float] = {}
+        for _ in range(100):
+            status, text = await get(f"{base}/metrics")
+            metrics = samples(text)
+            if metrics.get('alarmhub_worker_job_ticks_total{job="prune-login-records",outcome="done"}', 0) >= 1:
+                break
+            await asyncio.sleep(0.1)
+        assert status == 200
+    assert metrics['alarmhub_worker_job_leader{job="prune-login-records"}'] == 1, "the only worker leads"
+    assert metrics['alarmhub_worker_job_leader{job="incident-opener"}'] in (0, 1)
+    assert not any('job="billing-notices"' in name for name in metrics), "a queue job has no leader and no ticks"
+    assert metrics['alarmhub_worker_job_ticks_total{job="prune-login-records",outcome="failed"}'] == 0
+    assert metrics['alarmhub_worker_job_last_tick_end_timestamp_seconds{job="prune-login-records"}'] > 0
+    assert metrics["alarmhub_worker_outbox_pending"] == 1
+    assert 0 <= metrics["alarmhub_worker_outbox_oldest_pending_seconds"] < 60
+    assert "process_open_fds" in text, "the process's own metrics come first"
+
+
+async def test_unhealthy_names_the_database_or_the_job_runners(database_url: str) -> None:
+    async def tick(pool: asyncpg.Pool) -> None:
+        pass
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    pool = await create_pool(database_url, min_size=1, max_size=2)
+    jobs = [Singleton("quiet", 60, tick)]
+    async with (
+        running_jobs(pool, database_url, jobs, leadership=FAST, restarts=QUICK_RESTARTS) as running,
+        worker_server(("127.0.0.1", port), pool, running, running.alive) as url,
+    ):
+        assert url == base
+        assert await get(f"{base}/healthz") == (200, {"database": "ok", "jobs": "ok"})
+        running.tasks[0].cancel()
+        await asyncio.gather(*running.tasks, return_exceptions=True)
+        assert await get(f"{base}/healthz") == (503, {"database": "ok", "jobs": "not ready"})
+        await pool.close()  # the database goes away under the running worker
+        assert await get(f"{base}/healthz") == (503, {"database": "unavailable", "jobs": "not ready"})
+        status, text = await get(f"{base}/metrics")
+        assert status == 200 and "alarmhub_worker_outbox" not in text, "no backlog reported when it cannot be read"
+        assert 'alarmhub_worker_job_leader{job="quiet"} 0.0' in text
+
+
+def test_off_unless_worker_metrics_listen_names_an_address() -> None:
+    assert load_config(None, environ={})["worker.metrics_listen"] is None
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, environ={"ALARMHUB_WORKER_METRICS_LISTEN": "9100"})
+    assert caught.value.key == "worker.metrics_listen"
+
+
+@pytest.mark.slow
+def test_alarmhub_worker_serves_healthz_on_worker_metrics_listen(database_url: str) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALARMHUB_")} | {
+        "ALARMHUB_DATABASE_URL": database_url,
+        "ALARMHUB_WORKER_METRICS_LISTEN": f"127.0.0.1:{port}",
+    }
+    process = subprocess.Popen([sys.executable, "-m", "alarmhub", "worker"], cwd=REPO, env=env)
+    answer: tuple[int, Any] | None = None
+    try:
+        for _ in range(300):
+            try:
+                answer = asyncio.run(get(f"http://127.0.0.1:{port}/healthz"))
+                break
+            except aiohttp.ClientConnectionError:
+                time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+    assert answer == (200, {"database": "ok", "jobs": "ok"})
+    assert process.returncode == 0
