@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp_session import session_middleware
-from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from portal import health, metrics
 from portal.accounts import routes as accounts
@@ -18,7 +17,8 @@ from portal.api import routes as api
 from portal.api.bearer import bearer_middleware
 from portal.auth.access import access_middleware, check_routes_declare_access
 from portal.auth.csrf import csrf_middleware
-from portal.auth.session_key import session_key
+from portal.auth.session_key import session_keys
+from portal.auth.session_storage import RotatingCookieStorage
 from portal.auth.sessions import viewer_middleware
 from portal.billing import routes as billing
 from portal.call_list import routes as call_list
@@ -78,9 +78,9 @@ def served_over_tls(config: Config) -> bool:
     return urlsplit(url).scheme == "https"
 
 
-def session_storage(config: Config) -> EncryptedCookieStorage:
-    return EncryptedCookieStorage(
-        session_key(config),
+def session_storage(config: Config) -> RotatingCookieStorage:
+    return RotatingCookieStorage(
+        session_keys(config),
         cookie_name=SESSION_COOKIE,
         httponly=True,
         secure=served_over_tls(config),

@@ -1,9 +1,10 @@
-"""The account directory: every enrolled panel's ids and DC-09 key, in memory, kept current by NOTIFY."""
+"""The account directory: every enrolled panel's ids and DC-09 keys, in memory, kept current by NOTIFY."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -12,8 +13,11 @@ from shared.logs import get_logger
 
 log = get_logger(__name__)
 
+# A previous key whose overlap has ended is never loaded; one still loaded is checked against the clock on use.
 _PANEL_QUERY = """
-    SELECT p.account, p.id AS panel_id, p.site_id, s.customer_id, p.dc09_key
+    SELECT p.account, p.id AS panel_id, p.site_id, s.customer_id, p.dc09_key,
+           CASE WHEN p.dc09_key_previous_until > now() THEN p.dc09_key_previous END AS dc09_key_previous,
+           p.dc09_key_previous_until
       FROM panels p JOIN sites s ON s.id = p.site_id
 """
 
@@ -27,6 +31,18 @@ class PanelInfo:
     site_id: int
     customer_id: int
     key: bytes | None
+    previous_key: bytes | None = None  # the key `key` replaced, while a rotation's overlap lasts
+    previous_until: datetime | None = None
+
+    def previous_key_at(self, now: datetime) -> bytes | None:
+        """The previous key when it is still accepted at `now` (asked only once the current key has failed)."""
+        if self.previous_key is not None and self.previous_until is not None and now < self.previous_until:
+            return self.previous_key
+        return None
+
+    def opens_with(self, key: bytes | None, now: datetime) -> bool:
+        """Whether a message opened with `key` (None: plain) may be this panel's."""
+        return key == self.key or (key is not None and key == self.previous_key_at(now))
 
 
 class AccountDirectory:
@@ -77,5 +93,13 @@ class AccountDirectory:
 
 
 def _panel(row: asyncpg.Record) -> PanelInfo:
-    key = row["dc09_key"]
-    return PanelInfo(row["account"], row["panel_id"], row["site_id"], row["customer_id"], bytes(key) if key else None)
+    key, previous = row["dc09_key"], row["dc09_key_previous"]
+    return PanelInfo(
+        row["account"],
+        row["panel_id"],
+        row["site_id"],
+        row["customer_id"],
+        bytes(key) if key else None,
+        bytes(previous) if previous else None,
+        row["dc09_key_previous_until"] if previous else None,
+    )

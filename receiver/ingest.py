@@ -221,9 +221,8 @@ class Ingestor:
             pending.settle(StorageUnavailable("panel accounts not loaded yet"))
             return pending
         panel = self._directory.lookup(envelope.account)
-        key = panel.key if panel is not None else None
         now = self._clock()
-        message = open_message(envelope, key, now, enforce_window=self._enforce_plain)
+        message, key = self._open(envelope, panel, now)
         if isinstance(message, Rejection):
             return self._refuse(message, envelope, transport, peer, started)
         if message.envelope.deviations:  # counted once opened: a refused frame tolerated nothing; long_pad shows here
@@ -245,6 +244,21 @@ class Ingestor:
             untimed_transmission(envelope, now) if message.panel_time is None and self._merge_untimed else None
         )
         return self._store(rows, Accepted(envelope, key), transport, owner, now, started, retransmission)
+
+    def _open(
+        self, envelope: Envelope, panel: PanelInfo | None, now: datetime
+    ) -> tuple[Message | Rejection, bytes | None]:
+        """The message opened with the panel's key — or, only when that key does not decrypt it, with the key it
+        replaced while the rotation's overlap lasts — and the key that opened it, which the ACK is encrypted with."""
+        key = panel.key if panel is not None else None
+        message = open_message(envelope, key, now, enforce_window=self._enforce_plain)
+        if isinstance(message, Rejection) and message.reason is RejectReason.DECRYPT and panel is not None:
+            previous = panel.previous_key_at(now)
+            if previous is not None:
+                retried = open_message(envelope, previous, now, enforce_window=self._enforce_plain)
+                if not isinstance(retried, Rejection):
+                    return retried, previous
+        return message, key
 
     def _store(
         self,
@@ -289,7 +303,14 @@ class Ingestor:
         head = self._row_head(account, panel, transport, peer)
         decoded = fastpath.decode(frame, key, now, self._enforce_plain, head)
         if decoded is None:
-            return None
+            # Not opened: the key a rotation replaced may (only here, so a panel without one pays nothing more).
+            previous = panel.previous_key_at(now) if panel is not None else None
+            if previous is None:
+                return None
+            decoded = fastpath.decode(frame, previous, now, self._enforce_plain, head)
+            if decoded is None:
+                return None
+            key = previous
         rows, answer_header, _ = decoded
         if panel is not None:
             self.housekeeping.touch(panel.panel_id, now)
@@ -343,20 +364,21 @@ class Ingestor:
         self, message: Message, panel: PanelInfo | None, key: bytes | None, transport: str, peer: str, now: datetime
     ) -> tuple[list[str], PanelInfo | None]:
         """The message's encoded rows, and the panel they belong to (None: the account is unknown)."""
-        owner = self._owner(message, panel, key)
+        owner = self._owner(message, panel, key, now)
         account = owner.account if owner is not None else message.envelope.account.upper()
         return message_rows(message, owner, account, transport, peer, now), owner
 
-    def _owner(self, message: Message, panel: PanelInfo | None, key: bytes | None) -> PanelInfo | None:
+    def _owner(self, message: Message, panel: PanelInfo | None, key: bytes | None, now: datetime) -> PanelInfo | None:
         """The panel the events belong to: the data block's account when it is enrolled (a communicator relaying
         several panels, Pima), otherwise the header's.
 
-        A relayed account is honoured only when its key is the one that opened this message (both None for plain
-        panels): otherwise a plain frame, or another customer's key, could write into a keyed account.
+        A relayed account is honoured only when its key (or the key it replaced, while a rotation's overlap lasts)
+        is the one that opened this message (both None for plain panels): otherwise a plain frame, or another
+        customer's key, could write into a keyed account.
         """
         if message.data_account and message.data_account.upper() != message.envelope.account.upper():
             relayed = self._directory.lookup(message.data_account)
-            if relayed is not None and relayed.key == key:
+            if relayed is not None and relayed.opens_with(key, now):
                 return relayed
         return panel
 

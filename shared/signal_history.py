@@ -173,20 +173,21 @@ class CursorCodec:
     _MAC_BYTES = 14  # 16 + 14 bytes: 40 characters, no padding, so that every character counts
     _TEXT = re.compile(r"[A-Za-z0-9_-]{40}")
 
-    def __init__(self, key: bytes) -> None:
-        self._key = key
+    def __init__(self, key: bytes, *previous: bytes) -> None:
+        self._keys = (key, *previous)  # signs with `key`; a cursor signed with a previous one (rotation) still opens
 
     def encode(self, position: Position, scope: CustomerScope) -> str:
         micros = (position.received_at - _EPOCH) // timedelta(microseconds=1)
         payload = self._PACK.pack(micros, position.id)
-        return base64.urlsafe_b64encode(payload + self._mac(payload, scope)).decode("ascii")
+        return base64.urlsafe_b64encode(payload + self._mac(self._keys[0], payload, scope)).decode("ascii")
 
     def decode(self, text: str, scope: CustomerScope) -> Position:
         if not self._TEXT.fullmatch(text):
             raise InvalidCursor("not a cursor")
         raw = base64.urlsafe_b64decode(text)
         payload, mac = raw[: self._PACK.size], raw[self._PACK.size :]
-        if len(payload) != self._PACK.size or not hmac.compare_digest(mac, self._mac(payload, scope)):
+        signed = any(hmac.compare_digest(mac, self._mac(key, payload, scope)) for key in self._keys)
+        if len(payload) != self._PACK.size or not signed:
             raise InvalidCursor("not a cursor of this history")
         micros, signal_id = self._PACK.unpack(payload)
         try:
@@ -194,9 +195,9 @@ class CursorCodec:
         except OverflowError:  # signed by us, so never; kept so that no input can become a 500
             raise InvalidCursor("cursor out of range") from None
 
-    def _mac(self, payload: bytes, scope: CustomerScope) -> bytes:
+    def _mac(self, key: bytes, payload: bytes, scope: CustomerScope) -> bytes:
         message = b"signal-history:%d:" % scope.customer_id + payload
-        return hmac.new(self._key, message, hashlib.sha256).digest()[: self._MAC_BYTES]
+        return hmac.new(key, message, hashlib.sha256).digest()[: self._MAC_BYTES]
 
 
 class Restored(NamedTuple):

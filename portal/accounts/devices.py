@@ -1,10 +1,11 @@
 """Device cookies: a browser that logged in to an account before is a known client of it (OWASP's device cookies).
 
 After a successful login the browser gets `alarmhub_device`: encrypted and signed (Fernet, with a key derived
-from the session key), HttpOnly, SameSite=Strict, kept `portal.device_cookie_days`. It names, for each of the
-last few accounts that logged in from this browser, a keyed digest of the account (never the address itself)
-and a random device id. It proves nothing about who is typing, so it never logs anyone in: it only lets the
-throttle (portal/accounts/throttle.py) tell the account's own browsers from strangers.
+from the session key; one made under a key of `portal.session_key_previous` is still read), HttpOnly,
+SameSite=Strict, kept `portal.device_cookie_days`. It names, for each of the last few accounts that logged in from
+this browser, a keyed digest of the account (never the address itself) and a random device id. It proves nothing
+about who is typing, so it never logs anyone in: it only lets the throttle (portal/accounts/throttle.py) tell the
+account's own browsers from strangers.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import time
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from portal.auth.session_key import session_key
+from portal.auth.session_key import session_keys
 from portal.keys import config_key
 from shared.config import Config
 
@@ -42,7 +43,9 @@ class DeviceCookies:
     """Reads and writes one browser's device cookie."""
 
     def __init__(self, config: Config) -> None:
-        self._fernet, self._naming = _keys(session_key(config))
+        derived = [_keys(key) for key in session_keys(config)]
+        self._fernet = MultiFernet([fernet for fernet, _ in derived])  # encrypts with the current key's
+        self._namings = tuple(naming for _, naming in derived)  # the current key's first
         self._lifetime = config["portal.device_cookie_days"] * DAY
         self._secure = urlsplit(config["portal.public_url"]).scheme == "https"
 
@@ -50,9 +53,10 @@ class DeviceCookies:
     def of(cls, request: web.Request) -> DeviceCookies:
         return cls(request.app[config_key])
 
-    def _name(self, user_id: int) -> str:
-        digest = hmac.digest(self._naming, f"user:{user_id}".encode(), "sha256")
-        return base64.urlsafe_b64encode(digest[:16]).decode("ascii").rstrip("=")
+    def _names(self, user_id: int) -> list[str]:
+        """The account's name under each session key, the current key's first."""
+        digests = (hmac.digest(naming, f"user:{user_id}".encode(), "sha256") for naming in self._namings)
+        return [base64.urlsafe_b64encode(digest[:16]).decode("ascii").rstrip("=") for digest in digests]
 
     def _entries(self, request: web.Request) -> list[list[object]]:
         """[account name, device id, issued at] for each account this browser may still claim; [] if tampered."""
@@ -77,17 +81,17 @@ class DeviceCookies:
 
     def device_of(self, request: web.Request, user_id: int) -> str | None:
         """The device id this browser holds for the login `user_id`, or None when no valid cookie names it."""
-        name = self._name(user_id)
+        names = self._names(user_id)
         for entry_name, device, _ in self._entries(request):
-            if entry_name == name and isinstance(device, str):
+            if entry_name in names and isinstance(device, str):
                 return device
         return None
 
     def remember(self, request: web.Request, response: web.StreamResponse, user_id: int) -> None:
         """After a successful login: this browser is a known client of the login `user_id`, under a fresh device id."""
-        name = self._name(user_id)
-        kept = [entry for entry in self._entries(request) if entry[0] != name][-(MAX_ACCOUNTS - 1) :]
-        entries = [*kept, [name, secrets.token_urlsafe(16), int(time.time())]]
+        names = self._names(user_id)
+        kept = [entry for entry in self._entries(request) if entry[0] not in names][-(MAX_ACCOUNTS - 1) :]
+        entries = [*kept, [names[0], secrets.token_urlsafe(16), int(time.time())]]
         response.set_cookie(
             COOKIE,
             self._fernet.encrypt(json.dumps(entries).encode()).decode("ascii"),

@@ -64,14 +64,18 @@ class CursorCodec:
     _MAC_BYTES = 14
     _TEXT = re.compile(r"[A-Za-z0-9_-]{40}")
 
-    def __init__(self, session_key: str) -> None:
-        # A key of its own, derived from the session key: a cursor never reveals or reuses that key.
-        self._key = hmac.new(session_key.encode("ascii"), b"api-list-cursor", hashlib.sha256).digest()
+    def __init__(self, session_key: str, *previous: str) -> None:
+        # Keys of their own, derived from the session keys: a cursor never reveals or reuses one. The first signs;
+        # a cursor signed under a previous session key (while it is rotated) is still accepted.
+        self._keys = [
+            hmac.new(key.encode("ascii"), b"api-list-cursor", hashlib.sha256).digest()
+            for key in (session_key, *previous)
+        ]
 
     def encode(self, listing: str, position: Position) -> str:
         micros = (position.at - _EPOCH) // timedelta(microseconds=1)
         payload = self._PACK.pack(micros, position.id)
-        return base64.urlsafe_b64encode(payload + self._mac(listing, payload)).decode("ascii")
+        return base64.urlsafe_b64encode(payload + self._mac(self._keys[0], listing, payload)).decode("ascii")
 
     def decode(self, listing: str, text: str) -> Position:
         """The position `text` names; BadParameter('after') for anything this server did not make for `listing`."""
@@ -79,7 +83,7 @@ class CursorCodec:
             raise BadParameter("after", "not a cursor: pass the next_after of the previous page exactly as it came")
         raw = base64.urlsafe_b64decode(text)
         payload, mac = raw[: self._PACK.size], raw[self._PACK.size :]
-        if not hmac.compare_digest(mac, self._mac(listing, payload)):
+        if not any(hmac.compare_digest(mac, self._mac(key, listing, payload)) for key in self._keys):
             raise BadParameter("after", "not a cursor of this list: pass the next_after of its previous page")
         micros, row_id = self._PACK.unpack(payload)
         try:
@@ -87,9 +91,9 @@ class CursorCodec:
         except OverflowError:  # signed by us, so never; kept so that no input can become a 500
             raise BadParameter("after", "cursor out of range") from None
 
-    def _mac(self, listing: str, payload: bytes) -> bytes:
+    def _mac(self, key: bytes, listing: str, payload: bytes) -> bytes:
         message = b"api:" + listing.encode("ascii") + b":" + payload
-        return hmac.new(self._key, message, hashlib.sha256).digest()[: self._MAC_BYTES]
+        return hmac.new(key, message, hashlib.sha256).digest()[: self._MAC_BYTES]
 
 
 # Beside its codec rather than in portal/keys.py, which would then import this module, and with it (through the

@@ -8,7 +8,7 @@ from portal.api import accounts, incidents, signals
 from portal.api.openapi import Component, Reply, check_api_routes_declare_operations, openapi_document, operation
 from portal.api.paging import CursorCodec, api_cursor_codec_key
 from portal.auth.access import Access, access
-from portal.auth.session_key import session_key
+from portal.auth.session_key import session_keys
 from portal.keys import config_key
 
 API_VERSION = "1"
@@ -38,7 +38,7 @@ async def refuse_undeclared_operations(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     app.router.add_routes(routes)
-    app[api_cursor_codec_key] = CursorCodec(session_key(app[config_key]))
+    app[api_cursor_codec_key] = CursorCodec(*session_keys(app[config_key]))
     for endpoints in (accounts, signals, incidents):
         app.router.add_routes(endpoints.routes)
     # First of all startup work (aiohttp runs every cleanup_ctx before the on_startup handlers appended later):

@@ -1,4 +1,4 @@
-"""The key that encrypts session cookies: from configuration, or generated once into var/ and reused."""
+"""Session keys: the current one (configured, or generated once into var/ and reused), then those still accepted."""
 
 from __future__ import annotations
 
@@ -26,3 +26,10 @@ def session_key(config: Config) -> str:
     with os.fdopen(descriptor, "w", encoding="ascii") as file:
         file.write(Fernet.generate_key().decode("ascii"))
     return path.read_text(encoding="ascii").strip()
+
+
+def session_keys(config: Config) -> tuple[str, ...]:
+    """The current key, then each of `portal.session_key_previous`: make with the first, accept any of them."""
+    current = session_key(config)
+    previous: tuple[str, ...] = config["portal.session_key_previous"]
+    return (current, *(key for key in dict.fromkeys(previous) if key != current))

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from portal.auth.rules import Access, Rule
-from portal.auth.session_key import session_key
+from portal.auth.session_key import session_keys
 from portal.dashboard.tabs import DashboardTab
 from portal.keys import (
     config_key,
@@ -56,7 +56,7 @@ async def database_pool(app: web.Application) -> AsyncIterator[None]:
 def setup(app: web.Application) -> None:
     config = app[config_key]
     app.cleanup_ctx.append(database_pool)
-    app[cursor_codec_key] = views.cursor_codec(session_key(config))
+    app[cursor_codec_key] = views.cursor_codec(*session_keys(config))
     # At most a third of the pool streams exports; the rest serves pages.
     app[export_slots_key] = asyncio.Semaphore(max(1, config["database.pool_max_size"] // 3))
     app.router.add_routes(views.routes)

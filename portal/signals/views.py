@@ -37,9 +37,14 @@ log = get_logger(__name__)
 _STALE_LINK = "That page link is no longer valid, so here are your newest signals."
 
 
-def cursor_codec(session_key: str) -> CursorCodec:
-    """A key of its own for cursors, derived from the session key (a cursor never reveals or reuses it)."""
-    return CursorCodec(hmac.new(session_key.encode("ascii"), b"signal-history-cursor", hashlib.sha256).digest())
+def cursor_codec(session_key: str, *previous: str) -> CursorCodec:
+    """Keys of their own for cursors, derived from the session keys (a cursor never reveals or reuses one): signed
+    with the current key's, and still followed when made under a previous session key."""
+    keys = [
+        hmac.new(key.encode("ascii"), b"signal-history-cursor", hashlib.sha256).digest()
+        for key in (session_key, *previous)
+    ]
+    return CursorCodec(*keys)
 
 
 def timezone_in(config: Config) -> ZoneInfo:

@@ -12,12 +12,13 @@ import asyncpg
 from tests.conftest import REPO
 
 
-def alarmhub(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def alarmhub(database_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ALARMHUB_DATABASE_URL": database_url}
     return subprocess.run(
         [sys.executable, "-m", "alarmhub", *args],
         cwd=REPO,
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,
