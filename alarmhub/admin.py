@@ -8,6 +8,7 @@ import sys
 from datetime import date
 from decimal import Decimal
 
+from alarmhub import dc09_keys_admin, partitions_admin
 from alarmhub.context import short_lived_pool
 from shared.api_tokens import API_ROLES, create_api_token, revoke_api_token
 from shared.billing.cycle import run_current_cycle
@@ -147,6 +148,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="after pg_restore into another cluster, before any part starts: realign the signals' transaction ids "
         "and the incident opener's cursor with this server (changes nothing where none is ahead)",
     )
+    partitions_admin.add_parser(tasks)
+    dc09_keys_admin.add_parser(tasks)
 
     commands.add_parser("demo-data", help="create the demo customers, panels and logins (idempotent)")
 
@@ -163,6 +166,10 @@ async def _customer_of(connection: Connection, account: str) -> int | None:
 async def admin_command(args: argparse.Namespace, url: str) -> int:
     if args.admin_command == "run-billing-cycle":
         return await billing_cycle_command(args, url)
+    if args.admin_command == "signal-partitions":
+        return await partitions_admin.signal_partitions_command(args, url)
+    if args.admin_command == "rotate-dc09-key":
+        return await dc09_keys_admin.rotate_dc09_key_command(args, url)
     async with short_lived_pool(url) as pool, pool.acquire() as connection:
         if args.admin_command in ("create-invoice", "set-monthly-fee"):
             customer_id = await _customer_of(connection, args.account)

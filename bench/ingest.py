@@ -239,7 +239,7 @@ def process_tree(root: int) -> list[int]:
 async def run_scenario(scenario: Scenario, database_url: str, duration: float, *, worker: bool = False) -> Result:
     connection = await asyncpg.connect(database_url)
     try:
-        await connection.execute("TRUNCATE signals, rejected_frames, untimed_transmissions")
+        await connection.execute("TRUNCATE signals, signal_keys, rejected_frames, untimed_transmissions")
         panels = scenario_panels(scenario)
         await enrol_simulated_panels(connection, {p.account: p.key for p in panels})
     finally:
@@ -261,7 +261,7 @@ async def run_scenario(scenario: Scenario, database_url: str, duration: float, *
         await wait_for_port(port, receiver, listeners=scenario.processes)
         await run_panels(panels, "127.0.0.1", port, transport=scenario.transport, duration=1.0)  # warm-up
         connection = await asyncpg.connect(database_url)
-        await connection.execute("TRUNCATE signals")
+        await connection.execute("TRUNCATE signals, signal_keys")
         # Frames are built before the clock starts, so that the client measures the receiver, not its own encoder.
         per_panel = min(int(MAX_EXPECTED_RATE * duration / len(panels)) + 10, int(MAX_RATE_PER_PANEL * duration))
         for panel in panels:

@@ -87,7 +87,7 @@ async def run(broker: str, panels: int, duration: float, database_url: str) -> t
         await wait_subscribed(settings, receiver)
         await run_mqtt_panels(virtual, settings, duration=1.0)  # warm-up
         await asyncio.sleep(0.5)
-        await connection.execute("TRUNCATE signals")
+        await connection.execute("TRUNCATE signals, signal_keys")
         started = time.perf_counter()
         tally = await run_mqtt_panels(virtual, settings, duration=duration)
         seconds = time.perf_counter() - started

@@ -5,12 +5,14 @@ panel strictly after the signal is durable. Each batch is a single autocommitted
 FROM unnest(…), and one pg_notify for the whole batch (per-row NOTIFY serialises concurrent commits on the
 notification queue lock).
 
-A retransmission is stored once: the unique idempotency index refuses it. Batches are first sent without ON
-CONFLICT, whose speculative insertion costs ~20 % of PostgreSQL's time per row; only a batch that does hold a
-duplicate (rare: a panel that missed an ACK) fails with a unique violation, which rolls the whole statement back,
-and is sent again with ON CONFLICT DO NOTHING.
+A retransmission is stored once: its key is in signal_keys already (sql/0023_signal_keys.sql; signals is
+partitioned by month and cannot hold a unique key that a later arrival would meet). The statement inserts each
+timed row's key into signal_keys and the rows into signals. Batches are first sent without ON CONFLICT, whose
+speculative insertion costs PostgreSQL time on every row; only a batch that does hold a duplicate (rare: a panel
+that missed an ACK) fails with a unique violation, which rolls the whole statement back, and is sent again with
+ON CONFLICT DO NOTHING on the keys and only the rows whose key went in (or that have none) stored.
 
-A plain message without a timestamp cannot meet that index (its panel_time is NULL); it carries an `Untimed`
+A plain message without a timestamp has no key (its panel_time is NULL); it carries an `Untimed`
 record instead, and a batch holding one is sent as a second statement that first upserts the transmitter's last
 untimed message (sql/0019_untimed_retransmission.sql) and stores the message's signals only when that is not a
 repeat. Batches without one keep the statement above, untouched.
@@ -22,7 +24,6 @@ import asyncio
 import collections
 import contextlib
 import functools
-import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import NamedTuple
@@ -53,13 +54,38 @@ _NAMES = ", ".join(name for name, _, _ in SIGNAL_COLUMNS)
 _FIELDS = ",\n           ".join(
     _field(position, name, kind, nullable) for position, (name, kind, nullable) in enumerate(SIGNAL_COLUMNS, 1)
 )
+_POSITION = {name: position for position, (name, _, _) in enumerate(SIGNAL_COLUMNS, 1)}
+# The idempotency key (sql/0023_signal_keys.sql): the transmission and the event in it; zone, partition and user
+# by their first 64 characters, '' when the event has none (as the unique index on signals read them before).
+_KEY_COLUMNS = ("account", "receiver", "line", "sequence", "panel_time", "event_index", "code", "qualifier")
+_KEY_BOUNDED = ("zone", "partition", "user_number")
+_KEY_NAMES = ", ".join((*_KEY_COLUMNS, *_KEY_BOUNDED))
+_KEY_FIELDS = ", ".join(
+    [_field(_POSITION[name], name, SIGNAL_COLUMNS[_POSITION[name] - 1][1], False) for name in _KEY_COLUMNS]
+    + [f"left(f[{_POSITION[name]}], 64)" for name in _KEY_BOUNDED]
+)
+_TIMED = f"f[{_POSITION['panel_time']}] <> ''"  # a row with a key: its message had a timestamp
+_UNTIMED = f"f[{_POSITION['panel_time']}] = ''"
+_RECEIVED_AT = f"f[{_POSITION['received_at']}]::timestamptz"
 assert FIELD_SEPARATOR == "\x1f" and LIST_SEPARATOR == "\x1e"
+# Each row's id is drawn once, in `source`, so that its key (signal_keys.signal_id) and its signal share it: the
+# statement sent again stores exactly the rows whose key went in. The key insert runs whether or not the rest
+# reads it (PostgreSQL runs every data-modifying WITH to completion).
 _INSERT = f"""
-WITH inserted AS (
-    INSERT INTO signals ({_NAMES})
-    SELECT {_FIELDS}
+WITH source AS MATERIALIZED (
+    SELECT nextval('signals_id_seq') AS id, f
       FROM unnest($1::text[]) AS row_text, string_to_array(row_text, E'\\x1f') AS f
+), keyed AS (
+    INSERT INTO signal_keys ({_KEY_NAMES}, signal_id, received_at)
+    SELECT {_KEY_FIELDS}, id, {_RECEIVED_AT}
+      FROM source
+     WHERE {_TIMED}
     -- on conflict --
+), inserted AS (
+    INSERT INTO signals (id, {_NAMES})
+    SELECT id, {_FIELDS}
+      FROM source
+    -- new keys only --
     RETURNING id
 ), summary AS (
     SELECT count(*) AS stored, min(id) AS first_id, max(id) AS last_id FROM inserted
@@ -70,7 +96,15 @@ SELECT stored,
   FROM summary
 """
 # The common case: no duplicate in the batch (a unique violation rolls the statement back).
-INSERT_BATCH_NEW = _INSERT.replace("-- on conflict --", "")
+INSERT_BATCH_NEW = _INSERT.replace("    -- on conflict --\n", "").replace("    -- new keys only --\n", "")
+# Sent again when the batch holds a retransmission: a key already there (or twice in the batch) is skipped, and so
+# is its row; rows without a key are stored as ever. The clause names the key's constraint only: a clash on
+# anything else (an id, should the sequence fall behind after a restore) must fail loudly and go unacknowledged,
+# never be skipped as if it were a retransmission.
+IDEMPOTENCY_KEY = "signal_keys_pkey"
+INSERT_BATCH_AGAIN = _INSERT.replace(
+    "    -- on conflict --\n", f"    ON CONFLICT ON CONSTRAINT {IDEMPOTENCY_KEY} DO NOTHING\n    RETURNING signal_id\n"
+).replace("    -- new keys only --\n", f"     WHERE {_UNTIMED} OR id IN (SELECT signal_id FROM keyed)\n")
 
 
 class Untimed(NamedTuple):
@@ -110,7 +144,7 @@ _UNTIMED_CTES = """WITH taken AS (
     SELECT message
       FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS m(account, receiver, line, message)
       JOIN taken USING (account, receiver, line)
-), inserted AS ("""
+), source AS MATERIALIZED ("""
 _TIMED_SOURCE = "FROM unnest($1::text[]) AS row_text, string_to_array(row_text, E'\\x1f') AS f"
 _UNTIMED_SOURCE = (
     "FROM unnest($1::text[], $2::int8[]) AS r(row_text, message), string_to_array(r.row_text, E'\\x1f') AS f\n"
@@ -118,35 +152,28 @@ _UNTIMED_SOURCE = (
 )
 
 
-@functools.lru_cache(maxsize=16)
 def untimed_statement(timed: str) -> str:
     """The statement for a batch holding an untimed message, made from the timed one (``INSERT_BATCH_NEW`` or
-    retransmission_insert()'s): the same insert of signals, ON CONFLICT or not, behind the upsert."""
-    assert timed.count("WITH inserted AS (") == 1 and timed.count(_TIMED_SOURCE) == 1, "the batch INSERT changed"
-    return timed.replace("WITH inserted AS (", _UNTIMED_CTES).replace(_TIMED_SOURCE, _UNTIMED_SOURCE)
+    ``INSERT_BATCH_AGAIN``): the same insert of keys and signals, ON CONFLICT or not, behind the upsert."""
+    opening = "WITH source AS MATERIALIZED ("
+    assert timed.count(opening) == 1 and timed.count(_TIMED_SOURCE) == 1, "the batch INSERT changed"
+    return timed.replace(opening, _UNTIMED_CTES).replace(_TIMED_SOURCE, _UNTIMED_SOURCE)
 
 
 INSERT_UNTIMED_NEW = untimed_statement(INSERT_BATCH_NEW)
+INSERT_UNTIMED_AGAIN = untimed_statement(INSERT_BATCH_AGAIN)
 
-# The unique index that makes a retransmission a duplicate (sql/0004_signal_identity.sql: the transmission and
-# the event in it). Only its violation sends a batch again with ON CONFLICT, and the clause names only it: a
-# clash on anything else (the id, should its sequence fall behind after a restore) must fail loudly and go
-# unacknowledged, never be skipped as if it were a retransmission.
-IDEMPOTENCY_INDEX = "signals_idempotency"
-_INDEX_COLUMNS = re.compile(r" USING btree \((?P<columns>.*)\)$")
+_SCHEMA_READY = """
+SELECT to_regclass('signal_keys') IS NOT NULL
+       AND (SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass('signals')) IS TRUE
+"""
 
 
-async def retransmission_insert(connection: asyncpg.Connection) -> str:
-    """The batch INSERT with ON CONFLICT DO NOTHING on the idempotency index as this database defines it.
-
-    The key's columns are read from the index, not written here, so a receiver keeps working across a migration
-    that changes the key (0004 did): its writer reads them again whenever it reconnects.
-    """
-    definition = await connection.fetchval("SELECT pg_get_indexdef(to_regclass($1))", IDEMPOTENCY_INDEX)
-    match = _INDEX_COLUMNS.search(definition or "")
-    if match is None:
-        raise RuntimeError(f"signals has no unique index {IDEMPOTENCY_INDEX} on columns: run `alarmhub migrate`")
-    return _INSERT.replace("-- on conflict --", f"ON CONFLICT ({match['columns']}) DO NOTHING")
+async def check_schema(connection: asyncpg.Connection) -> None:
+    """Refuse a database whose signals are not yet partitioned with their keys apart (sql/0023-0025): this
+    writer's statement needs both, and an older schema would store retransmissions twice or not at all."""
+    if not await connection.fetchval(_SCHEMA_READY):
+        raise RuntimeError("signals is not partitioned, its keys in signal_keys (sql/0025): run `alarmhub migrate`")
 
 
 # A batch that takes longer than this is abandoned (not acknowledged; the panel retransmits and the retry is
@@ -158,15 +185,12 @@ COMMAND_TIMEOUT = 30.0
 DEADLOCK_RETRIES = 5
 
 
-async def _insert(connection: asyncpg.Connection, rows: Sequence[str], insert_retransmission: str) -> None:
-    """Store the rows (encoded by signal_rows) and announce them, in one autocommitted statement;
-    ``insert_retransmission`` is retransmission_insert()'s statement for this connection."""
-    await _send(connection, INSERT_BATCH_NEW, insert_retransmission, (rows,))
+async def _insert(connection: asyncpg.Connection, rows: Sequence[str]) -> None:
+    """Store the rows (encoded by signal_rows) and announce them, in one autocommitted statement."""
+    await _send(connection, INSERT_BATCH_NEW, INSERT_BATCH_AGAIN, (rows,))
 
 
-async def _insert_untimed(
-    connection: asyncpg.Connection, batch: Sequence[_Submission], insert_retransmission: str, window: float
-) -> int:
+async def _insert_untimed(connection: asyncpg.Connection, batch: Sequence[_Submission], window: float) -> int:
     """Store a batch holding untimed messages, each unless it repeats its transmitter's last one within
     ``window`` seconds; the number of rows sent. At most one untimed message per transmitter (_take_batch)."""
     rows: list[str] = []
@@ -182,18 +206,18 @@ async def _insert_untimed(
         messages += [number] * len(submission.rows)
     columns = [list(column) for column in zip(*untimed, strict=True)]
     arguments = (rows, messages, *columns, window)
-    await _send(connection, INSERT_UNTIMED_NEW, untimed_statement(insert_retransmission), arguments)
+    await _send(connection, INSERT_UNTIMED_NEW, INSERT_UNTIMED_AGAIN, arguments)
     return len(rows)
 
 
 async def _send(connection: asyncpg.Connection, first: str, again: str, arguments: Sequence[object]) -> None:
     """Send ``first``; should the batch hold a retransmission of a timed message (or deadlock), send ``again``:
-    the same statement with ON CONFLICT DO NOTHING on the idempotency index."""
+    the same statement with ON CONFLICT DO NOTHING on the idempotency key."""
     try:
         await connection.fetchrow(first, *arguments)
         return
     except asyncpg.UniqueViolationError as error:
-        if error.constraint_name != IDEMPOTENCY_INDEX:
+        if error.constraint_name != IDEMPOTENCY_KEY:
             raise
     except asyncpg.DeadlockDetectedError:
         pass
@@ -414,7 +438,7 @@ class BatchWriter:
             connection: asyncpg.Connection | None = None
             try:
                 connection = await asyncpg.connect(self._database_url, command_timeout=COMMAND_TIMEOUT)
-                insert_retransmission = await retransmission_insert(connection)
+                await check_schema(connection)
                 # Not connection.prepare(): asyncpg ends a prepare with Flush, not Sync, so an idle writer would
                 # hold RowExclusiveLock on signals and block every migration until its next batch. fetchrow()
                 # prepares through the statement cache and syncs in the same round trip.
@@ -428,7 +452,7 @@ class BatchWriter:
                         await self._wakeup.wait()
                         batch, untimed = self._take_batch()
                         if batch:
-                            await self._write(connection, batch, insert_retransmission, untimed)
+                            await self._write(connection, batch, untimed)
                 finally:
                     self._connected -= 1
                     if not self.available:
@@ -446,7 +470,6 @@ class BatchWriter:
         self,
         connection: asyncpg.Connection,
         batch: list[_Submission],
-        insert_retransmission: str,
         untimed: bool = False,
     ) -> None:
         """Commit the batch and resolve every submission in it — stored, refused or failed — whatever happens.
@@ -454,16 +477,16 @@ class BatchWriter:
         try:
             try:
                 if untimed:
-                    rows = await _insert_untimed(connection, batch, insert_retransmission, self.retransmission_window)
+                    rows = await _insert_untimed(connection, batch, self.retransmission_window)
                 else:
                     timed = [row for submission in batch for row in submission.rows]
                     rows = len(timed)
-                    await _insert(connection, timed, insert_retransmission)
+                    await _insert(connection, timed)
             except ROW_REFUSED as error:
                 # One bad row must not keep the others from being stored: write them one message at a time.
                 log.error("batch refused by the database; isolating", error=str(error), submissions=len(batch))
                 for submission in batch:
-                    await self._write_alone(connection, submission, insert_retransmission)
+                    await self._write_alone(connection, submission)
                 return
             metrics.BATCH_ROWS.observe(rows)
             self._settle(batch, None)
@@ -473,14 +496,12 @@ class BatchWriter:
             self._settle(batch, StorageUnavailable(str(error) or type(error).__name__))
             raise
 
-    async def _write_alone(
-        self, connection: asyncpg.Connection, submission: _Submission, insert_retransmission: str
-    ) -> None:
+    async def _write_alone(self, connection: asyncpg.Connection, submission: _Submission) -> None:
         try:
             if submission.untimed is not None:
-                await _insert_untimed(connection, [submission], insert_retransmission, self.retransmission_window)
+                await _insert_untimed(connection, [submission], self.retransmission_window)
             else:
-                await _insert(connection, submission.rows, insert_retransmission)
+                await _insert(connection, submission.rows)
         except ROW_REFUSED as error:
             log.error("signal refused by the database", error=str(error))
             self._settle([submission], StorageUnavailable(f"refused by the database: {error}"))

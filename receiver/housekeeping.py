@@ -60,6 +60,15 @@ DELETE FROM untimed_transmissions AS t
          LIMIT $2 FOR UPDATE SKIP LOCKED) AS old
  WHERE (t.account, t.receiver, t.line) = (old.account, old.receiver, old.line)
 """
+# The idempotency keys of timed signals (sql/0023_signal_keys.sql) are kept for the horizon after their signal was
+# received, then deleted oldest first through signal_keys_received, PURGE_ROWS a round. The same hour's margin for a
+# receiver whose clock lags. The writer only inserts keys, so nothing here waits for it or it for this.
+_PURGE_KEYS = """
+DELETE FROM signal_keys
+ WHERE ctid = ANY (ARRAY(SELECT ctid FROM signal_keys
+                          WHERE received_at < now() - make_interval(secs => $1::float8) - interval '1 hour'
+                          ORDER BY received_at LIMIT $2))
+"""
 PURGE_ROWS = 10_000
 # Seconds between purges: the table is about as large as the number of panels that send untimed messages, and
 # a stale row only costs room (the writer's upsert compares the time itself). Sooner when a round was full.
@@ -85,11 +94,13 @@ class Housekeeping:
         interval: float = 1.0,
         buffer_limit: int = 10_000,
         retransmission_window: float = 0.0,
+        retransmission_horizon: float = 7 * 86400.0,
     ) -> None:
         self._database_url = database_url
         self._rejected_kept = rejected_kept
         self._interval = interval
         self._retransmission_window = retransmission_window
+        self._retransmission_horizon = retransmission_horizon
         self._next_purge = 0.0  # time.monotonic() from which the next purge is due
         self._rejections: deque[tuple[object, ...]] = deque(maxlen=buffer_limit)
         self._early = max(1, buffer_limit // 2)  # rejections waiting that make the next write start at once
@@ -163,19 +174,22 @@ class Housekeeping:
                     await self.flush(connection)
                     await connection.close(timeout=1)
 
-    async def purge_untimed(self, connection: Connection) -> int:
-        """Delete up to PURGE_ROWS untimed transmissions older than the window; how many were deleted."""
+    async def purge(self, connection: Connection) -> tuple[int, int]:
+        """Delete up to PURGE_ROWS untimed transmissions older than the window and as many signal keys older than
+        the horizon; how many of each were deleted."""
         self._next_purge = time.monotonic() + PURGE_EVERY  # set first: a failing purge is tried again in a minute
         status = await connection.execute(_PURGE_UNTIMED, self._retransmission_window, PURGE_ROWS)
-        deleted = int(status.rsplit(" ", 1)[1])
-        if deleted >= PURGE_ROWS:
+        untimed = int(status.rsplit(" ", 1)[1])
+        status = await connection.execute(_PURGE_KEYS, self._retransmission_horizon, PURGE_ROWS)
+        keys = int(status.rsplit(" ", 1)[1])
+        if untimed >= PURGE_ROWS or keys >= PURGE_ROWS:
             self._next_purge = 0.0  # more to do: the next round goes on
-        return deleted
+        return untimed, keys
 
     async def flush(self, connection: Connection) -> None:
         await self._flush_panels(connection)
         if time.monotonic() >= self._next_purge:  # last: the least urgent
-            await self.purge_untimed(connection)
+            await self.purge(connection)
 
     async def _flush_panels(self, connection: Connection) -> None:
         # Take the rejections out of the buffer first; put them back if the insert fails (the buffer may have

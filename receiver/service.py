@@ -61,7 +61,10 @@ async def receiver_pipeline(
         retransmission_window=window,
     )
     housekeeping = Housekeeping(
-        database_url, rejected_kept=config["receiver.rejected_frames_kept"], retransmission_window=window
+        database_url,
+        rejected_kept=config["receiver.rejected_frames_kept"],
+        retransmission_window=window,
+        retransmission_horizon=config["receiver.retransmission_horizon"],
     )
     ingestor = Ingestor(
         directory, writer, housekeeping, enforce_plain_timestamps=config["receiver.enforce_plain_timestamps"]

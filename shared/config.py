@@ -208,6 +208,27 @@ def _session_key(value: object) -> str:
     return text
 
 
+def _previous_session_keys(value: object) -> tuple[str, ...]:
+    """Keys as a TOML list or comma-separated (the environment); a bad one is named by position, never quoted."""
+    if isinstance(value, str):
+        items: list[object] = list(value.split(","))
+    elif isinstance(value, list):
+        items = list(value)
+    else:
+        raise ValueError("expected a list of keys, or keys separated by commas")
+    keys: list[str] = []
+    for position, item in enumerate(items, start=1):
+        try:
+            key = _session_key(item) if isinstance(item, str) else None
+        except ValueError as error:
+            raise ValueError(f"key {position}: {error}") from None
+        if key is None:
+            raise ValueError(f"key {position}: expected a string")
+        if key:
+            keys.append(key)
+    return tuple(keys)
+
+
 def _processes(value: object) -> int:
     if value == "auto":
         return _cpu_cores()
@@ -278,6 +299,15 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "32-byte url-safe base64 key that encrypts session cookies; empty generates one into `var/`.",
         secret=True,
+    ),
+    Setting(
+        "portal",
+        "session_key_previous",
+        _previous_session_keys,
+        "",
+        "Earlier session keys (comma-separated; secret), still accepted but never used for new cookies or links: "
+        "keeps logins, device cookies and page links alive while `portal.session_key` is rotated; empty accepts "
+        "only the current key.",
     ),
     Setting(
         "portal",
@@ -411,6 +441,15 @@ SETTINGS: tuple[Setting, ...] = (
         180.0,
         "Seconds within which a message without a timestamp that repeats the panel's previous one (same account, "
         "receiver, line, sequence number and content) is a retransmission and stored once; 0: never merged.",
+    ),
+    Setting(
+        "receiver",
+        "retransmission_horizon",
+        _number(3600, 90 * 86400),
+        7 * 86400.0,
+        "Seconds a timed message's key (account, receiver, line, sequence, panel time and event) is kept in "
+        "signal_keys: a retransmission arriving within it is stored once; one arriving later would be stored again. "
+        "The table holds about this long's worth of signals (sql/0023_signal_keys.sql).",
     ),
     Setting("receiver", "batch_max_size", _integer(1, 100000), 2000, "Most signals written in one transaction."),
     Setting(
@@ -571,8 +610,25 @@ SETTINGS: tuple[Setting, ...] = (
         "housekeeping_interval",
         _number(0.5, 86400),
         3600.0,
-        "Seconds between prunings of ended sessions, used links and old failed logins: a singleton job, run once "
+        "Seconds between prunings of ended sessions, used links, old failed logins and DC-09 keys past their "
+        "rotation overlap: a singleton job, run once "
         "per interval by one of the processes running the worker (`alarmhub run`, `alarmhub worker`).",
+    ),
+    Setting(
+        "worker",
+        "partitions_interval",
+        _number(60, 86400),
+        3600.0,
+        "Seconds between the singleton job's checks that signals has its monthly partitions for this month and the "
+        "next `worker.partitions_ahead` (sql/0025_signals_partitioned.sql); a missing month is created ahead.",
+    ),
+    Setting(
+        "worker",
+        "partitions_ahead",
+        _integer(1, 24),
+        3,
+        "Months of signals partitions kept ready beyond the current one. A signal whose month has no partition "
+        "cannot be stored (it goes unacknowledged), so keep this above the longest time the worker may be down.",
     ),
     Setting(
         "worker",
@@ -589,6 +645,15 @@ SETTINGS: tuple[Setting, ...] = (
         300.0,
         "Seconds between runs of the autopay job, which drafts each autopay customer's balance on their draft "
         "day, retries declined drafts and settles payments left pending by a gateway timeout (a singleton job).",
+    ),
+    Setting(
+        "worker",
+        "metrics_listen",
+        _optional_host_port,
+        "",
+        "HOST:PORT where the worker (`alarmhub worker`, or the one inside `alarmhub run`) serves /healthz (the "
+        "database answers and its job runners run) and /metrics (its jobs, the outbox backlog, and the rest of the "
+        "process); empty: off. No access control: bind it to a private address.",
     ),
     # billing
     Setting(

@@ -1,7 +1,7 @@
 """The batch writer against real PostgreSQL: when two writers store the same signals at once (two receiver
 processes, a panel that retransmitted to the other one) PostgreSQL rolls one back as a deadlock, and that batch is
 sent again with ON CONFLICT — every signal stored exactly once, nothing refused; a value too big for an index
-entry is still stored; only the idempotency index sends a batch again, with the key the database has."""
+entry is still stored; only the idempotency key sends a batch again; a database not yet migrated is named."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from receiver.batch_writer import INSERT_BATCH_NEW, _insert, retransmission_insert
+from receiver.batch_writer import IDEMPOTENCY_KEY, INSERT_BATCH_NEW, _insert, check_schema
 from receiver.dc09 import Envelope, Message, cid_data, encode_frame, open_message, parse_envelope
 from receiver.signal_rows import FIELD_SEPARATOR, SIGNAL_COLUMNS, message_rows
 from shared.migrations import MIGRATIONS_DIR, migrate
@@ -46,8 +46,7 @@ async def test_two_writers_storing_the_same_signals_in_opposite_order_store_each
         transaction = a.transaction()
         await transaction.start()
         await a.fetchrow(INSERT_BATCH_NEW, first)  # a holds signal 1 (uncommitted)
-        b_retransmission = await retransmission_insert(b)
-        b_stores = asyncio.create_task(_insert(b, second + first, b_retransmission))  # takes 2, waits for 1
+        b_stores = asyncio.create_task(_insert(b, second + first))  # takes 2, waits for 1
         await _waiting_for_a_lock(observer, b.get_server_pid())
         await a.fetchrow(INSERT_BATCH_NEW, second)  # a waits for 2: a cycle; b is rolled back, a goes on
         await transaction.commit()
@@ -73,9 +72,8 @@ async def test_a_zone_too_long_for_any_index_entry_is_still_stored_once(database
     huge = _with_field(_with_field(row, "zone", digits), "user_number", digits[::-1])
     connection = await asyncpg.connect(database_url)
     try:
-        retransmission = await retransmission_insert(connection)
-        await _insert(connection, [huge], retransmission)
-        await _insert(connection, [huge], retransmission)  # refused by the key, sent again with ON CONFLICT
+        await _insert(connection, [huge])
+        await _insert(connection, [huge])  # refused by the key, sent again with ON CONFLICT
         zones = await connection.fetch("SELECT length(zone) AS n FROM signals WHERE account = $1", PLAIN_ACCOUNT)
     finally:
         await connection.close()
@@ -89,52 +87,34 @@ async def test_a_clash_on_the_id_is_an_error_never_a_skipped_retransmission(data
     stored, fresh = _rows(6), _rows(7) + _rows(8)
     connection = await asyncpg.connect(database_url)
     try:
-        retransmission = await retransmission_insert(connection)
-        await _insert(connection, _rows(4) + _rows(5) + stored, retransmission)
-        await connection.execute("ALTER TABLE signals ALTER COLUMN id RESTART WITH 1")
+        await _insert(connection, _rows(4) + _rows(5) + stored)
+        await connection.execute("ALTER SEQUENCE signals_id_seq RESTART WITH 1")
         with pytest.raises(asyncpg.UniqueViolationError) as refused:
-            await _insert(connection, stored + fresh, retransmission)
-        assert refused.value.constraint_name == "signals_pkey"
-        await connection.execute("ALTER TABLE signals ALTER COLUMN id RESTART WITH 1000")  # what an operator does
-        await _insert(connection, stored + fresh, retransmission)  # the panels' retransmissions, now stored
+            await _insert(connection, stored + fresh)
+        assert refused.value.constraint_name != IDEMPOTENCY_KEY  # the partition's primary key
+        assert (refused.value.constraint_name or "").endswith("_pkey")
+        await connection.execute("ALTER SEQUENCE signals_id_seq RESTART WITH 1000")  # what an operator does
+        await _insert(connection, stored + fresh)  # the panels' retransmissions, now stored
         sequences = await connection.fetch("SELECT sequence FROM signals ORDER BY sequence")
     finally:
         await connection.close()
     assert [row["sequence"] for row in sequences] == ["0004", "0005", "0006", "0007", "0008"]
 
 
-async def test_the_retransmission_statement_follows_the_index_before_and_after_its_migration(
-    empty_database_url: str, tmp_path: Path
-) -> None:
-    # A receiver upgraded before `alarmhub migrate` runs 0004 (the documented order) still stores a
-    # retransmission once: the ON CONFLICT target is read from the index, whichever version it is.
+async def test_a_database_not_yet_partitioned_is_named_as_the_problem(empty_database_url: str, tmp_path: Path) -> None:
+    # Before 0025 the writer's statement would store retransmissions twice (no key table) or not at all: the writer
+    # refuses the database, naming the migration, and keeps frames unacknowledged until `alarmhub migrate` has run.
     for migration in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        # 0020 too: today's writer stores x-data, a column the receiver needs before it starts (its migration says so).
-        if migration.name < "0004" or migration.name.startswith("0020_"):
+        if migration.name < "0025":
             (tmp_path / migration.name).write_text(migration.read_text())
-    # Built once: a retransmission is the same frame again, panel time included (built anew after the migrations,
-    # row 10 carried the next second's time once the migrations took longer than the rest of a second).
-    nine, ten, eleven = _rows(9), _rows(10), _rows(11)
     connection = await asyncpg.connect(empty_database_url)
     try:
+        with pytest.raises(RuntimeError, match=r"not partitioned.*alarmhub migrate"):
+            await check_schema(connection)
         await migrate(connection, tmp_path)
-        before = await retransmission_insert(connection)
-        await _insert(connection, nine, before)
-        await _insert(connection, nine + ten, before)
+        with pytest.raises(RuntimeError, match=r"not partitioned.*alarmhub migrate"):
+            await check_schema(connection)
         await migrate(connection)
-        after = await retransmission_insert(connection)
-        await _insert(connection, ten + eleven, after)
-        sequences = await connection.fetch("SELECT sequence FROM signals ORDER BY sequence")
-    finally:
-        await connection.close()
-    assert "COALESCE(zone" not in before and "COALESCE(zone" in after  # as pg_get_indexdef prints the key
-    assert [row["sequence"] for row in sequences] == ["0009", "0010", "0011"]
-
-
-async def test_a_database_without_the_idempotency_index_is_named_as_the_problem(empty_database_url: str) -> None:
-    connection = await asyncpg.connect(empty_database_url)
-    try:
-        with pytest.raises(RuntimeError, match=r"signals_idempotency.*alarmhub migrate"):
-            await retransmission_insert(connection)
+        await check_schema(connection)
     finally:
         await connection.close()

@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from receiver import fastpath, housekeeping
-from receiver.batch_writer import BatchWriter, _insert_untimed, _Submission, retransmission_insert
+from receiver.batch_writer import BatchWriter, _insert_untimed, _Submission
 from receiver.dc09 import (
     Envelope,
     Message,
@@ -229,7 +229,7 @@ def _submission(frame: bytes, received_at: datetime, done: list[Exception | None
 
 async def test_a_batch_mixing_timed_and_untimed_messages(database_url: str, db: asyncpg.Pool) -> None:
     # One statement for the whole batch: timed messages as always (a timed retransmission sends it again with ON
-    # CONFLICT on the idempotency index), untimed ones through the upsert; a multi-event message's rows go or
+    # CONFLICT on the idempotency key), untimed ones through the upsert; a multi-event message's rows go or
     # stay together.
     received_at = datetime.now(UTC)
     sirens = encode_frame("SIA-DCS", 31, PLAIN_ACCOUNT, f"#{PLAIN_ACCOUNT}|Nri1/BA001/FA002/OP003", line="1")
@@ -237,14 +237,13 @@ async def test_a_batch_mixing_timed_and_untimed_messages(database_url: str, db: 
     done: list[Exception | None] = []
     connection = await asyncpg.connect(database_url)
     try:
-        again = await retransmission_insert(connection)
         first = [_submission(frame, received_at, done) for frame in (alarm, sirens, power)]
-        await _insert_untimed(connection, first, again, 180.0)
+        await _insert_untimed(connection, first, 180.0)
         later = received_at + timedelta(seconds=5)
         fresh = untimed(33, 130, 4)
         # The timed alarm and both untimed messages again, and a new one: only the new one is stored.
         second = [_submission(frame, later, done) for frame in (fresh, sirens, alarm, power)]
-        await _insert_untimed(connection, second, again, 180.0)
+        await _insert_untimed(connection, second, 180.0)
         last = await connection.fetch("SELECT receiver, line, sequence FROM untimed_transmissions ORDER BY 1, 2")
     finally:
         await connection.close()
@@ -302,7 +301,7 @@ def test_the_compiled_path_leaves_untimed_frames_to_the_branch_that_marks_them()
     assert fastpath.decode(untimed(60), None, datetime.now(UTC), False, head) is None
 
 
-async def test_housekeeping_purges_what_is_older_than_the_window_a_bounded_number_at_a_time(
+async def test_housekeeping_purges_what_is_older_than_the_window_and_the_horizon_a_bounded_number_at_a_time(
     database_url: str, db: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await db.execute(
@@ -311,19 +310,30 @@ async def test_housekeeping_purges_what_is_older_than_the_window_a_bounded_numbe
              FROM generate_series(1, 9) n
         """
     )
+    # Keys of timed signals: 2 within the horizon (a day) and its hour's margin, 5 past it.
+    await db.execute(
+        """INSERT INTO signal_keys (account, receiver, line, sequence, panel_time, event_index, code, qualifier,
+                                    zone, partition, user_number, signal_id, received_at)
+           SELECT 'K' || n, '', '', '0001', now(), 0, '130', 'event', '', '', '', n,
+                  now() - interval '1 day' - interval '1 hour' + make_interval(mins => 25 - n * 10)
+             FROM generate_series(1, 7) n
+        """
+    )
     monkeypatch.setattr(housekeeping, "PURGE_ROWS", 3)
-    keeper = Housekeeping(
-        database_url, rejected_kept=100, retransmission_window=200.0
-    )  # keeps 1-3 minutes past the hour's clock margin
+    keeper = Housekeeping(  # keeps untimed transmissions 1-3 minutes past the hour's clock margin
+        database_url, rejected_kept=100, retransmission_window=200.0, retransmission_horizon=86400.0
+    )
     connection = await asyncpg.connect(database_url)
     try:
-        rounds = [await keeper.purge_untimed(connection) for _ in range(3)]
+        rounds = [await keeper.purge(connection) for _ in range(3)]
     finally:
         await connection.close()
-    assert rounds == [3, 3, 0]  # a full round: the next goes on at the next flush; then not before PURGE_EVERY
+    assert rounds == [(3, 3), (3, 2), (0, 0)]  # a full round: the next goes on at once; then not before PURGE_EVERY
     assert keeper._next_purge > time.monotonic() + housekeeping.PURGE_EVERY - 5
     left = await db.fetch("SELECT account FROM untimed_transmissions ORDER BY received_at DESC")
     assert [row["account"] for row in left] == ["A1", "A2", "A3"]
+    keys = await db.fetch("SELECT account FROM signal_keys ORDER BY received_at DESC")
+    assert [row["account"] for row in keys] == ["K1", "K2"]
 
 
 async def test_one_panels_flood_of_untimed_frames_holds_no_other_panel_back() -> None:
