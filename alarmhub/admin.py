@@ -197,7 +197,8 @@ async def admin_command(args: argparse.Namespace, url: str) -> int:
             return await set_monitored_command(connection, args.account, args.services)
         if args.admin_command == "after-restore":
             realigned = await realign_after_restore(connection)
-            print(f"signals_realigned={realigned.signals} cursors_moved={realigned.cursors}")
+            moved = "" if realigned.ids_from is None else f" signal_ids_from={realigned.ids_from + 1}"
+            print(f"signals_realigned={realigned.signals} cursors_moved={realigned.cursors}{moved}")
             return 0
         if args.admin_command == "create-customer":
             enrolled = await create_customer(

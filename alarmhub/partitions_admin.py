@@ -55,5 +55,6 @@ async def signal_partitions_command(args: argparse.Namespace, url: str) -> int:
                 print("no partition ends by then", file=sys.stderr)
         for partition in await partitions(connection):
             start = "(everything before)" if partition.from_at is None else f"{partition.from_at:%Y-%m-%d}"
-            print(f"{partition.name}\t{start}\t{partition.to_at:%Y-%m-%d}\t~{partition.estimated_rows} rows")
+            pending = "\t(detach pending: --detach-before completes it)" if partition.detach_pending else ""
+            print(f"{partition.name}\t{start}\t{partition.to_at:%Y-%m-%d}\t~{partition.estimated_rows} rows{pending}")
     return 0

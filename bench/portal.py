@@ -261,7 +261,14 @@ async def plans(database_url: str, customer_id: int, deep: Position) -> list[str
             plan = "\n".join(r[0] for r in explained)
             took = re.search(r"Execution Time: ([\d.]+) ms", plan)
             buffers = re.search(r"Buffers: shared hit=(\d+)(?: read=(\d+))?", plan)
-            index = "signals_customer_received" if "signals_customer_received" in plan else "NOT the customer index"
+            # Each partition's copy of signals_customer_received (named after its partition), in the scans that ran.
+            scanned = re.findall(r"Index (?:Only )?Scan (?:Backward )?using (\S+) on (\S+) .*\(actual time", plan)
+            used = {table for index, table in scanned if "customer" in index}
+            index = (
+                f"the customer index of {len(used)} partition(s)"
+                if used and len(used) == len(scanned)
+                else "NOT the customer index"
+            )
             hit, read = (buffers.group(1), buffers.group(2) or "0") if buffers else ("?", "?")
             lines.append(f"{name}: {took.group(1) if took else '?'} ms, {hit} buffers hit, {read} read, scans {index}")
     finally:

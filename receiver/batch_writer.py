@@ -68,10 +68,37 @@ _TIMED = f"f[{_POSITION['panel_time']}] <> ''"  # a row with a key: its message 
 _UNTIMED = f"f[{_POSITION['panel_time']}] = ''"
 _RECEIVED_AT = f"f[{_POSITION['received_at']}]::timestamptz"
 assert FIELD_SEPARATOR == "\x1f" and LIST_SEPARATOR == "\x1e"
-# Each row's id is drawn once, in `source`, so that its key (signal_keys.signal_id) and its signal share it: the
-# statement sent again stores exactly the rows whose key went in. The key insert runs whether or not the rest
-# reads it (PostgreSQL runs every data-modifying WITH to completion).
-_INSERT = f"""
+_SUMMARY = f"""summary AS (
+    SELECT count(*) AS stored, min(id) AS first_id, max(id) AS last_id FROM inserted
+)
+SELECT stored,
+       CASE WHEN stored > 0 THEN pg_notify('{SIGNALS.name}',  -- shared.events.SignalsCommitted
+            json_build_object('first_id', first_id, 'last_id', last_id, 'count', stored)::text) END
+  FROM summary
+"""
+_BOUNDED_KEY = ", ".join(f"left(coalesce({name}, ''), 64)" for name in _KEY_BOUNDED)
+# The common case: no duplicate in the batch. The signals go in and their keys follow from what they returned (each
+# row read once); a key already there, or twice in the batch, is a unique violation that rolls the whole statement
+# back. The key insert runs although nothing reads it (PostgreSQL runs every data-modifying WITH to completion).
+INSERT_BATCH_NEW = f"""
+WITH inserted AS (
+    INSERT INTO signals ({_NAMES})
+    SELECT {_FIELDS}
+      FROM unnest($1::text[]) AS row_text, string_to_array(row_text, E'\\x1f') AS f
+    RETURNING id, {", ".join(_KEY_COLUMNS)}, {", ".join(_KEY_BOUNDED)}, received_at
+), keyed AS (
+    INSERT INTO signal_keys ({_KEY_NAMES}, signal_id, received_at)
+    SELECT {", ".join(_KEY_COLUMNS)}, {_BOUNDED_KEY}, id, received_at
+      FROM inserted
+     WHERE panel_time IS NOT NULL
+), {_SUMMARY}"""
+# Sent again when the batch holds a retransmission: the keys go first, ON CONFLICT DO NOTHING, and only the rows
+# whose key went in (or that have none) are stored. Each row's id is drawn once, in `source`, so that its key
+# (signal_keys.signal_id) and its signal share it. The clause names the key's constraint only: a clash on anything
+# else (an id, should the sequence fall behind after a restore) must fail loudly and go unacknowledged, never be
+# skipped as if it were a retransmission.
+IDEMPOTENCY_KEY = "signal_keys_pkey"
+INSERT_BATCH_AGAIN = f"""
 WITH source AS MATERIALIZED (
     SELECT nextval('signals_id_seq') AS id, f
       FROM unnest($1::text[]) AS row_text, string_to_array(row_text, E'\\x1f') AS f
@@ -80,31 +107,15 @@ WITH source AS MATERIALIZED (
     SELECT {_KEY_FIELDS}, id, {_RECEIVED_AT}
       FROM source
      WHERE {_TIMED}
-    -- on conflict --
+    ON CONFLICT ON CONSTRAINT {IDEMPOTENCY_KEY} DO NOTHING
+    RETURNING signal_id
 ), inserted AS (
     INSERT INTO signals (id, {_NAMES})
     SELECT id, {_FIELDS}
       FROM source
-    -- new keys only --
+     WHERE {_UNTIMED} OR id IN (SELECT signal_id FROM keyed)
     RETURNING id
-), summary AS (
-    SELECT count(*) AS stored, min(id) AS first_id, max(id) AS last_id FROM inserted
-)
-SELECT stored,
-       CASE WHEN stored > 0 THEN pg_notify('{SIGNALS.name}',  -- shared.events.SignalsCommitted
-            json_build_object('first_id', first_id, 'last_id', last_id, 'count', stored)::text) END
-  FROM summary
-"""
-# The common case: no duplicate in the batch (a unique violation rolls the statement back).
-INSERT_BATCH_NEW = _INSERT.replace("    -- on conflict --\n", "").replace("    -- new keys only --\n", "")
-# Sent again when the batch holds a retransmission: a key already there (or twice in the batch) is skipped, and so
-# is its row; rows without a key are stored as ever. The clause names the key's constraint only: a clash on
-# anything else (an id, should the sequence fall behind after a restore) must fail loudly and go unacknowledged,
-# never be skipped as if it were a retransmission.
-IDEMPOTENCY_KEY = "signal_keys_pkey"
-INSERT_BATCH_AGAIN = _INSERT.replace(
-    "    -- on conflict --\n", f"    ON CONFLICT ON CONSTRAINT {IDEMPOTENCY_KEY} DO NOTHING\n    RETURNING signal_id\n"
-).replace("    -- new keys only --\n", f"     WHERE {_UNTIMED} OR id IN (SELECT signal_id FROM keyed)\n")
+), {_SUMMARY}"""
 
 
 class Untimed(NamedTuple):
@@ -128,7 +139,7 @@ class Untimed(NamedTuple):
 # and returns nothing (ON CONFLICT still locks the row: a second receiver holding the same message waits, then
 # sees it), so only the messages the upsert returned have their signals inserted; every row of a multi-event
 # message goes or stays with it.
-_UNTIMED_CTES = """WITH taken AS (
+_UNTIMED_CTES = """\nWITH taken AS (
     INSERT INTO untimed_transmissions AS previous
            (account, receiver, line, sequence, content_digest, received_at)
     SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::timestamptz[])
@@ -144,7 +155,7 @@ _UNTIMED_CTES = """WITH taken AS (
     SELECT message
       FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS m(account, receiver, line, message)
       JOIN taken USING (account, receiver, line)
-), source AS MATERIALIZED ("""
+), """
 _TIMED_SOURCE = "FROM unnest($1::text[]) AS row_text, string_to_array(row_text, E'\\x1f') AS f"
 _UNTIMED_SOURCE = (
     "FROM unnest($1::text[], $2::int8[]) AS r(row_text, message), string_to_array(r.row_text, E'\\x1f') AS f\n"
@@ -154,10 +165,9 @@ _UNTIMED_SOURCE = (
 
 def untimed_statement(timed: str) -> str:
     """The statement for a batch holding an untimed message, made from the timed one (``INSERT_BATCH_NEW`` or
-    ``INSERT_BATCH_AGAIN``): the same insert of keys and signals, ON CONFLICT or not, behind the upsert."""
-    opening = "WITH source AS MATERIALIZED ("
-    assert timed.count(opening) == 1 and timed.count(_TIMED_SOURCE) == 1, "the batch INSERT changed"
-    return timed.replace(opening, _UNTIMED_CTES).replace(_TIMED_SOURCE, _UNTIMED_SOURCE)
+    ``INSERT_BATCH_AGAIN``): the same insert of signals and keys, ON CONFLICT or not, behind the upsert."""
+    assert timed.startswith("\nWITH ") and timed.count(_TIMED_SOURCE) == 1, "the batch INSERT changed"
+    return timed.replace("\nWITH ", _UNTIMED_CTES, 1).replace(_TIMED_SOURCE, _UNTIMED_SOURCE)
 
 
 INSERT_UNTIMED_NEW = untimed_statement(INSERT_BATCH_NEW)
@@ -167,13 +177,38 @@ _SCHEMA_READY = """
 SELECT to_regclass('signal_keys') IS NOT NULL
        AND (SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass('signals')) IS TRUE
 """
+# Each partition has a primary key of its own, so only the sequence keeps ids unique across months: one behind the
+# highest id (a restore, a manual insert) would hand out ids that older months hold.
+_IDS = """
+SELECT (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM signals_id_seq) AS next_id,
+       (SELECT max(id) FROM signals) AS newest
+"""
+# Signals stored without a key in the last hour — by a receiver of the previous version while the partitioning was
+# migrated (sql/0025) — get theirs, so that a retransmission of one of them is stored once. In key order, so that
+# two writers starting together take the same keys in the same order.
+_RECORD_MISSING_KEYS = f"""
+INSERT INTO signal_keys ({_KEY_NAMES}, signal_id, received_at)
+SELECT {", ".join(_KEY_COLUMNS)}, {_BOUNDED_KEY}, id, received_at
+  FROM signals
+ WHERE panel_time IS NOT NULL AND received_at > now() - interval '1 hour'
+ ORDER BY {", ".join(str(n) for n in range(1, len(_KEY_COLUMNS) + len(_KEY_BOUNDED) + 1))}
+    ON CONFLICT DO NOTHING
+"""
 
 
 async def check_schema(connection: asyncpg.Connection) -> None:
     """Refuse a database whose signals are not yet partitioned with their keys apart (sql/0023-0025): this
-    writer's statement needs both, and an older schema would store retransmissions twice or not at all."""
+    writer's statement needs both, and an older schema would store retransmissions twice or not at all. Refuse a
+    sequence behind the highest signal id too. Then record the keys of the last hour's signals stored without one."""
     if not await connection.fetchval(_SCHEMA_READY):
         raise RuntimeError("signals is not partitioned, its keys in signal_keys (sql/0025): run `alarmhub migrate`")
+    ids = await connection.fetchrow(_IDS)
+    if ids is not None and ids["newest"] is not None and ids["newest"] >= ids["next_id"]:
+        raise RuntimeError(
+            f"signals_id_seq would give {ids['next_id']}, not above the highest signal id {ids['newest']} (after a "
+            "restore?): run `alarmhub admin after-restore`"
+        )
+    await connection.execute(_RECORD_MISSING_KEYS)
 
 
 # A batch that takes longer than this is abandoned (not acknowledged; the panel retransmits and the retry is
@@ -241,6 +276,12 @@ async def _send(connection: asyncpg.Connection, first: str, again: str, argument
 # answered. (Not "program limit exceeded": a full NOTIFY queue says that of every statement, and the index key
 # reads a bounded part of every field, so no row the receiver builds is too big for it.)
 ROW_REFUSED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+
+def _no_partition(error: Exception) -> bool:
+    """Whether PostgreSQL refused rows because their month has no partition of signals (sql/0025; the worker's
+    signal-partitions job creates them ahead)."""
+    return isinstance(error, asyncpg.CheckViolationError) and "no partition of relation" in str(error)
 
 
 # Untimed messages a batch sets aside for the next one (a second message of a transmitter it holds) before it ends.
@@ -483,6 +524,10 @@ class BatchWriter:
                     rows = len(timed)
                     await _insert(connection, timed)
             except ROW_REFUSED as error:
+                if _no_partition(error):  # every row of that month would be refused alike: fail the batch once
+                    log.error("signals refused: no partition for their month", error=str(error), submissions=len(batch))
+                    self._settle(batch, StorageUnavailable(f"refused by the database: {error}"))
+                    return
                 # One bad row must not keep the others from being stored: write them one message at a time.
                 log.error("batch refused by the database; isolating", error=str(error), submissions=len(batch))
                 for submission in batch:

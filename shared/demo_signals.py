@@ -49,7 +49,9 @@ async def load_demo_signals(connection: Connection, account: str, seed: int) -> 
         "SELECT p.id, p.site_id, s.customer_id FROM panels p JOIN sites s ON s.id = p.site_id WHERE p.account = $1",
         account,
     )
-    if panel is None or await connection.fetchval("SELECT EXISTS (SELECT 1 FROM signals WHERE account = $1)", account):
+    if panel is None or await connection.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM signals WHERE customer_id = $1 AND account = $2)", panel["customer_id"], account
+    ):
         return 0
     rows = []
     history = demo_history(datetime.now(UTC), seed)

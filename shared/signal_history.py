@@ -254,9 +254,9 @@ def _pairing(p: _Params, scope: CustomerScope) -> str:
     an event is paired; another restore means that event was restored already.
 
     The walk back reads signals_customer_received in order (HISTORY_SETTINGS turns bitmap scans off, so its LIMIT
-    stops it early) and filters on the panel's account. `account || ''` keeps that filter out of reach of
-    signals_idempotency (whose key starts with the account but not the time): as an index scan over it, the walk read
-    every signal the panel ever sent (3.5 s a page for a panel of 500,000 signals)."""
+    stops it early) and filters on the panel's account. `account || ''` keeps that filter out of reach of any index
+    whose key starts with the account but not the time (signals_idempotency was one before sql/0025): as an index scan
+    over it, the walk read every signal the panel ever sent (3.5 s a page for a panel of 500,000 signals)."""
     customer, lookback, rows = p(scope.customer_id), p(LOOKBACK), p(LOOKBACK_ROWS)
     cid, codes, families = _CID_RESTORABLE, _SIA_CODES, _SIA_FAMILIES
     return f"""

@@ -28,6 +28,7 @@ class Partition:
     from_at: datetime | None  # None: the first partition, which holds everything before to_at
     to_at: datetime
     estimated_rows: int  # PostgreSQL's estimate (pg_class.reltuples) as of the last VACUUM or ANALYZE
+    detach_pending: bool = False  # a DETACH … CONCURRENTLY was interrupted: detach_before() finalizes it
 
 
 def month_starts(now: datetime, ahead: int) -> list[datetime]:
@@ -42,8 +43,10 @@ def month_starts(now: datetime, ahead: int) -> list[datetime]:
 
 async def partitions(connection: Connection) -> list[Partition]:
     """The partitions of signals, oldest first."""
-    rows = await connection.fetch("SELECT name, from_at, to_at, estimated_rows FROM signal_partitions ORDER BY to_at")
-    return [Partition(row["name"], row["from_at"], row["to_at"], row["estimated_rows"]) for row in rows]
+    rows = await connection.fetch(
+        "SELECT name, from_at, to_at, estimated_rows, detach_pending FROM signal_partitions ORDER BY to_at"
+    )
+    return [Partition(*row) for row in rows]
 
 
 async def create_partition(connection: Connection, month: datetime) -> str | None:
@@ -105,8 +108,10 @@ async def detach_before(connection: Connection, before: datetime, now: datetime)
     detached = []
     for partition in await partitions(connection):
         if partition.to_at <= before:
-            # CONCURRENTLY: two transactions, and no lock that stops inserts or reads; not inside a transaction.
-            await connection.execute(f'ALTER TABLE signals DETACH PARTITION "{partition.name}" CONCURRENTLY')
+            # CONCURRENTLY: two transactions, and no lock that stops inserts or reads; not inside a transaction. One
+            # interrupted between them is left pending, and FINALIZE completes it.
+            how = "FINALIZE" if partition.detach_pending else "CONCURRENTLY"
+            await connection.execute(f'ALTER TABLE signals DETACH PARTITION "{partition.name}" {how}')
             log.info("signals partition detached", partition=partition.name, before=before.isoformat())
             detached.append(partition.name)
     return detached

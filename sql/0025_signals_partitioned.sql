@@ -12,7 +12,8 @@
 -- and indexes; its indexes are matched to the old table's, which are attached, not rebuilt. The month partitions
 -- follow, from the bound on, a few months ahead; the worker's job (shared/signal_partitions.py) keeps creating
 -- them ahead. The exclusive lock is held for the renames and catalogue changes only, and for copying the keys of
--- the signals stored since 0023 into signal_keys: receivers wait milliseconds (their batch is held, not refused).
+-- the signals stored since 0023 into signal_keys: once granted, receivers wait milliseconds to a second (their
+-- batch is held, not refused); while it is awaited (up to lock_timeout), their batches queue behind it.
 -- lock_timeout: should a long query (an export) hold signals, the migration gives up after 10 s rather than make
 -- every receiver wait behind it; run `alarmhub migrate` again.
 --
@@ -29,8 +30,9 @@
 SET LOCAL lock_timeout = '10s';
 LOCK TABLE signals IN ACCESS EXCLUSIVE MODE;
 
--- The keys of timed signals stored since 0023 copied the last day's (or all of the last day, should 0023 have
--- found none); a batch commits within the writer's 30 s timeout, so five minutes back covers every late commit.
+-- The keys of timed signals stored since 0023 copied the last day's: from five minutes before the newest key
+-- copied (a batch commits within the writer's 30 s timeout), and at least the last hour (received_at is each
+-- receiver's clock, which may run ahead of the one whose key is newest).
 INSERT INTO signal_keys (account, receiver, line, sequence, panel_time, event_index, code, qualifier, zone,
                          partition, user_number, signal_id, received_at)
 SELECT account, receiver, line, sequence, panel_time, event_index, code, qualifier,
@@ -38,8 +40,9 @@ SELECT account, receiver, line, sequence, panel_time, event_index, code, qualifi
        id, received_at
   FROM signals
  WHERE panel_time IS NOT NULL
-   AND received_at > coalesce((SELECT max(received_at) FROM signal_keys), now() - interval '1 day')
-                     - interval '5 minutes'
+   AND received_at > least(coalesce((SELECT max(received_at) FROM signal_keys), now() - interval '1 day')
+                           - interval '5 minutes',
+                           now() - interval '1 hour')
     ON CONFLICT DO NOTHING;
 
 DO $$
@@ -107,12 +110,14 @@ BEGIN
 END
 $$;
 
--- The partitions of signals and the times each holds: from_at NULL for the first (everything before to_at).
+-- The partitions of signals and the times each holds: from_at NULL for the first (everything before to_at);
+-- detach_pending when a DETACH PARTITION … CONCURRENTLY was interrupted (… FINALIZE completes it).
 CREATE VIEW signal_partitions AS
 SELECT c.relname::text AS name,
        (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']*)''\)'))[1]::timestamptz AS from_at,
        (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']*)''\)'))[1]::timestamptz AS to_at,
-       greatest(c.reltuples, 0)::bigint AS estimated_rows
+       greatest(c.reltuples, 0)::bigint AS estimated_rows,
+       i.inhdetachpending AS detach_pending
   FROM pg_inherits i
   JOIN pg_class c ON c.oid = i.inhrelid
  WHERE i.inhparent = 'signals'::regclass;
@@ -145,7 +150,7 @@ COMMENT ON FUNCTION signals_create_partition(timestamptz) IS
 
 
 -- The first month partitions: the bound's month and three more (the worker keeps worker.partitions_ahead ahead).
-SELECT signals_create_partition(p.to_at + make_interval(months => m) + interval '1 day')
+SELECT signals_create_partition(((p.to_at AT TIME ZONE 'UTC') + make_interval(months => m, days => 1)) AT TIME ZONE 'UTC')
   FROM signal_partitions p, generate_series(0, 3) AS m
  WHERE p.from_at IS NULL
  ORDER BY m;

@@ -37,9 +37,12 @@ async def panels_of_site(connection: Connection, site_id: int) -> list[asyncpg.R
 async def has_unknown_signals(connection: Connection, account: str) -> bool:
     """Whether this account has sent signals although no panel is enrolled with it (SPEC R6).
 
-    The idempotency index starts with the account, so this is one index probe.
+    Such signals were stored without a customer: the walk is over those only (signals_customer_received, each
+    month's), not over every signal of the station.
     """
-    found: bool = await connection.fetchval("SELECT EXISTS (SELECT 1 FROM signals WHERE account = $1)", account)
+    found: bool = await connection.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM signals WHERE customer_id IS NULL AND account = $1)", account
+    )
     return found
 
 

@@ -6,8 +6,8 @@ import asyncpg
 
 from shared.db import Connection
 
-# The newest signals by id (the primary key's index: no sort of the table), the alarms among a bounded window of
-# them so that a quiet station never scans its whole history for alarms it does not have.
+# The newest signals by id (each month's primary key index, merged: no sort of the table), the alarms among a
+# bounded window of them so that a quiet station never scans its whole history for alarms it does not have.
 _LATEST = """
 SELECT id, xact, account, panel_id, site_id, customer_id, transport, sequence, received_at, code, qualifier, zone,
        partition, user_number, category, alarm_type, priority, description

@@ -11,8 +11,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from receiver.batch_writer import _FIELDS, _NAMES, _insert
+from receiver.batch_writer import _FIELDS, _NAMES, _insert, check_schema
 from shared.migrations import MIGRATIONS_DIR, migrate
+from shared.restored import realign_after_restore
 from shared.signal_partitions import (
     StillCurrent,
     create_partition,
@@ -38,59 +39,98 @@ def test_month_starts_cross_the_year() -> None:
     ]
 
 
+def _migrations_before(version: str, directory: Path) -> Path:
+    directory.mkdir()
+    for migration in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if migration.name < version:
+            (directory / migration.name).write_text(migration.read_text())
+    return directory
+
+
 async def test_the_migration_goes_on_under_inserts_and_keeps_every_signal_and_key(
     empty_database_url: str, tmp_path: Path
 ) -> None:
-    for migration in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        if migration.name < "0023":
-            (tmp_path / migration.name).write_text(migration.read_text())
-    before = [row for sequence in range(1, 41) for row in _rows(sequence)]
-    connection = await asyncpg.connect(empty_database_url)
-    inserter = await asyncpg.connect(empty_database_url)
+    before = [row for sequence in range(1, 41) for row in _rows(sequence)]  # stored before 0023
+    between = [row for sequence in range(41, 61) for row in _rows(sequence)]  # between 0023 and 0025
+    # A session time zone far from UTC: the months' bounds must still be UTC months.
+    settings = {"timezone": "Pacific/Auckland"}
+    connection = await asyncpg.connect(empty_database_url, server_settings=settings)
+    inserter = await asyncpg.connect(empty_database_url, server_settings={"timezone": "America/New_York"})
     migrating = True
-    stored_during, failures = 0, []
+    stored_during: list[list[str]] = []
+    failures: list[Exception] = []
 
     async def previous_receiver() -> None:
-        nonlocal stored_during
         sequence = 1000
         while migrating:
+            rows = _rows(sequence)
             try:
-                await inserter.execute(_PREVIOUS_INSERT, _rows(sequence))
-                stored_during += 1
+                await inserter.execute(_PREVIOUS_INSERT, rows)
+                stored_during.append(rows)
             except asyncpg.PostgresError as error:
                 failures.append(error)
             sequence += 1
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.002)
 
     try:
-        await migrate(connection, tmp_path)
+        await migrate(connection, _migrations_before("0023", tmp_path / "before"))
         await connection.execute(_PREVIOUS_INSERT, before)
+        await migrate(connection, _migrations_before("0025", tmp_path / "between"))
+        await connection.execute(_PREVIOUS_INSERT, between)
         sending = asyncio.create_task(previous_receiver())
-        await asyncio.sleep(0.05)
         applied = await migrate(connection)
         migrating = False
         await sending
-        assert [migration.version for migration in applied][:3] == [23, 24, 25]
+        assert applied[0].version == 25
 
-        assert failures == []  # no insert refused while the table was swapped
-        assert stored_during > 0
+        assert failures == []  # no insert refused while migrate ran and swapped the table
+        assert stored_during
         counts = await connection.fetchrow("SELECT count(*), count(DISTINCT id) FROM signals")
         assert counts is not None
         count, distinct = counts
-        assert count == distinct == len(before) + stored_during
+        assert count == distinct == len(before) + len(between) + len(stored_during)
         assert await connection.fetchval("SELECT relkind::text FROM pg_class WHERE oid = 'signals'::regclass") == "p"
-        keys = await connection.fetchval("SELECT count(*) FROM signal_keys WHERE sequence <= '0040'")
-        assert keys == len(before)  # the keys of the last day's signals came along
+        keys = await connection.fetchval("SELECT count(*) FROM signal_keys WHERE sequence <= '0060'")
+        assert keys == len(before) + len(between)  # 0023 copied the first, 0025 those stored since
 
-        # This version's writer: a retransmission of a signal stored before the migration is stored once, a new
-        # signal is stored, and both take ids after every id the identity column gave.
+        layout = await partitions(connection)
+        assert layout[0].from_at is None and len(layout) == 5
+        assert [p.from_at for p in layout[1:]] == month_starts(layout[0].to_at, 3)  # UTC months
+        assert all(a.to_at == b.from_at for a, b in itertools.pairwise(layout))
+        assert [p.name for p in layout[1:]] == [f"signals_{m:%Y_%m}" for m in month_starts(layout[0].to_at, 3)]
+
+        # This version's writer: at its start it records the keys of the last hour's signals that a receiver of
+        # the previous version stored without one; then a retransmission of any signal stored before or during
+        # the migration is stored once, a new signal is stored, with an id after every id the identity gave.
+        await check_schema(connection)
+        assert await connection.fetchval("SELECT count(*) FROM signal_keys") == count
         newest = await connection.fetchval("SELECT max(id) FROM signals")
-        await _insert(connection, before[:3] + _rows(41))
+        resent = before[:1] + between[:1] + stored_during[0] + stored_during[-1]  # the same frames again
+        await _insert(connection, resent + _rows(61))
         assert await connection.fetchval("SELECT count(*) FROM signals") == count + 1
-        assert await connection.fetchval("SELECT id FROM signals WHERE sequence = '0041'") > newest
+        assert await connection.fetchval("SELECT id FROM signals WHERE sequence = '0061'") > newest
     finally:
         migrating = False
         await inserter.close()
+        await connection.close()
+
+
+async def test_a_sequence_behind_the_highest_id_is_refused_until_realigned(database_url: str) -> None:
+    # Each month's partition has its own primary key: only the sequence keeps ids unique across months. A writer
+    # refuses to start on a sequence behind (a data-only restore), and after-restore moves it on.
+    connection = await asyncpg.connect(database_url)
+    try:
+        await _insert(connection, _rows(1) + _rows(2))
+        await connection.execute("ALTER SEQUENCE signals_id_seq RESTART WITH 2")
+        with pytest.raises(RuntimeError, match="after-restore"):
+            await check_schema(connection)
+        realigned = await realign_after_restore(connection)
+        assert realigned.ids_from == await connection.fetchval("SELECT max(id) FROM signals")
+        await check_schema(connection)
+        await _insert(connection, _rows(3))
+        assert await connection.fetchval("SELECT count(DISTINCT id) FROM signals") == 3
+        assert (await realign_after_restore(connection)).ids_from is None
+    finally:
         await connection.close()
 
 
