@@ -129,9 +129,14 @@ def on_each_message(client: aiomqtt.Client, on_message: Callable[[paho.MQTTMessa
     paho_client(client).on_message = lambda _client, _userdata, message: on_message(message)
 
 
-def take_over_delivery(client: aiomqtt.Client, on_message: Callable[[paho.MQTTMessage], None]) -> paho.Client:
+def take_over_delivery(
+    client: aiomqtt.Client,
+    on_message: Callable[[paho.MQTTMessage], None],
+    on_published: Callable[[], None] | None = None,
+) -> paho.Client:
     """Before connecting: acknowledge by hand, hand each message to `on_message` on the event loop thread (no
-    per-message task, no queue), and publish no more QoS 1 answers at once than the broker's Receive Maximum."""
+    per-message task, no queue), publish no more QoS 1 answers at once than the broker's Receive Maximum, and
+    call `on_published` (soon, on the loop) whenever the broker acknowledges one of ours, freeing a place."""
     inner = paho_client(client)
     inner.manual_ack_set(True)
     # aiomqtt hands paho a logger, and paho then formats a debug record for every packet it reads or writes
@@ -154,7 +159,27 @@ def take_over_delivery(client: aiomqtt.Client, on_message: Callable[[paho.MQTTMe
         aiomqtt_on_connect(*args)
 
     inner.on_connect = on_connect
+    if not isinstance(getattr(inner, "_inflight_messages", None), int):
+        raise RuntimeError("paho no longer keeps _inflight_messages; update receiver/transports/mqtt.py")
+    if on_published is not None:
+        aiomqtt_on_publish = inner.on_publish
+        loop = asyncio.get_running_loop()
+
+        def on_publish(*args: Any) -> None:
+            if aiomqtt_on_publish is not None:
+                aiomqtt_on_publish(*args)
+            loop.call_soon(on_published)  # paho frees the place only after this callback returns
+
+        inner.on_publish = on_publish
     return inner
+
+
+def answer_room(client: paho.Client, answers: int) -> bool:
+    """Whether `answers` QoS 1 publishes would leave paho at once. Past the broker's Receive Maximum paho keeps
+    them in memory and sends them as earlier ones are acknowledged; a PUBACK written meanwhile would reach the
+    broker first, and a crash then loses the answer while the broker, holding its PUBACK, never redelivers."""
+    most, flying = client._max_inflight_messages, client._inflight_messages
+    return most == 0 or flying == 0 or flying + answers <= most
 
 
 def connect_client(settings: MqttSettings, *, client_id: str | None = None, clean: bool = False) -> aiomqtt.Client:
@@ -328,12 +353,21 @@ class _Connection:
     def _finish(self, delivery: _Delivery, answers: list[bytes]) -> None:
         delivery.answers = answers
         delivery.ready = True
+        self.flush()
+
+    def flush(self) -> None:
+        """Answer and acknowledge, in arrival order, every message whose commit is done — each answer written
+        to the socket before its message's PUBACK, so a crash in between repeats the answer, never skips it.
+        With the broker's window for our answers full, wait for it to acknowledge one (it calls this again)."""
         queue, client = self._queue, self.paho
         if not self.open or client is None:
             return
         while queue and queue[0].ready:
-            done = queue.popleft()
-            for answer in done.answers:  # before the PUBACK: a crash in between repeats the answer, never skips it
+            done = queue[0]
+            if done.answers and not answer_room(client, len(done.answers)):
+                return
+            queue.popleft()
+            for answer in done.answers:
                 client.publish(ack_topic(done.account), answer, qos=1)
             if done.qos > 0:
                 client.ack(done.mid, done.qos)
@@ -370,7 +404,7 @@ class MqttTransport:
         while True:
             connection = _Connection(self)
             client = connect_client(self.settings)
-            connection.paho = take_over_delivery(client, connection.on_message)
+            connection.paho = take_over_delivery(client, connection.on_message, connection.flush)
             self._connection = connection
             try:
                 async with client:

@@ -14,7 +14,16 @@ import aiomqtt
 import paho.mqtt.client as paho
 import pytest
 
-from receiver.transports.mqtt import MqttSettings, connect_client, paho_client, take_over_delivery
+from receiver.transports.mqtt import (
+    MqttSettings,
+    MqttTransport,
+    _Connection,
+    _Delivery,
+    ack_topic,
+    connect_client,
+    paho_client,
+    take_over_delivery,
+)
 from tests.receiver.test_mqtt import EMBEDDED, mqtt_config, settings_of
 
 
@@ -100,3 +109,53 @@ def test_aiomqtt_is_the_version_these_internals_were_read_from() -> None:
     assert version("aiomqtt").startswith("2."), "re-read aiomqtt's Client before raising the bound"
     assert version("paho-mqtt").startswith("2."), "re-read paho's manual ack before raising the bound"
     assert hasattr(aiomqtt.Client, "messages")
+
+
+async def test_a_puback_waits_while_the_brokers_window_for_answers_is_full(mqtt_url: str) -> None:
+    """Past the broker's Receive Maximum paho keeps an answer in memory; the message's PUBACK must wait for it,
+    or a crash in between loses the answer while the broker, holding the PUBACK, never redelivers."""
+    base = settings(mqtt_url)
+    if EMBEDDED:
+        pytest.skip("amqtt keeps no messages for anonymous sessions")
+    account = "W" + secrets.token_hex(4).upper()
+    client_id = f"alarmhub-window-{secrets.token_hex(4)}"
+    topic = f"alarmhub/panels/{account}/dc09"
+    received: list[paho.MQTTMessage] = []
+    answers: list[bytes] = []
+    connection = _Connection(MqttTransport(None, base))  # type: ignore[arg-type]  # flush stores nothing
+    client = connect_client(base, client_id=client_id)
+    connection.paho = inner = take_over_delivery(client, received.append, connection.flush)
+    try:
+        async with connect_client(base, client_id=f"{client_id}-panel", clean=True) as panel, client:
+            await panel.subscribe(ack_topic(account), qos=1)
+            await client.subscribe(topic, qos=1)
+            for n in range(2):
+                await panel.publish(topic, f"message {n}".encode(), qos=1)
+            async with asyncio.timeout(10):
+                while len(received) < 2:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+            inner._max_inflight_messages = 1  # a broker that takes one unacknowledged publish at a time
+            deliveries = [_Delivery(message) for message in received]
+            connection._queue.extend(deliveries)
+            for n, delivery in enumerate(deliveries):
+                connection._finish(delivery, [f"answer {n}".encode()])
+            assert connection.waiting == 1, "the second PUBACK waits: its answer could not leave yet"
+            async with asyncio.timeout(10):
+                async for message in panel.messages:
+                    answers.append(bytes(message.payload))
+                    if len(answers) == 2:
+                        break
+            assert answers == [b"answer 0", b"answer 1"]
+            async with asyncio.timeout(10):
+                while connection.waiting:  # noqa: ASYNC110 - the broker's PUBACK for the first answer frees it
+                    await asyncio.sleep(0.02)
+        # Both messages were acknowledged: the session holds nothing to redeliver.
+        again = connect_client(base, client_id=client_id)
+        take_over_delivery(again, received.append)
+        async with again:
+            await asyncio.sleep(1)
+        assert len(received) == 2, "nothing redelivered: both PUBACKs reached the broker"
+    finally:
+        connection.close()
+        async with connect_client(base, client_id=client_id, clean=True):
+            pass
