@@ -263,10 +263,11 @@ async def plans(database_url: str, customer_id: int, deep: Position) -> list[str
             buffers = re.search(r"Buffers: shared hit=(\d+)(?: read=(\d+))?", plan)
             # Each partition's copy of signals_customer_received (named after its partition), in the scans that ran.
             scanned = re.findall(r"Index (?:Only )?Scan (?:Backward )?using (\S+) on (\S+) .*\(actual time", plan)
+            # A partition can be read in more than one part of the plan: count each once, and every scan must use it.
             used = {table for index, table in scanned if "customer" in index}
             index = (
                 f"the customer index of {len(used)} partition(s)"
-                if used and len(used) == len(scanned)
+                if used and all("customer" in index for index, _ in scanned)
                 else "NOT the customer index"
             )
             hit, read = (buffers.group(1), buffers.group(2) or "0") if buffers else ("?", "?")
