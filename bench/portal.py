@@ -240,7 +240,7 @@ async def plans(database_url: str, customer_id: int, deep: Position) -> list[str
     from zoneinfo import ZoneInfo
 
     from shared.catalogue import SignalCategory
-    from shared.signal_history import HISTORY_SETTINGS, SCAN_ROWS, HistoryFilter, _page_sql
+    from shared.signal_history import HISTORY_SETTINGS, SCAN_ROWS, HistoryFilter, _page_sql, _windows
 
     scope, every = CustomerScope(customer_id, None), HistoryFilter(ZoneInfo("UTC"))
     power = HistoryFilter(ZoneInfo("UTC"), categories=frozenset({SignalCategory.POWER}))
@@ -256,7 +256,9 @@ async def plans(database_url: str, customer_id: int, deep: Position) -> list[str
     lines = []
     try:
         for name, wanted, position in cases:
-            sql, values = _page_sql(scope, wanted, position, older=True, limit=PAGE_ROWS, scan=SCAN_ROWS)
+            # The statement of the page's first window of months (the only one these pages need).
+            edge = _windows(position, wanted, older=True, now=datetime.now(UTC))[0]
+            sql, values = _page_sql(scope, wanted, position, edge, older=True, limit=PAGE_ROWS, scan=SCAN_ROWS)
             explained = await connection.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *values)
             plan = "\n".join(r[0] for r in explained)
             took = re.search(r"Execution Time: ([\d.]+) ms", plan)

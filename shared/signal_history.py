@@ -248,7 +248,7 @@ class _Params:
         return f"${len(self.values)}{cast}"
 
 
-def _pairing(p: _Params, scope: CustomerScope) -> str:
+def _pairing(p: _Params, scope: CustomerScope, since: datetime, until: datetime) -> str:
     """LEFT JOIN LATERAL giving each restore row of `page` the event it ends: going back through its panel's
     signals (at most LOOKBACK_ROWS, within LOOKBACK), the first signal of the same zone and code family decides —
     an event is paired; another restore means that event was restored already.
@@ -256,7 +256,10 @@ def _pairing(p: _Params, scope: CustomerScope) -> str:
     The walk back reads signals_customer_received in order (HISTORY_SETTINGS turns bitmap scans off, so its LIMIT
     stops it early) and filters on the panel's account. `account || ''` keeps that filter out of reach of any index
     whose key starts with the account but not the time (signals_idempotency was one before sql/0025): as an index scan
-    over it, the walk read every signal the panel ever sent (3.5 s a page for a panel of 500,000 signals)."""
+    over it, the walk read every signal the panel ever sent (3.5 s a page for a panel of 500,000 signals).
+
+    [`since`, `until`]: where every walk of the statement stays, as values PostgreSQL prunes months by while
+    planning; `received_at <= page.received_at` lets it prune the rest for each walk as it runs."""
     customer, lookback, rows = p(scope.customer_id), p(LOOKBACK), p(LOOKBACK_ROWS)
     cid, codes, families = _CID_RESTORABLE, _SIA_CODES, _SIA_FAMILIES
     return f"""
@@ -265,14 +268,15 @@ def _pairing(p: _Params, scope: CustomerScope) -> str:
             FROM (SELECT id, received_at, description, qualifier, code, format, account, zone, partition
                     FROM signals
                    WHERE customer_id = {customer} AND account || '' = page.account
-                     AND (received_at, id) < (page.received_at, page.id)
+                     AND received_at >= {p(since)} AND received_at <= {p(until)}
+                     AND (received_at, id) < (page.received_at, page.id) AND received_at <= page.received_at
                      AND received_at > page.received_at - {lookback}::interval
-                     AND page.qualifier = 'restore'
-                     AND (page.format = '{CONTACT_ID}' AND page.code = ANY({cid})
-                          OR page.format = '{SIA_DCS}' AND array_position({codes}, page.code) IS NOT NULL)
                    ORDER BY received_at DESC, id DESC
                    LIMIT {rows}) AS f
-           WHERE f.account = page.account AND f.format = page.format AND f.zone IS NOT DISTINCT FROM page.zone
+           WHERE page.qualifier = 'restore'
+             AND (page.format = '{CONTACT_ID}' AND page.code = ANY({cid})
+                  OR page.format = '{SIA_DCS}' AND array_position({codes}, page.code) IS NOT NULL)
+             AND f.account = page.account AND f.format = page.format AND f.zone IS NOT DISTINCT FROM page.zone
              AND (f.partition IS NULL OR page.partition IS NULL OR f.partition = page.partition)
              AND f.qualifier IN ('event', 'restore')
              AND (page.format = '{CONTACT_ID}' AND f.code = page.code
@@ -302,30 +306,84 @@ def _matches(p: _Params, wanted: HistoryFilter) -> str:
     return " AND ".join(parts)
 
 
-def _page_sql(
-    scope: CustomerScope, wanted: HistoryFilter, position: Position, *, older: bool, limit: int, scan: int
-) -> tuple[str, list[Any]]:
-    """One page from `position` (exclusive) going older or newer, `limit` + 1 matching rows at most; when the
-    filter narrows, at most `scan` rows are read and the scan's last row comes back too (scanned_ = scan)."""
-    p = _Params()
+# A page reads the months nearest its position first: PostgreSQL leaves out, while planning, every month outside
+# the statement's window of received_at, so a page costs the same whatever the length of the customer's history
+# (over the whole history an ordered Append opened and planned every month's index: 2.4 ms a page at 30 months
+# instead of 0.8). A window holds its position's month and the one before it (after it, going newer); when that
+# does not fill the page the next windows go on past it, WIDER_MONTHS wide, then to the filter's end.
+FIRST_MONTHS = 2
+WIDER_MONTHS = (6, 24)
+
+
+def _month(at: datetime, months: int = 0) -> datetime:
+    """The first instant (UTC) of the month `months` after the one holding `at` (the partitions' boundaries)."""
+    at = at.astimezone(UTC)
+    index = at.year * 12 + at.month - 1 + months
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+def _windows(position: Position, wanted: HistoryFilter, *, older: bool, now: datetime) -> list[datetime]:
+    """The far edges of the windows a page reads from `position` in turn, the last one the filter's own bound.
+    Going older from the newest page (a position at the filter's end, maybe far ahead) the first window ends
+    where the months stored end, this month."""
     lower, upper = wanted.bounds()
-    before, after, order = ("<", ">=", "DESC") if older else (">", "<", "ASC")
+    if older:
+        anchor, step, last = min(position.received_at, now), -1, lower
+    else:
+        anchor, step, last = position.received_at, 1, upper
+    edges, months = [], 1 - FIRST_MONTHS if older else FIRST_MONTHS
+    for width in (0, *WIDER_MONTHS):
+        months += step * width
+        edge = _month(anchor, months)
+        if (edge <= last) if older else (edge >= last):
+            break
+        edges.append(edge)
+    return [*edges, last]
+
+
+def _page_sql(
+    scope: CustomerScope,
+    wanted: HistoryFilter,
+    position: Position,
+    edge: datetime,
+    *,
+    older: bool,
+    limit: int,
+    scan: int,
+) -> tuple[str, list[Any]]:
+    """A window of a page: from `position` (exclusive) going older down to `edge` (inclusive), or newer up to
+    `edge` (exclusive), `limit` + 1 matching rows at most. When the filter narrows, at most `scan` rows are read,
+    and the last row read comes back too whether it matches or not (scanned_: how many were read; last_: the
+    window held no more)."""
+    p = _Params()
+    before, order = ("<", "DESC") if older else (">", "ASC")
+    at, far = p(position.received_at), p(edge)
+    # received_at compared alone as well as in the row: PostgreSQL prunes months by the plain comparisons only.
+    window = (
+        f"received_at >= {far} AND received_at <= {at}" if older else f"received_at >= {at} AND received_at < {far}"
+    )
     rows = f"""SELECT {_COLUMNS} FROM signals
-                WHERE customer_id = {p(scope.customer_id)} AND received_at {after} {p(lower if older else upper)}
-                  AND (received_at, id) {before} ({p(position.received_at)}, {p(position.id)})
+                WHERE customer_id = {p(scope.customer_id)} AND {window}
+                  AND (received_at, id) {before} ({at}, {p(position.id)})
                 ORDER BY received_at {order}, id {order}"""
     if wanted.narrowed:
         bound = p(scan)
         page = f"""SELECT * FROM (
-                       SELECT *, row_number() OVER (ORDER BY received_at {order}, id {order}) AS scanned_,
+                       SELECT *, row_number() OVER w AS scanned_, lead(id) OVER w IS NULL AS last_,
                               {_matches(p, wanted)} AS matches_
-                         FROM ({rows} LIMIT {bound}) AS s) AS s
-                    WHERE matches_ OR scanned_ = {bound}
+                         FROM ({rows} LIMIT {bound}) AS s
+                       WINDOW w AS (ORDER BY received_at {order}, id {order})) AS s
+                    WHERE matches_ OR scanned_ = {bound} OR last_
                     ORDER BY received_at {order}, id {order}
                     LIMIT {p(limit + 2)}"""
     else:
-        page = f"SELECT *, 0::bigint AS scanned_, true AS matches_ FROM ({rows} LIMIT {p(limit + 1)}) AS s"
-    pairing = _pairing(p, scope)
+        page = (
+            f"SELECT *, 0::bigint AS scanned_, false AS last_, true AS matches_ FROM ({rows} LIMIT {p(limit + 1)}) AS s"
+        )
+    # The restores of the window pair with events at most LOOKBACK before its oldest possible row.
+    since = (edge if older else position.received_at) - LOOKBACK
+    until = position.received_at if older else edge
+    pairing = _pairing(p, scope, since, until)
     sql = (
         f"SELECT {_PAIRED}, incident.incident_id FROM ({page}) AS page {pairing} {_INCIDENT} "
         f"ORDER BY page.received_at {order}, page.id {order}"
@@ -338,11 +396,46 @@ def range_sql(scope: CustomerScope, wanted: HistoryFilter) -> tuple[str, list[An
     lower, upper = wanted.bounds()
     p = _Params()
     rows = f"""SELECT {_COLUMNS} FROM signals
-                WHERE customer_id = {p(scope.customer_id)} AND received_at >= {p(lower)}
-                  AND (received_at, id) < ({p(upper)}, 0) AND {_matches(p, wanted)}
+                WHERE customer_id = {p(scope.customer_id)} AND received_at >= {p(lower)} AND received_at < {p(upper)}
+                  AND {_matches(p, wanted)}
                 ORDER BY received_at DESC, id DESC"""
-    sql = f"SELECT {_PAIRED} FROM ({rows}) AS page {_pairing(p, scope)} ORDER BY page.received_at DESC, page.id DESC"
+    pairing = _pairing(p, scope, lower - LOOKBACK, upper)
+    sql = f"SELECT {_PAIRED} FROM ({rows}) AS page {pairing} ORDER BY page.received_at DESC, page.id DESC"
     return sql, p.values
+
+
+class _Read(NamedTuple):
+    found: list[asyncpg.Record]  # the matching rows in the page's order, `limit` + 1 at most
+    stopped: asyncpg.Record | None  # the row at which a narrowed filter's scan reached its bound, if it did
+
+
+async def _read(
+    connection: Connection,
+    scope: CustomerScope,
+    wanted: HistoryFilter,
+    position: Position,
+    *,
+    older: bool,
+    limit: int,
+    scan: int,
+) -> _Read:
+    """A page's rows from `position`, window after window until `limit` + 1 match, the filter's range ends or
+    (narrowed) `scan` rows were read in all."""
+    found: list[asyncpg.Record] = []
+    left = scan
+    for edge in _windows(position, wanted, older=older, now=datetime.now(UTC)):
+        sql, values = _page_sql(scope, wanted, position, edge, older=older, limit=limit - len(found), scan=left)
+        rows = await connection.fetch(sql, *values)
+        found += [row for row in rows if row["matches_"]]
+        if len(found) > limit:
+            return _Read(found, None)
+        if wanted.narrowed:
+            stopped = next((row for row in rows if row["scanned_"] == left), None)
+            if stopped is not None:
+                return _Read(found, stopped)
+            left -= next((row["scanned_"] for row in rows if row["last_"]), 0)
+        position = Position(edge, 0)  # ids are positive: strictly past the edge, in either direction
+    return _Read(found, None)
 
 
 async def history_page(
@@ -366,11 +459,8 @@ async def history_page(
         return await _newer_page(connection, scope, wanted, before, premises, limit=limit, scan=scan)
     upper = wanted.bounds()[1]
     start = min(after, Position(upper, 0)) if after is not None else Position(upper, 0)
-    sql, values = _page_sql(scope, wanted, start, older=True, limit=limit, scan=scan)
-    rows = await connection.fetch(sql, *values)
-    found = [row for row in rows if row["matches_"]]
+    found, sentinel = await _read(connection, scope, wanted, start, older=True, limit=limit, scan=scan)
     shown = found[:limit]
-    sentinel = next((row for row in rows if row["scanned_"] == scan), None)
     older: Position | None = None
     searched_to = None
     if len(found) > limit:
@@ -394,10 +484,8 @@ async def _newer_page(
     scan: int,
 ) -> HistoryPage:
     lower, _ = wanted.bounds()
-    sql, values = _page_sql(scope, wanted, max(before, Position(lower, 0)), older=False, limit=limit, scan=scan)
-    rows = await connection.fetch(sql, *values)  # oldest first
-    found = [row for row in rows if row["matches_"]]
-    sentinel = next((row for row in rows if row["scanned_"] == scan), None)
+    start = max(before, Position(lower, 0))
+    found, sentinel = await _read(connection, scope, wanted, start, older=False, limit=limit, scan=scan)  # oldest first
     if len(found) <= limit and sentinel is None:  # nothing newer beyond these: the newest page, as it is now
         return await history_page(
             connection,
@@ -430,10 +518,15 @@ async def _newer_page(
 # restore on the page — 21,000 rows each for a customer of 500,000 signals: 140 ms a page instead of 0.45 (EXPLAIN
 # ANALYZE on bench.portal's 10 million signals). The page's own scans are ordered index scans either way.
 #
+# Sorts off: the walk back must be read in order on partitioned signals too. Given a window of months as values
+# (`since`, `until`), the planner estimated a handful of rows for it and chose to read every month of the window
+# and sort instead of stopping after LOOKBACK_ROWS: 350 ms a page (EXPLAIN ANALYZE, bench.portal's 10 million
+# signals). No history statement needs a sort: its rows come from the indexes in the order they are shown.
+#
 # Set per session, not per statement: SET LOCAL needed a transaction around every page (BEGIN, SET, the page,
 # COMMIT: four round trips instead of one). The rest of the portal keeps bitmap scans: BRIN and GIN indexes are read
 # by nothing else.
-HISTORY_SETTINGS: Final[Mapping[str, str]] = {"jit": "off", "enable_bitmapscan": "off"}
+HISTORY_SETTINGS: Final[Mapping[str, str]] = {"jit": "off", "enable_bitmapscan": "off", "enable_sort": "off"}
 
 
 async def history_pool(config: Config, database_url: str) -> Pool:

@@ -329,7 +329,7 @@ async def test_the_csv_rows_are_the_pages_rows_and_formulas_are_defused(
     assert all(row[6] == alpha.account for row in rows)
 
 
-async def test_the_history_pool_plans_with_jit_and_bitmap_scans_off(database_url: str) -> None:
+async def test_the_history_pool_plans_with_jit_bitmap_scans_and_sorts_off(database_url: str) -> None:
     """The pages' statements carry no settings of their own: the sessions they run in must (HISTORY_SETTINGS) — a
     bitmap scan made each restore's pairing read a month of a busy customer's signals."""
     one = {"ALARMHUB_DATABASE_POOL_MIN_SIZE": "1", "ALARMHUB_DATABASE_POOL_MAX_SIZE": "1"}  # the same session each time
@@ -339,6 +339,7 @@ async def test_the_history_pool_plans_with_jit_and_bitmap_scans_off(database_url
             async with pool.acquire() as connection:
                 assert await connection.fetchval("SHOW enable_bitmapscan") == "off"
                 assert await connection.fetchval("SHOW jit") == "off"
+                assert await connection.fetchval("SHOW enable_sort") == "off"
         async with pool.acquire() as connection:  # a transaction left open is rolled back on release all the same
             await connection.execute("BEGIN")
         async with pool.acquire() as connection:
