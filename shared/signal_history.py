@@ -521,7 +521,8 @@ async def _newer_page(
 # Sorts off: the walk back must be read in order on partitioned signals too. Given a window of months as values
 # (`since`, `until`), the planner estimated a handful of rows for it and chose to read every month of the window
 # and sort instead of stopping after LOOKBACK_ROWS: 350 ms a page (EXPLAIN ANALYZE, bench.portal's 10 million
-# signals). No history statement needs a sort: its rows come from the indexes in the order they are shown.
+# signals). The page and export statements need no sort (their rows come from the indexes in the order shown); the
+# premises list, which these sessions also read, has no other way than to sort and is planned the same either way.
 #
 # Set per session, not per statement: SET LOCAL needed a transaction around every page (BEGIN, SET, the page,
 # COMMIT: four round trips instead of one). The rest of the portal keeps bitmap scans: BRIN and GIN indexes are read
