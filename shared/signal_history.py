@@ -27,7 +27,7 @@ PAGE_ROWS = 50
 SCAN_ROWS = 10_000
 # A restore is paired with its event when that event is among the customer's signals just before it.
 LOOKBACK_ROWS = 300
-LOOKBACK = timedelta(days=31)
+LOOKBACK = timedelta(days=31)  # as elapsed time (744 hours), whatever the database session's time zone
 # Dates a person may ask for; outside them the time zone arithmetic would leave datetime's range.
 FIRST_YEAR, LAST_YEAR = 1970, 2999
 _EARLIEST = datetime(FIRST_YEAR, 1, 1, tzinfo=UTC)
@@ -259,8 +259,10 @@ def _pairing(p: _Params, scope: CustomerScope, since: datetime, until: datetime)
     over it, the walk read every signal the panel ever sent (3.5 s a page for a panel of 500,000 signals).
 
     [`since`, `until`]: where every walk of the statement stays, as values PostgreSQL prunes months by while
-    planning; `received_at <= page.received_at` lets it prune the rest for each walk as it runs."""
-    customer, lookback, rows = p(scope.customer_id), p(LOOKBACK), p(LOOKBACK_ROWS)
+    planning; `received_at <= page.received_at` lets it prune the rest for each walk as it runs. LOOKBACK goes in
+    as seconds: an interval of days would be counted on the session's clock, an hour longer across a change of
+    daylight-saving time there, and reach past `since`."""
+    customer, seconds, rows = p(scope.customer_id), p(LOOKBACK // timedelta(seconds=1)), p(LOOKBACK_ROWS)
     cid, codes, families = _CID_RESTORABLE, _SIA_CODES, _SIA_FAMILIES
     return f"""
       LEFT JOIN LATERAL (
@@ -270,7 +272,7 @@ def _pairing(p: _Params, scope: CustomerScope, since: datetime, until: datetime)
                    WHERE customer_id = {customer} AND account || '' = page.account
                      AND received_at >= {p(since)} AND received_at <= {p(until)}
                      AND (received_at, id) < (page.received_at, page.id) AND received_at <= page.received_at
-                     AND received_at > page.received_at - {lookback}::interval
+                     AND received_at > page.received_at - {seconds}::bigint * interval '1 second'
                    ORDER BY received_at DESC, id DESC
                    LIMIT {rows}) AS f
            WHERE page.qualifier = 'restore'
@@ -380,8 +382,9 @@ def _page_sql(
         page = (
             f"SELECT *, 0::bigint AS scanned_, false AS last_, true AS matches_ FROM ({rows} LIMIT {p(limit + 1)}) AS s"
         )
-    # The restores of the window pair with events at most LOOKBACK before its oldest possible row.
-    since = (edge if older else position.received_at) - LOOKBACK
+    # The restores of the window pair with events at most LOOKBACK before its oldest possible row. In UTC: an edge
+    # may be the filter's bound in the portal's zone, where subtracting days would follow its clock changes.
+    since = (edge if older else position.received_at).astimezone(UTC) - LOOKBACK
     until = position.received_at if older else edge
     pairing = _pairing(p, scope, since, until)
     sql = (
@@ -399,13 +402,13 @@ def range_sql(scope: CustomerScope, wanted: HistoryFilter) -> tuple[str, list[An
                 WHERE customer_id = {p(scope.customer_id)} AND received_at >= {p(lower)} AND received_at < {p(upper)}
                   AND {_matches(p, wanted)}
                 ORDER BY received_at DESC, id DESC"""
-    pairing = _pairing(p, scope, lower - LOOKBACK, upper)
+    pairing = _pairing(p, scope, lower.astimezone(UTC) - LOOKBACK, upper)
     sql = f"SELECT {_PAIRED} FROM ({rows}) AS page {pairing} ORDER BY page.received_at DESC, page.id DESC"
     return sql, p.values
 
 
 class _Read(NamedTuple):
-    found: list[asyncpg.Record]  # the matching rows in the page's order, `limit` + 1 at most
+    found: list[asyncpg.Record]  # the matching rows in the page's order: more than `limit` when there are more
     stopped: asyncpg.Record | None  # the row at which a narrowed filter's scan reached its bound, if it did
 
 

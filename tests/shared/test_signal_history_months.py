@@ -148,15 +148,16 @@ async def test_a_date_range_of_a_year_pages_within_it(db: asyncpg.Pool, alpha: C
 
 
 async def test_a_restore_pairs_with_its_event_across_a_windows_edge(db: asyncpg.Pool, alpha: Customer) -> None:
-    """The event just below the first window's edge, its restore just above it: the page shows the restore ending
-    it, and so does the export of a range starting after the event."""
+    """The event below the first window's edge and just within LOOKBACK of its restore, which is just above the
+    edge: the page shows the restore ending it, and so does the export of a range starting after the event."""
     edge = first_edge()
-    event = await signal(db, alpha, edge - timedelta(days=2), "130", zone="005")
-    restore = await signal(db, alpha, edge + timedelta(hours=1), "130", "restore", zone="005")
+    restore_at = edge + timedelta(hours=1)
+    event = await signal(db, alpha, restore_at - LOOKBACK + timedelta(minutes=10), "130", zone="005")
+    restore = await signal(db, alpha, restore_at, "130", "restore", zone="005")
     for hours in range(2, 30):  # rows of the first window above the restore, fewer than a page
         await signal(db, alpha, edge + timedelta(hours=hours), "602", zone="000")
-    from_restores_day = HistoryFilter(ZONE, start=(edge + timedelta(hours=1)).astimezone(ZONE).date())
-    assert from_restores_day.bounds()[0] > edge - timedelta(days=2)  # the event is before the exported range
+    from_restores_day = HistoryFilter(ZONE, start=restore_at.astimezone(ZONE).date())
+    assert from_restores_day.bounds()[0] > restore_at - LOOKBACK  # the event is before the exported range
     async with db.acquire() as connection:
         page = await history_page(connection, scope_of(alpha), EVERY, limit=40)
         exported = [row async for row in csv_rows(connection, scope_of(alpha), from_restores_day)]
@@ -165,28 +166,75 @@ async def test_a_restore_pairs_with_its_event_across_a_windows_edge(db: asyncpg.
     assert csv_row(line, ZONE) in exported
 
 
+async def test_a_restore_on_a_newer_page_pairs_with_an_event_before_where_the_page_starts(
+    db: asyncpg.Pool, alpha: Customer
+) -> None:
+    """Newer from the oldest page: the window starts after the event, the restore's walk must still reach it."""
+    t0 = datetime.now(UTC) - timedelta(days=200)
+    event = await signal(db, alpha, t0, "130", zone="005")
+    await signal(db, alpha, t0 + timedelta(days=1), "602", zone="000")
+    restore = await signal(db, alpha, t0 + LOOKBACK - timedelta(hours=4), "130", "restore", zone="005")
+    for hours in range(1, 4):
+        await signal(db, alpha, t0 + LOOKBACK + timedelta(hours=hours), "602", zone="000")
+    async with db.acquire() as connection:
+        page = await history_page(connection, scope_of(alpha), EVERY, limit=2)
+        while page.older is not None:
+            page = await history_page(connection, scope_of(alpha), EVERY, after=page.older, limit=2)
+        assert ids(page.lines)[-1] == event and page.newer is not None  # the oldest page: the filler, then the event
+        newer = await history_page(connection, scope_of(alpha), EVERY, before=page.newer, limit=2)
+    line = next(line for line in newer.lines if line.signal.id == restore)
+    assert line.restores is not None and line.restores.id == event
+
+
+async def test_restores_pair_across_a_change_of_daylight_saving_time(db: asyncpg.Pool, alpha: Customer) -> None:
+    """LOOKBACK is elapsed time, never a count of days on some clock: from a From date in the portal's zone after
+    its clocks went forward (Chicago, 2026-03-08), a restore reaches its event 743 hours back; in a database session
+    whose clocks went back (Berlin, 2026-10-25) one reaches 743 hours back and not 744 and a half."""
+    march = await signal(db, alpha, datetime(2026, 3, 5, 5, 40, tzinfo=UTC), "130", zone="005")
+    april = await signal(db, alpha, datetime(2026, 4, 5, 5, 20, tzinfo=UTC), "130", "restore", zone="005")
+    first_window = datetime(2026, 11, 1, tzinfo=UTC)  # the first window's edge going back from 2026-11-30
+    paired_in_berlin = first_window + timedelta(minutes=10)
+    too_far_in_berlin = first_window + timedelta(minutes=20)
+    within = await signal(db, alpha, paired_in_berlin - timedelta(hours=743), "130", zone="006")
+    await signal(db, alpha, too_far_in_berlin - timedelta(hours=744, minutes=30), "130", zone="007")
+    restore_within = await signal(db, alpha, paired_in_berlin, "130", "restore", zone="006")
+    await signal(db, alpha, too_far_in_berlin, "130", "restore", zone="007")
+    april_5 = HistoryFilter(ZONE, start=date(2026, 4, 5), end=date(2026, 4, 5))  # from 05:00 UTC
+    to_november = HistoryFilter(ZONE, end=date(2026, 11, 30))
+    assert _windows(Position(to_november.bounds()[1], 0), to_november, older=True, now=NOW)[0] == first_window
+    async with db.acquire() as connection:
+        pages = [await history_page(connection, scope_of(alpha), april_5, limit=10)]
+        exported = [row async for row in csv_rows(connection, scope_of(alpha), april_5)]
+        await connection.execute("SET timezone = 'Europe/Berlin'")
+        try:
+            pages.append(await history_page(connection, scope_of(alpha), to_november, limit=10))
+        finally:
+            await connection.execute("RESET timezone")
+    paired = [{line.signal.id: line.restores.id for line in page.lines if line.restores} for page in pages]
+    assert paired == [{april: march}, {april: march, restore_within: within}]
+    assert len(exported) == 1 and exported[0][9]  # the export pairs it too (its last column: the event restored)
+
+
 async def test_the_newest_page_reads_only_its_window_of_months_in_order(
     db: asyncpg.Pool, alpha: Customer, database_url: str
 ) -> None:
     """As the portal's history sessions plan it: partitions before the first window (and the restores' look back
-    from it) are left out of the plan, and
-    nothing is sorted (the walk back of each restore is read in order and stops after LOOKBACK_ROWS)."""
+    from it) are left out of the plan, and nothing is sorted (the walk back of each restore is read in order and
+    stops after LOOKBACK_ROWS)."""
     await quiet_years(db, alpha)
-    await signal(db, alpha, first_edge() + timedelta(hours=3), "130", "restore", zone="001")
+    now = datetime.now(UTC)
+    edge = _month(now, 1 - FIRST_MONTHS)
+    await signal(db, alpha, edge + timedelta(hours=3), "130", "restore", zone="001")
     position = Position(EVERY.bounds()[1], 0)
-    sql, values = _page_sql(
-        scope_of(alpha), EVERY, position, _windows(position, EVERY, older=True, now=datetime.now(UTC))[0],
-        older=True, limit=50, scan=SCAN_ROWS,
-    )  # fmt: skip
+    assert _windows(position, EVERY, older=True, now=now)[0] == edge
+    sql, values = _page_sql(scope_of(alpha), EVERY, position, edge, older=True, limit=50, scan=SCAN_ROWS)
     one = {"ALARMHUB_DATABASE_POOL_MIN_SIZE": "1", "ALARMHUB_DATABASE_POOL_MAX_SIZE": "1"}
     pool = await history_pool(load_config(None, environ=one), database_url)
     try:
         async with pool.acquire() as connection:
             await connection.execute("ANALYZE signals")
             plan = "\n".join(row[0] for row in await connection.fetch(f"EXPLAIN {sql}", *values))
-            older = await connection.fetch(
-                "SELECT name FROM signal_partitions WHERE to_at <= $1", first_edge() - LOOKBACK
-            )
+            older = await connection.fetch("SELECT name FROM signal_partitions WHERE to_at <= $1", edge - LOOKBACK)
     finally:
         await pool.close()
     assert len(older) > 30 and not any(row["name"] in plan for row in older), plan
