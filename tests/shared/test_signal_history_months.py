@@ -152,12 +152,13 @@ async def test_a_restore_pairs_with_its_event_across_a_windows_edge(db: asyncpg.
     edge: the page shows the restore ending it, and so does the export of a range starting after the event."""
     edge = first_edge()
     restore_at = edge + timedelta(hours=1)
-    event = await signal(db, alpha, restore_at - LOOKBACK + timedelta(minutes=10), "130", zone="005")
+    event_at = restore_at - LOOKBACK + timedelta(minutes=10)
+    event = await signal(db, alpha, event_at, "130", zone="005")
     restore = await signal(db, alpha, restore_at, "130", "restore", zone="005")
     for hours in range(2, 30):  # rows of the first window above the restore, fewer than a page
         await signal(db, alpha, edge + timedelta(hours=hours), "602", zone="000")
     from_restores_day = HistoryFilter(ZONE, start=restore_at.astimezone(ZONE).date())
-    assert from_restores_day.bounds()[0] > restore_at - LOOKBACK  # the event is before the exported range
+    assert from_restores_day.bounds()[0] > event_at  # the event is before the exported range
     async with db.acquire() as connection:
         page = await history_page(connection, scope_of(alpha), EVERY, limit=40)
         exported = [row async for row in csv_rows(connection, scope_of(alpha), from_restores_day)]
@@ -188,13 +189,14 @@ async def test_a_restore_on_a_newer_page_pairs_with_an_event_before_where_the_pa
 
 async def test_restores_pair_across_a_change_of_daylight_saving_time(db: asyncpg.Pool, alpha: Customer) -> None:
     """LOOKBACK is elapsed time, never a count of days on some clock: from a From date in the portal's zone after
-    its clocks went forward (Chicago, 2026-03-08), a restore reaches its event 743 hours back; in a database session
-    whose clocks went back (Berlin, 2026-10-25) one reaches 743 hours back and not 744 and a half."""
+    its clocks went forward (Chicago, 2026-03-08), a restore reaches its event 743 h 40 min back; in a database
+    session whose clocks went back (Berlin, 2026-10-25: 31 days there are 745 hours) one reaches 743 hours back and
+    another not 744 and a half, though that event is inside the window's look-back bound."""
     march = await signal(db, alpha, datetime(2026, 3, 5, 5, 40, tzinfo=UTC), "130", zone="005")
     april = await signal(db, alpha, datetime(2026, 4, 5, 5, 20, tzinfo=UTC), "130", "restore", zone="005")
     first_window = datetime(2026, 11, 1, tzinfo=UTC)  # the first window's edge going back from 2026-11-30
     paired_in_berlin = first_window + timedelta(minutes=10)
-    too_far_in_berlin = first_window + timedelta(minutes=20)
+    too_far_in_berlin = first_window + timedelta(hours=2)  # its event at 2026-10-01 01:30, after the bound (00:00)
     within = await signal(db, alpha, paired_in_berlin - timedelta(hours=743), "130", zone="006")
     await signal(db, alpha, too_far_in_berlin - timedelta(hours=744, minutes=30), "130", zone="007")
     restore_within = await signal(db, alpha, paired_in_berlin, "130", "restore", zone="006")
