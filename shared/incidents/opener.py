@@ -16,7 +16,8 @@ transaction that
 So after a crash, a restart or a takeover the opener resumes exactly after the last page it committed: no signal
 is missed, none handled twice. On its first start it begins at "now": the oldest transaction id still in progress
 anywhere on the server, so signals committed since that transaction began may be taken up too (seconds normally,
-longer behind a transaction left open), never fewer; older signals are not turned into incidents. The receiver's insert path is untouched: the opener only reads signals, after they commit.
+longer behind a transaction left open), never fewer; older signals are not turned into incidents. The receiver's
+insert path is untouched: the opener only reads signals, after they commit.
 """
 
 from __future__ import annotations
