@@ -26,6 +26,7 @@ from receiver.simulator.mqtt import run_mqtt_panels
 from receiver.simulator.run import virtual_panels
 from receiver.simulator.traffic import VirtualPanel
 from shared.enrolment import create_customer, create_staff_user
+from shared.incidents.opener import JOB as OPENER_JOB
 from tests.conftest import REPO, free_port
 from tests.receiver.test_faults import wait_for_port
 from tests.receiver.test_mqtt import EMBEDDED, mqtt_config, settings_of
@@ -184,6 +185,17 @@ async def test_two_receivers_workers_and_portals_store_open_and_show_everything_
         await wait_for_port(dc09_port)
         for port in portal_ports:
             await wait_for_port(port)
+
+        # The incident opener starts from "now" on its first start: the panels send once it has (else an alarm
+        # stored before it would never be taken up, and the check below would wait for it in vain).
+        async def opener_started() -> bool:
+            connection = await asyncpg.connect(database_url)
+            try:
+                return bool(await connection.fetchval("SELECT count(*) FROM job_cursors WHERE job = $1", OPENER_JOB))
+            finally:
+                await connection.close()
+
+        await eventually(opener_started)
         bases = [f"http://127.0.0.1:{port}" for port in portal_ports]
         async with console(bases[0]) as first, console(bases[1]) as second:
             tcp, udp, mqtt = Tally(keep_frames=True), Tally(keep_frames=True), Tally()
