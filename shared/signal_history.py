@@ -20,6 +20,7 @@ from shared.catalogue import CATEGORY_LABELS, CONTACT_ID, SIA_DCS, SignalCategor
 from shared.config import Config
 from shared.db import Connection, Pool, pool_from_config
 from shared.scope import CustomerScope
+from shared.signal_partitions import month_start
 
 PAGE_ROWS = 50
 # A filtered page reads at most this many of the customer's signals (newest first from its position): a category
@@ -308,26 +309,20 @@ def _matches(p: _Params, wanted: HistoryFilter) -> str:
     return " AND ".join(parts)
 
 
-# A page reads the months nearest its position first: PostgreSQL leaves out, while planning, every month outside
-# the statement's window of received_at, so a page costs the same whatever the length of the customer's history
-# (over the whole history an ordered Append opened and planned every month's index: 2.4 ms a page at 30 months
-# instead of 0.8). A window holds its position's month and the one before it (after it, going newer); when that
-# does not fill the page the next windows go on past it, WIDER_MONTHS wide, then to the filter's end.
+# A page reads the months nearest its position first: PostgreSQL leaves out every month outside the statement's
+# window of received_at (while planning it, or as the prepared statement starts), so a page's work does not grow
+# with the length of the customer's history (over the whole history an ordered Append opened every month's index:
+# 2.4 ms a page at 30 months instead of 0.8). A window holds its position's month and the one before it (after it,
+# going newer); when that does not fill the page the next windows go on past it, WIDER_MONTHS wide, then to the
+# filter's end.
 FIRST_MONTHS = 2
 WIDER_MONTHS = (6, 24)
 
 
-def _month(at: datetime, months: int = 0) -> datetime:
-    """The first instant (UTC) of the month `months` after the one holding `at` (the partitions' boundaries)."""
-    at = at.astimezone(UTC)
-    index = at.year * 12 + at.month - 1 + months
-    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
-
-
 def _windows(position: Position, wanted: HistoryFilter, *, older: bool, now: datetime) -> list[datetime]:
     """The far edges of the windows a page reads from `position` in turn, the last one the filter's own bound.
-    Going older from the newest page (a position at the filter's end, maybe far ahead) the first window ends
-    where the months stored end, this month."""
+    Going older, the months are counted from `position` or from this month, whichever is earlier: the newest page's
+    position is the filter's end, maybe the year 3000 (the first window still reaches up to it)."""
     lower, upper = wanted.bounds()
     if older:
         anchor, step, last = min(position.received_at, now), -1, lower
@@ -336,7 +331,7 @@ def _windows(position: Position, wanted: HistoryFilter, *, older: bool, now: dat
     edges, months = [], 1 - FIRST_MONTHS if older else FIRST_MONTHS
     for width in (0, *WIDER_MONTHS):
         months += step * width
-        edge = _month(anchor, months)
+        edge = month_start(anchor, months)
         if (edge <= last) if older else (edge >= last):
             break
         edges.append(edge)

@@ -31,14 +31,17 @@ class Partition:
     detach_pending: bool = False  # a DETACH … CONCURRENTLY was interrupted: detach_before() finalizes it
 
 
+def month_start(at: datetime, months: int = 0) -> datetime:
+    """The first instant (UTC) of the month `months` after (before, if negative) the one holding `at`: where a
+    partition begins."""
+    utc = at.astimezone(UTC)
+    index = utc.year * 12 + utc.month - 1 + months
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
 def month_starts(now: datetime, ahead: int) -> list[datetime]:
     """The first instant (UTC) of the month holding `now` and of the `ahead` months after it."""
-    year, month = now.astimezone(UTC).year, now.astimezone(UTC).month
-    starts = []
-    for _ in range(ahead + 1):
-        starts.append(datetime(year, month, 1, tzinfo=UTC))
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return starts
+    return [month_start(now, months) for months in range(ahead + 1)]
 
 
 async def partitions(connection: Connection) -> list[Partition]:

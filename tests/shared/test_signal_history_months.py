@@ -19,13 +19,12 @@ from shared.signal_history import (
     HistoryFilter,
     HistoryLine,
     Position,
-    _month,
     _page_sql,
     _windows,
     history_page,
     history_pool,
 )
-from shared.signal_partitions import partition_history
+from shared.signal_partitions import month_start, partition_history
 from tests.portal.conftest import Customer, enrol
 from tests.shared.test_signal_history import ZONE, all_pages, ids, scope_of, signal
 
@@ -45,12 +44,6 @@ async def alpha(db: asyncpg.Pool) -> Customer:
 
 
 # --- the windows (pure) -----------------------------------------------------------------------------------------
-
-
-def test_month_is_the_partitions_boundary_in_utc() -> None:
-    assert _month(datetime(2026, 12, 6, tzinfo=UTC)) == datetime(2026, 12, 1, tzinfo=UTC)
-    assert _month(datetime(2026, 12, 6, tzinfo=UTC), -12) == datetime(2025, 12, 1, tzinfo=UTC)
-    assert _month(datetime(2026, 11, 30, 23, 30, tzinfo=ZONE), 2) == datetime(2027, 2, 1, tzinfo=UTC)  # Dec 1 in UTC
 
 
 def test_the_newest_page_starts_at_this_month_and_widens_to_the_filters_start() -> None:
@@ -80,7 +73,7 @@ def test_windows_stop_at_the_filters_own_bounds() -> None:
 
 def first_edge() -> datetime:
     """Where the newest page's first window ends going back: the start of last month (UTC)."""
-    return _month(datetime.now(UTC), 1 - FIRST_MONTHS)
+    return month_start(datetime.now(UTC), 1 - FIRST_MONTHS)
 
 
 async def quiet_years(db: asyncpg.Pool, customer: Customer) -> list[int]:
@@ -93,7 +86,7 @@ async def quiet_years(db: asyncpg.Pool, customer: Customer) -> list[int]:
         stored.append((at, await signal(db, customer, at, "301" if n % 5 == 0 else "602", zone="000")))
     for hours, code in ((0, "602"), (1, "602"), (2, "301")):  # the first at the edge itself
         stored.append((edge + timedelta(hours=hours), await signal(db, customer, edge + timedelta(hours=hours), code)))
-    ahead = _month(datetime.now(UTC), 1) + timedelta(days=3)
+    ahead = month_start(datetime.now(UTC), 1) + timedelta(days=3)
     stored.append((ahead, await signal(db, customer, ahead, "602", zone="000")))
     return [signal_id for _, signal_id in sorted(stored, reverse=True)]
 
@@ -225,7 +218,7 @@ async def test_the_newest_page_reads_only_its_window_of_months_in_order(
     stops after LOOKBACK_ROWS)."""
     await quiet_years(db, alpha)
     now = datetime.now(UTC)
-    edge = _month(now, 1 - FIRST_MONTHS)
+    edge = month_start(now, 1 - FIRST_MONTHS)
     await signal(db, alpha, edge + timedelta(hours=3), "130", "restore", zone="001")
     position = Position(EVERY.bounds()[1], 0)
     assert _windows(position, EVERY, older=True, now=now)[0] == edge

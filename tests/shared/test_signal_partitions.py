@@ -7,6 +7,7 @@ import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -19,6 +20,7 @@ from shared.signal_partitions import (
     create_partition,
     detach_before,
     ensure_ahead,
+    month_start,
     month_starts,
     partitions,
 )
@@ -29,6 +31,13 @@ _PREVIOUS_INSERT = f"""
 INSERT INTO signals ({_NAMES})
 SELECT {_FIELDS} FROM unnest($1::text[]) AS row_text, string_to_array(row_text, E'\\x1f') AS f
 """
+
+
+def test_month_start_counts_months_back_and_forth_in_utc() -> None:
+    assert month_start(datetime(2026, 12, 6, tzinfo=UTC)) == datetime(2026, 12, 1, tzinfo=UTC)
+    assert month_start(datetime(2026, 12, 6, tzinfo=UTC), -12) == datetime(2025, 12, 1, tzinfo=UTC)
+    chicago = ZoneInfo("America/Chicago")
+    assert month_start(datetime(2026, 11, 30, 23, 30, tzinfo=chicago), 2) == datetime(2027, 2, 1, tzinfo=UTC)
 
 
 def test_month_starts_cross_the_year() -> None:
