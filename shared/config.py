@@ -652,8 +652,9 @@ SETTINGS: tuple[Setting, ...] = (
         _optional_host_port,
         "",
         "HOST:PORT where the worker (`alarmhub worker`, or the one inside `alarmhub run`) serves /healthz (the "
-        "database answers and its job runners run) and /metrics (its jobs, the outbox backlog, and the rest of the "
-        "process); empty: off. No access control: bind it to a private address.",
+        "database answers and its job runners run) and /metrics (its jobs, the outbox's and the incident opener's "
+        "backlogs, the signals partitions ahead, and the rest of the process); empty: off. No access control: bind it "
+        "to a private address.",
     ),
     # billing
     Setting(

@@ -52,6 +52,12 @@ async def partitions(connection: Connection) -> list[Partition]:
     return [Partition(*row) for row in rows]
 
 
+async def stored_until(connection: Connection) -> datetime | None:
+    """The end of the last partition: a signal received from then on has nowhere to go (None: no partition)."""
+    end: datetime | None = await connection.fetchval("SELECT max(to_at) FROM signal_partitions")
+    return end
+
+
 async def create_partition(connection: Connection, month: datetime) -> str | None:
     """Create and attach the partition of the month (UTC) holding `month`; its name, or None when a partition
     already holds any of that month."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -52,7 +53,7 @@ from shared.incidents.rules import (
 )
 from shared.jobs import Continuous, LeadershipLost
 from shared.logs import get_logger
-from shared.signal_cursor import SignalCursor, SignalFollower, cursor_now
+from shared.signal_cursor import CursorAhead, SignalCursor, SignalFollower, cursor_now, signals_after
 
 log = get_logger(__name__)
 
@@ -277,3 +278,29 @@ def opener_job(config: Config) -> Continuous:
         await Opener(pool, settings).run(database_url)
 
     return Continuous(JOB, run)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenerBacklog:
+    """Where the opener stands, as its cursor in job_cursors says (what a worker's /metrics reports)."""
+
+    behind_seconds: float  # how long the next committed signal it will take up has waited since received; 0: none
+    cursor_ahead: bool  # its cursor is ahead of this server's transactions (a restore without after-restore)
+
+
+async def opener_backlog(connection: Connection, job: str = JOB) -> OpenerBacklog | None:
+    """The opener's backlog now; None before its first start (no cursor yet). Reads the first signal after the
+    cursor, in commit order, as the opener will (shared.signal_cursor: windows of transaction ids, so a long backlog
+    costs no more); rows held back behind an open transaction do not count (they are not final yet), nor does a
+    signal stamped ahead by a receiver's clock (0)."""
+    cursor = await queries.read_cursor(connection, job)
+    if cursor is None:
+        return None
+    try:
+        page = await signals_after(connection, cursor, 1)
+    except CursorAhead:
+        return OpenerBacklog(0.0, True)
+    if not page.rows:
+        return OpenerBacklog(0.0, False)
+    waited = (datetime.now(UTC) - page.rows[0]["received_at"]).total_seconds()
+    return OpenerBacklog(max(0.0, waited), False)

@@ -1,4 +1,5 @@
-"""The worker's /healthz and /metrics on worker.metrics_listen: its database, its job runners, its jobs, the outbox."""
+"""The worker's /healthz and /metrics on worker.metrics_listen: its database, its job runners, its jobs, the outbox,
+the incident opener's backlog and the partitions of signals ahead."""
 
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ async def test_the_worker_serves_its_health_and_its_jobs_and_outbox_metrics(data
         for _ in range(100):
             status, text = await get(f"{base}/metrics")
             metrics = samples(text)
-            if metrics.get('alarmhub_worker_job_ticks_total{job="prune-login-records",outcome="done"}', 0) >= 1:
+            ticked = metrics.get('alarmhub_worker_job_ticks_total{job="prune-login-records",outcome="done"}', 0) >= 1
+            if ticked and "alarmhub_worker_incident_opener_behind_seconds" in metrics:  # the opener has its cursor
                 break
             await asyncio.sleep(0.1)
         assert status == 200
@@ -64,6 +66,16 @@ async def test_the_worker_serves_its_health_and_its_jobs_and_outbox_metrics(data
     assert metrics['alarmhub_worker_job_last_tick_end_timestamp_seconds{job="prune-login-records"}'] > 0
     assert metrics["alarmhub_worker_outbox_pending"] == 1
     assert 0 <= metrics["alarmhub_worker_outbox_oldest_pending_seconds"] < 60
+    assert metrics["alarmhub_worker_incident_opener_behind_seconds"] == 0, "no signal waits"
+    assert metrics["alarmhub_worker_incident_opener_cursor_ahead"] == 0
+    connection = await asyncpg.connect(database_url)
+    try:
+        end = await connection.fetchval("SELECT max(to_at) FROM signal_partitions")
+    finally:
+        await connection.close()
+    ahead = metrics["alarmhub_worker_signal_partitions_ahead_seconds"]
+    assert abs(time.time() + ahead - end.timestamp()) < 60, "from now to the end of the last partition"
+    assert ahead > 89 * 86400, "at least this month's partition and the next 3 months' (worker.partitions_ahead)"
     assert "process_open_fds" in text, "the process's own metrics come first"
 
 
@@ -87,7 +99,13 @@ async def test_unhealthy_names_the_database_or_the_job_runners(database_url: str
         await pool.close()  # the database goes away under the running worker
         assert await get(f"{base}/healthz") == (503, {"database": "unavailable", "jobs": "not ready"})
         status, text = await get(f"{base}/metrics")
-        assert status == 200 and "alarmhub_worker_outbox" not in text, "no backlog reported when it cannot be read"
+        assert status == 200, text
+        for absent in (
+            "alarmhub_worker_outbox",
+            "alarmhub_worker_incident_opener",
+            "alarmhub_worker_signal_partitions",
+        ):
+            assert absent not in text, "nothing of the installation reported when it cannot be read"
         assert 'alarmhub_worker_job_leader{job="quiet"} 0.0' in text
 
 

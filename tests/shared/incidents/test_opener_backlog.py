@@ -1,0 +1,72 @@
+"""The incident opener's backlog as a worker's /metrics reports it (shared.incidents.opener.opener_backlog): how long
+the next committed signal it will take up has waited, and whether its cursor is ahead of the server."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from shared.incidents import queries
+from shared.incidents.opener import JOB, OpenerBacklog, opener_backlog
+from shared.signal_cursor import SignalCursor, cursor_now
+
+
+async def store(db: asyncpg.Pool, received_at: datetime) -> int:
+    """One signal, as received at `received_at`; its id."""
+    signal_id: int = await db.fetchval(
+        "INSERT INTO signals (account, transport, sequence, format, code, qualifier, category, priority, description,"
+        " raw_frame, received_at) VALUES ('1234', 'tcp', '0001', 'ADM-CID', '130', 'event', 'alarm', 3,"
+        " 'Burglary alarm', '\\x00', $1) RETURNING id",
+        received_at,
+    )
+    return signal_id
+
+
+async def backlog_once_final(db: asyncpg.Pool) -> OpenerBacklog | None:
+    """The backlog once no other session's open transaction holds the signals just stored back (a shared server)."""
+    async with asyncio.timeout(10):
+        while True:
+            async with db.acquire() as connection:
+                held = await connection.fetchval(
+                    "SELECT EXISTS (SELECT FROM signals"
+                    " WHERE xact >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
+                )
+                if not held:
+                    return await opener_backlog(connection)
+            await asyncio.sleep(0.05)
+
+
+async def test_the_backlog_is_how_long_the_next_signal_to_take_up_has_waited(db: asyncpg.Pool) -> None:
+    async with db.acquire() as connection:
+        assert await opener_backlog(connection) is None, "before the opener's first start"
+        start = await queries.start_cursor(connection, JOB, await cursor_now(connection))
+    assert await backlog_once_final(db) == OpenerBacklog(0.0, False)
+
+    now = datetime.now(UTC)
+    first = await store(db, now - timedelta(seconds=90))
+    await store(db, now - timedelta(seconds=600))  # committed later: the opener takes it up after the first
+    backlog = await backlog_once_final(db)
+    assert backlog is not None and not backlog.cursor_ahead
+    assert 90 <= backlog.behind_seconds < 150, backlog
+
+    async with db.acquire() as connection:
+        first_xact = await connection.fetchval("SELECT xact FROM signals WHERE id = $1", first)
+        assert await queries.advance_cursor(connection, JOB, start, SignalCursor(first_xact, first))
+    backlog = await backlog_once_final(db)
+    assert backlog is not None and 600 <= backlog.behind_seconds < 660, "the second signal is next now"
+
+
+async def test_a_signal_stamped_ahead_counts_as_not_waiting(db: asyncpg.Pool) -> None:
+    async with db.acquire() as connection:
+        await queries.start_cursor(connection, JOB, await cursor_now(connection))
+    await store(db, datetime.now(UTC) + timedelta(minutes=5))  # a receiver's clock ahead
+    assert await backlog_once_final(db) == OpenerBacklog(0.0, False)
+
+
+async def test_a_cursor_ahead_of_the_server_is_reported(db: asyncpg.Pool) -> None:
+    async with db.acquire() as connection:
+        ahead = SignalCursor(await connection.fetchval("SELECT pg_current_xact_id()::text::bigint") + 10**9, 0)
+        await queries.start_cursor(connection, JOB, ahead)
+        assert await opener_backlog(connection) == OpenerBacklog(0.0, True)
