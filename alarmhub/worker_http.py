@@ -4,10 +4,11 @@ outbox, the incident opener's backlog, the partitions of signals ahead."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+import enum
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Final, TypeVar
 
 import asyncpg
 from aiohttp import web
@@ -15,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from shared.db import Pool
+from shared.db import Connection, Pool
 from shared.health import HEALTH_QUERY_TIMEOUT, database_state, health_response, readiness_states
 from shared.http_server import metrics_response, small_server
 from shared.incidents.opener import OpenerBacklog, opener_backlog
@@ -23,63 +24,73 @@ from shared.job_status import JobMetrics, RunningJobs
 from shared.outbox import pending_backlog
 from shared.signal_partitions import stored_until
 
+T = TypeVar("T")
 
-@dataclass(frozen=True, slots=True)
-class _Reading:
-    outbox: tuple[int, float]  # mails waiting, seconds the oldest has waited
-    opener: OpenerBacklog | None  # None before the opener's first start
-    stored_until: datetime | None  # the end of the last partition of signals
-    at: datetime
+
+class Failed(enum.Enum):
+    FAILED = "failed"
+
+
+FAILED: Final = Failed.FAILED
+_READ_FAILED = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, TimeoutError)
+
+
+async def _read(pool: Pool, read: Callable[[Connection], Awaitable[T]]) -> T | Failed:
+    """One read of the installation's state, within HEALTH_QUERY_TIMEOUT; FAILED when it did not answer."""
+    try:
+        async with asyncio.timeout(HEALTH_QUERY_TIMEOUT), pool.acquire() as connection:
+            return await read(connection)
+    except _READ_FAILED:
+        return FAILED
 
 
 class ClusterState(Collector):
     """What every worker reports of the whole installation, read from the database when /metrics is scraped: the
-    outbox's backlog, the incident opener's, how far ahead signals can be stored. Absent when that read failed."""
+    outbox's backlog, the incident opener's, how far ahead signals can be stored. Each read on its own, so one that
+    fails or times out (its series are then absent) does not hide the others."""
 
     def __init__(self) -> None:
-        self.reading: _Reading | None = None
+        self.outbox: tuple[int, float] | Failed = FAILED  # mails waiting, seconds the oldest has waited
+        self.opener: OpenerBacklog | Failed | None = FAILED  # None: before the opener's first start
+        self.stored_until: datetime | Failed | None = FAILED  # the end of the last partition of signals
+        self.at = datetime.now(UTC)
 
     async def refresh(self, pool: Pool) -> None:
-        try:
-            async with asyncio.timeout(HEALTH_QUERY_TIMEOUT), pool.acquire() as connection:
-                self.reading = _Reading(
-                    await pending_backlog(connection),
-                    await opener_backlog(connection),
-                    await stored_until(connection),
-                    datetime.now(UTC),
-                )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
-            self.reading = None
+        self.outbox = await _read(pool, pending_backlog)
+        self.opener = await _read(pool, opener_backlog)
+        self.stored_until = await _read(pool, stored_until)
+        self.at = datetime.now(UTC)
 
     def collect(self) -> Iterator[Metric]:
-        if (reading := self.reading) is None:
-            return
-        waiting, oldest = reading.outbox
-        yield GaugeMetricFamily("alarmhub_worker_outbox_pending", "Mails in the outbox waiting to be sent.", waiting)
-        yield GaugeMetricFamily(
-            "alarmhub_worker_outbox_oldest_pending_seconds",
-            "How long the oldest mail waiting in the outbox has waited (0 when none waits).",
-            oldest,
-        )
-        if reading.opener is not None:
+        if self.outbox is not FAILED:
+            waiting, oldest = self.outbox
+            yield GaugeMetricFamily(
+                "alarmhub_worker_outbox_pending", "Mails in the outbox waiting to be sent.", waiting
+            )
+            yield GaugeMetricFamily(
+                "alarmhub_worker_outbox_oldest_pending_seconds",
+                "How long the oldest mail waiting in the outbox has waited (0 when none waits).",
+                oldest,
+            )
+        if isinstance(self.opener, OpenerBacklog):
             yield GaugeMetricFamily(
                 "alarmhub_worker_incident_opener_behind_seconds",
                 "How long the next committed signal the incident opener will take up has waited since it was received "
-                "(0 when none waits).",
-                reading.opener.behind_seconds,
+                "(0 when none waits); signals held back behind an open transaction count.",
+                self.opener.behind_seconds,
             )
             yield GaugeMetricFamily(
                 "alarmhub_worker_incident_opener_cursor_ahead",
                 "1 when the incident opener's cursor is ahead of the database's transactions (restored into another "
                 "cluster without `alarmhub admin after-restore`): it opens no incident until realigned.",
-                int(reading.opener.cursor_ahead),
+                int(self.opener.cursor_ahead),
             )
-        if reading.stored_until is not None:
+        if isinstance(self.stored_until, datetime):
             yield GaugeMetricFamily(
                 "alarmhub_worker_signal_partitions_ahead_seconds",
                 "Time from now to the end of the last partition of signals; a signal received after it cannot be "
                 "stored (negative: already refused).",
-                (reading.stored_until - reading.at).total_seconds(),
+                (self.stored_until - self.at).total_seconds(),
             )
 
 

@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -152,6 +153,18 @@ async def _read_windows(connection: Connection, cursor: SignalCursor, limit: int
             return SignalPage(rows, cursor, bool(first["held_back_"]))
         seen_horizon = first["horizon_"]
         window *= _WINDOW_GROWTH
+
+
+async def oldest_committed_after(connection: Connection, cursor: SignalCursor) -> datetime | None:
+    """When the oldest signal committed after `cursor` (and visible now) was received; None when there is none.
+    Unlike signals_after it counts rows held back behind an older open transaction: after a page that came back
+    empty and `held_back`, from its cursor, it says how long those have been waiting."""
+    async with connection.transaction():
+        await connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")  # `xact >= $1`: the BRIN index
+        oldest: datetime | None = await connection.fetchval(
+            "SELECT min(received_at) FROM signals WHERE xact >= $1 AND (xact, id) > ($1, $2)", cursor.xact, cursor.id
+        )
+    return oldest
 
 
 Deliver = Callable[[Sequence[asyncpg.Record], SignalCursor], Awaitable[None]]

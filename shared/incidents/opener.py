@@ -53,7 +53,14 @@ from shared.incidents.rules import (
 )
 from shared.jobs import Continuous, LeadershipLost
 from shared.logs import get_logger
-from shared.signal_cursor import CursorAhead, SignalCursor, SignalFollower, cursor_now, signals_after
+from shared.signal_cursor import (
+    CursorAhead,
+    SignalCursor,
+    SignalFollower,
+    cursor_now,
+    oldest_committed_after,
+    signals_after,
+)
 
 log = get_logger(__name__)
 
@@ -291,8 +298,9 @@ class OpenerBacklog:
 async def opener_backlog(connection: Connection, job: str = JOB) -> OpenerBacklog | None:
     """The opener's backlog now; None before its first start (no cursor yet). Reads the first signal after the
     cursor, in commit order, as the opener will (shared.signal_cursor: windows of transaction ids, so a long backlog
-    costs no more); rows held back behind an open transaction do not count (they are not final yet), nor does a
-    signal stamped ahead by a receiver's clock (0)."""
+    costs no more). When the signals after the cursor are all held back behind an older open transaction, the
+    oldest of them: they are committed and waiting, and an open transaction is what most often delays the opener.
+    A signal stamped ahead by a receiver's clock counts as not waiting (0)."""
     cursor = await queries.read_cursor(connection, job)
     if cursor is None:
         return None
@@ -300,7 +308,11 @@ async def opener_backlog(connection: Connection, job: str = JOB) -> OpenerBacklo
         page = await signals_after(connection, cursor, 1)
     except CursorAhead:
         return OpenerBacklog(0.0, True)
-    if not page.rows:
-        return OpenerBacklog(0.0, False)
-    waited = (datetime.now(UTC) - page.rows[0]["received_at"]).total_seconds()
+    if page.rows:
+        received: datetime | None = page.rows[0]["received_at"]
+    elif page.held_back:
+        received = await oldest_committed_after(connection, page.cursor)
+    else:
+        received = None
+    waited = 0.0 if received is None else (datetime.now(UTC) - received).total_seconds()
     return OpenerBacklog(max(0.0, waited), False)

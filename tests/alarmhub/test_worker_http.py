@@ -14,13 +14,17 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from alarmhub.worker import worker_service
-from alarmhub.worker_http import worker_server
+from alarmhub.worker_http import ClusterState, worker_server
 from shared.config import ConfigError, load_config
 from shared.db import create_pool
+from shared.incidents.opener import JOB
+from shared.incidents.queries import start_cursor
 from shared.jobs import Singleton, running_jobs
 from shared.outbox import Mail
+from shared.signal_cursor import cursor_now
 from tests.alarmhub.test_worker import queue
 from tests.conftest import REPO, free_port
 from tests.shared.test_jobs import FAST, QUICK_RESTARTS
@@ -96,6 +100,14 @@ async def test_unhealthy_names_the_database_or_the_job_runners(database_url: str
         running.tasks[0].cancel()
         await asyncio.gather(*running.tasks, return_exceptions=True)
         assert await get(f"{base}/healthz") == (503, {"database": "ok", "jobs": "not ready"})
+        await pool.execute("INSERT INTO job_cursors (job, xact, id) VALUES ($1, 1, 0)", JOB)  # as after a start
+        status, text = await get(f"{base}/metrics")
+        for present in (
+            "alarmhub_worker_outbox",
+            "alarmhub_worker_incident_opener",
+            "alarmhub_worker_signal_partitions",
+        ):
+            assert present in text, "read from the database while it answers"
         await pool.close()  # the database goes away under the running worker
         assert await get(f"{base}/healthz") == (503, {"database": "unavailable", "jobs": "not ready"})
         status, text = await get(f"{base}/metrics")
@@ -107,6 +119,46 @@ async def test_unhealthy_names_the_database_or_the_job_runners(database_url: str
         ):
             assert absent not in text, "nothing of the installation reported when it cannot be read"
         assert 'alarmhub_worker_job_leader{job="quiet"} 0.0' in text
+
+
+async def scrape(state: ClusterState, pool: asyncpg.Pool) -> dict[str, float]:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(state)
+    await state.refresh(pool)
+    return samples(generate_latest(registry).decode())
+
+
+async def test_the_installation_s_state_is_read_at_each_scrape_each_part_on_its_own(database_url: str) -> None:
+    state = ClusterState()
+    pool = await create_pool(database_url, min_size=1, max_size=2)
+    try:
+        assert "alarmhub_worker_incident_opener_behind_seconds" not in await scrape(state, pool), "no opener yet"
+        async with pool.acquire() as connection:
+            await start_cursor(connection, JOB, await cursor_now(connection))
+            await connection.execute(
+                "INSERT INTO signals (account, transport, sequence, format, code, qualifier, category, priority,"
+                " description, raw_frame, received_at) VALUES ('1234', 'tcp', '0001', 'ADM-CID', '130', 'event',"
+                " 'alarm', 3, 'Burglary alarm', '\\x00', now() - interval '10 minutes')"
+            )
+        metrics = await scrape(state, pool)
+        assert 600 <= metrics["alarmhub_worker_incident_opener_behind_seconds"] < 660, "no opener takes it up"
+        assert metrics["alarmhub_worker_incident_opener_cursor_ahead"] == 0
+
+        async with pool.acquire() as connection:
+            ahead = await connection.fetchval("SELECT pg_current_xact_id()::text::bigint + 1000000000")
+            await connection.execute("UPDATE job_cursors SET xact = $2, id = 0 WHERE job = $1", JOB, ahead)
+        metrics = await scrape(state, pool)
+        assert metrics["alarmhub_worker_incident_opener_cursor_ahead"] == 1, "restored without after-restore"
+        assert metrics["alarmhub_worker_incident_opener_behind_seconds"] == 0
+
+        async with pool.acquire() as locker, locker.transaction():  # signals unreadable: those reads time out
+            await locker.execute("LOCK TABLE signals IN ACCESS EXCLUSIVE MODE")
+            metrics = await scrape(state, pool)
+        assert not any(name.startswith(("alarmhub_worker_incident", "alarmhub_worker_signal")) for name in metrics)
+        assert metrics["alarmhub_worker_outbox_pending"] == 0, "the outbox's read answers on its own"
+        assert "alarmhub_worker_signal_partitions_ahead_seconds" in await scrape(state, pool)
+    finally:
+        await pool.close()
 
 
 def test_off_unless_worker_metrics_listen_names_an_address() -> None:

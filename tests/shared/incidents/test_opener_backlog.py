@@ -70,3 +70,24 @@ async def test_a_cursor_ahead_of_the_server_is_reported(db: asyncpg.Pool) -> Non
         ahead = SignalCursor(await connection.fetchval("SELECT pg_current_xact_id()::text::bigint") + 10**9, 0)
         await queries.start_cursor(connection, JOB, ahead)
         assert await opener_backlog(connection) == OpenerBacklog(0.0, True)
+
+
+async def test_signals_held_back_behind_an_open_transaction_are_waiting(db: asyncpg.Pool) -> None:
+    """An open transaction holding an id anywhere on the server keeps signals committed after it began from the
+    opener (shared.signal_cursor): they are the backlog, though signals_after returns none of them yet."""
+    async with db.acquire() as connection:
+        await queries.start_cursor(connection, JOB, await cursor_now(connection))
+    assert await backlog_once_final(db) == OpenerBacklog(0.0, False)
+    async with db.acquire() as holder:
+        transaction = holder.transaction()
+        await transaction.start()
+        try:
+            await holder.fetchval("SELECT pg_current_xact_id()")  # takes an id: the horizon stays behind it
+            await store(db, datetime.now(UTC) - timedelta(seconds=600))
+            async with db.acquire() as connection:
+                backlog = await opener_backlog(connection)
+            assert backlog is not None and 600 <= backlog.behind_seconds < 660, backlog
+        finally:
+            await transaction.rollback()
+    backlog = await backlog_once_final(db)
+    assert backlog is not None and 600 <= backlog.behind_seconds < 660, "final now, and still waiting"
