@@ -10,14 +10,20 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Final, TypeVar
 
-import asyncpg
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from shared.db import Connection, Pool
-from shared.health import HEALTH_QUERY_TIMEOUT, database_state, health_response, readiness_states
+from shared.health import (
+    HEALTH_QUERY_TIMEOUT,
+    READ_FAILED,
+    answered_within,
+    database_state,
+    health_response,
+    readiness_states,
+)
 from shared.http_server import metrics_response, small_server
 from shared.incidents.opener import OpenerBacklog, opener_backlog
 from shared.job_status import JobMetrics, RunningJobs
@@ -32,15 +38,18 @@ class Failed(enum.Enum):
 
 
 FAILED: Final = Failed.FAILED
-_READ_FAILED = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, TimeoutError)
 
 
 async def _read(pool: Pool, read: Callable[[Connection], Awaitable[T]]) -> T | Failed:
     """One read of the installation's state, within HEALTH_QUERY_TIMEOUT; FAILED when it did not answer."""
-    try:
-        async with asyncio.timeout(HEALTH_QUERY_TIMEOUT), pool.acquire() as connection:
+
+    async def run() -> T:
+        async with pool.acquire() as connection:
             return await read(connection)
-    except _READ_FAILED:
+
+    try:
+        return await answered_within(HEALTH_QUERY_TIMEOUT, run())
+    except READ_FAILED:
         return FAILED
 
 
@@ -56,13 +65,14 @@ class ClusterState(Collector):
         self.at = datetime.now(UTC)
 
     async def refresh(self, pool: Pool) -> None:
-        self.outbox = await _read(pool, pending_backlog)
-        self.opener = await _read(pool, opener_backlog)
-        self.stored_until = await _read(pool, stored_until)
-        self.at = datetime.now(UTC)
+        """Read all three at once (a scrape takes at most HEALTH_QUERY_TIMEOUT), then keep them together."""
+        outbox, opener, until = await asyncio.gather(
+            _read(pool, pending_backlog), _read(pool, opener_backlog), _read(pool, stored_until)
+        )
+        self.outbox, self.opener, self.stored_until, self.at = outbox, opener, until, datetime.now(UTC)
 
     def collect(self) -> Iterator[Metric]:
-        if self.outbox is not FAILED:
+        if isinstance(self.outbox, tuple):
             waiting, oldest = self.outbox
             yield GaugeMetricFamily(
                 "alarmhub_worker_outbox_pending", "Mails in the outbox waiting to be sent.", waiting

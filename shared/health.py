@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final, TypeVar
 
 import asyncpg
 from aiohttp import web
@@ -16,12 +17,43 @@ NOT_READY = "not ready"
 UNAVAILABLE = "unavailable"  # the database
 
 
+# What a read of the database raises when the database does not answer it (TimeoutError is an OSError).
+READ_FAILED: Final = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+
+T = TypeVar("T")
+
+_abandoned: set[asyncio.Future[Any]] = set()
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    _abandoned.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a failure after it was abandoned is no news
+
+
+async def answered_within(seconds: float, work: Awaitable[T]) -> T:
+    """`work`'s result when it finishes within `seconds`; TimeoutError otherwise, without waiting for its clean-up:
+    it is cancelled and left to end in the background. (A query cancelled on a server that accepts connections but
+    never answers waits for its cancel request, and its connection's release for that, with no deadline: a
+    /healthz or /metrics that waited would hang for minutes, holding the scraper's request open.)"""
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    finally:
+        if not task.done():
+            task.cancel()
+            _abandoned.add(task)
+            task.add_done_callback(_forget)
+    if task not in done:
+        raise TimeoutError(f"no answer within {seconds} s")
+    return task.result()
+
+
 async def database_state(pool: Pool) -> str:
     """OK when `SELECT 1` answers within HEALTH_QUERY_TIMEOUT, UNAVAILABLE otherwise."""
     try:
-        async with asyncio.timeout(HEALTH_QUERY_TIMEOUT):
-            await pool.fetchval("SELECT 1")
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+        await answered_within(HEALTH_QUERY_TIMEOUT, pool.fetchval("SELECT 1"))
+    except READ_FAILED:
         return UNAVAILABLE
     return OK
 

@@ -155,16 +155,34 @@ async def _read_windows(connection: Connection, cursor: SignalCursor, limit: int
         window *= _WINDOW_GROWTH
 
 
-async def oldest_committed_after(connection: Connection, cursor: SignalCursor) -> datetime | None:
-    """When the oldest signal committed after `cursor` (and visible now) was received; None when there is none.
-    Unlike signals_after it counts rows held back behind an older open transaction: after a page that came back
-    empty and `held_back`, from its cursor, it says how long those have been waiting."""
-    async with connection.transaction():
+# The first visible row after a cursor within a window of transaction ids, whether final or held back.
+_NEXT_AFTER = """
+SELECT received_at FROM signals
+ WHERE xact >= $1 AND xact < $3 AND (xact, id) > ($1, $2)
+ ORDER BY xact, id
+ LIMIT 1
+"""
+
+
+async def next_committed_after(connection: Connection, cursor: SignalCursor) -> datetime | None:
+    """When the next signal committed after `cursor` (in commit order) was received, whether final or still held
+    back behind an older open transaction (signals_after returns only final rows); None when there is none. Every
+    final row sorts before every held-back one, so the first row visible after the cursor in (xact, id) order is the
+    one a follower takes up next. Read in windows of transaction ids from the cursor, each twice the last, in one
+    snapshot: a backlog costs the rows of the window that holds its first row, at most about twice what lies before
+    it. Raises CursorAhead as signals_after does."""
+    async with connection.transaction(isolation="repeatable_read", readonly=True):
         await connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")  # `xact >= $1`: the BRIN index
-        oldest: datetime | None = await connection.fetchval(
-            "SELECT min(received_at) FROM signals WHERE xact >= $1 AND (xact, id) > ($1, $2)", cursor.xact, cursor.id
-        )
-    return oldest
+        end: int = await connection.fetchval("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+        if cursor.xact > end:
+            raise CursorAhead(f"signal cursor {cursor} is ahead of this server's transactions ({end})")
+        window = _FIRST_WINDOW
+        while True:
+            upto = min(cursor.xact + window, _BIGINT_MAX)
+            received: datetime | None = await connection.fetchval(_NEXT_AFTER, cursor.xact, cursor.id, upto)
+            if received is not None or upto >= end:
+                return received
+            window *= 2
 
 
 Deliver = Callable[[Sequence[asyncpg.Record], SignalCursor], Awaitable[None]]

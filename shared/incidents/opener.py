@@ -53,14 +53,7 @@ from shared.incidents.rules import (
 )
 from shared.jobs import Continuous, LeadershipLost
 from shared.logs import get_logger
-from shared.signal_cursor import (
-    CursorAhead,
-    SignalCursor,
-    SignalFollower,
-    cursor_now,
-    oldest_committed_after,
-    signals_after,
-)
+from shared.signal_cursor import CursorAhead, SignalCursor, SignalFollower, cursor_now, next_committed_after
 
 log = get_logger(__name__)
 
@@ -296,23 +289,16 @@ class OpenerBacklog:
 
 
 async def opener_backlog(connection: Connection, job: str = JOB) -> OpenerBacklog | None:
-    """The opener's backlog now; None before its first start (no cursor yet). Reads the first signal after the
-    cursor, in commit order, as the opener will (shared.signal_cursor: windows of transaction ids, so a long backlog
-    costs no more). When the signals after the cursor are all held back behind an older open transaction, the
-    oldest of them: they are committed and waiting, and an open transaction is what most often delays the opener.
-    A signal stamped ahead by a receiver's clock counts as not waiting (0)."""
+    """The opener's backlog now; None before its first start (no cursor yet). The next signal after its cursor in
+    commit order (shared.signal_cursor.next_committed_after), held back behind an older open transaction or not: an
+    open transaction is what most often delays the opener. A signal stamped ahead by a receiver's clock counts as
+    not waiting (0)."""
     cursor = await queries.read_cursor(connection, job)
     if cursor is None:
         return None
     try:
-        page = await signals_after(connection, cursor, 1)
+        received = await next_committed_after(connection, cursor)
     except CursorAhead:
         return OpenerBacklog(0.0, True)
-    if page.rows:
-        received: datetime | None = page.rows[0]["received_at"]
-    elif page.held_back:
-        received = await oldest_committed_after(connection, page.cursor)
-    else:
-        received = None
     waited = 0.0 if received is None else (datetime.now(UTC) - received).total_seconds()
     return OpenerBacklog(max(0.0, waited), False)

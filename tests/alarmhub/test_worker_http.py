@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -27,6 +28,7 @@ from shared.outbox import Mail
 from shared.signal_cursor import cursor_now
 from tests.alarmhub.test_worker import queue
 from tests.conftest import REPO, free_port
+from tests.shared.test_health import freezing_proxy, promptly
 from tests.shared.test_jobs import FAST, QUICK_RESTARTS
 
 
@@ -130,7 +132,7 @@ async def scrape(state: ClusterState, pool: asyncpg.Pool) -> dict[str, float]:
 
 async def test_the_installation_s_state_is_read_at_each_scrape_each_part_on_its_own(database_url: str) -> None:
     state = ClusterState()
-    pool = await create_pool(database_url, min_size=1, max_size=2)
+    pool = await create_pool(database_url, min_size=1, max_size=3)
     try:
         assert "alarmhub_worker_incident_opener_behind_seconds" not in await scrape(state, pool), "no opener yet"
         async with pool.acquire() as connection:
@@ -138,7 +140,8 @@ async def test_the_installation_s_state_is_read_at_each_scrape_each_part_on_its_
             await connection.execute(
                 "INSERT INTO signals (account, transport, sequence, format, code, qualifier, category, priority,"
                 " description, raw_frame, received_at) VALUES ('1234', 'tcp', '0001', 'ADM-CID', '130', 'event',"
-                " 'alarm', 3, 'Burglary alarm', '\\x00', now() - interval '10 minutes')"
+                " 'alarm', 3, 'Burglary alarm', '\\x00', $1)",
+                datetime.now(UTC) - timedelta(minutes=10),  # on this process's clock, as the metric's "now"
             )
         metrics = await scrape(state, pool)
         assert 600 <= metrics["alarmhub_worker_incident_opener_behind_seconds"] < 660, "no opener takes it up"
@@ -151,14 +154,29 @@ async def test_the_installation_s_state_is_read_at_each_scrape_each_part_on_its_
         assert metrics["alarmhub_worker_incident_opener_cursor_ahead"] == 1, "restored without after-restore"
         assert metrics["alarmhub_worker_incident_opener_behind_seconds"] == 0
 
-        async with pool.acquire() as locker, locker.transaction():  # signals unreadable: those reads time out
-            await locker.execute("LOCK TABLE signals IN ACCESS EXCLUSIVE MODE")
+        await pool.execute("ALTER TABLE job_cursors RENAME TO job_cursors_away")  # the opener's read fails alone
+        try:
             metrics = await scrape(state, pool)
-        assert not any(name.startswith(("alarmhub_worker_incident", "alarmhub_worker_signal")) for name in metrics)
-        assert metrics["alarmhub_worker_outbox_pending"] == 0, "the outbox's read answers on its own"
-        assert "alarmhub_worker_signal_partitions_ahead_seconds" in await scrape(state, pool)
+        finally:
+            await pool.execute("ALTER TABLE job_cursors_away RENAME TO job_cursors")
+        assert not any(name.startswith("alarmhub_worker_incident") for name in metrics), metrics
+        assert metrics["alarmhub_worker_outbox_pending"] == 0
+        assert metrics["alarmhub_worker_signal_partitions_ahead_seconds"] > 0
     finally:
         await pool.close()
+
+
+async def test_a_database_that_stops_answering_leaves_a_scrape_prompt_and_empty(database_url: str) -> None:
+    state = ClusterState()
+    async with freezing_proxy(database_url) as proxy:
+        pool = await create_pool(proxy.url(database_url), min_size=1, max_size=3)
+        try:
+            assert "alarmhub_worker_outbox_pending" in await scrape(state, pool)
+            proxy.frozen.set()
+            metrics = await promptly(scrape(state, pool))  # three reads at once, each given up after 2 s
+            assert not any(name.startswith("alarmhub_worker_") for name in metrics), metrics
+        finally:
+            pool.terminate()
 
 
 def test_off_unless_worker_metrics_listen_names_an_address() -> None:
