@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Final, TypeVar
 
 import asyncpg
@@ -22,28 +22,28 @@ READ_FAILED: Final = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, as
 
 T = TypeVar("T")
 
-_abandoned: set[asyncio.Future[Any]] = set()
+_abandoned: set[asyncio.Task[Any]] = set()  # given up on, still ending: kept from the garbage collector
 
 
-def _forget(task: asyncio.Future[Any]) -> None:
-    _abandoned.discard(task)
+def _retrieve(task: asyncio.Task[Any]) -> None:
     if not task.cancelled():
-        task.exception()  # retrieved: a failure after it was abandoned is no news
+        task.exception()  # retrieved: a failure nobody waits for any more is no news
 
 
-async def answered_within(seconds: float, work: Awaitable[T]) -> T:
+async def answered_within(seconds: float, work: Coroutine[Any, Any, T]) -> T:
     """`work`'s result when it finishes within `seconds`; TimeoutError otherwise, without waiting for its clean-up:
     it is cancelled and left to end in the background. (A query cancelled on a server that accepts connections but
     never answers waits for its cancel request, and its connection's release for that, with no deadline: a
     /healthz or /metrics that waited would hang for minutes, holding the scraper's request open.)"""
-    task = asyncio.ensure_future(work)
+    task = asyncio.create_task(work)
+    task.add_done_callback(_retrieve)
     try:
         done, _ = await asyncio.wait({task}, timeout=seconds)
     finally:
-        if not task.done():
+        if not task.done():  # timed out, or this caller was cancelled
             task.cancel()
             _abandoned.add(task)
-            task.add_done_callback(_forget)
+            task.add_done_callback(_abandoned.discard)
     if task not in done:
         raise TimeoutError(f"no answer within {seconds} s")
     return task.result()

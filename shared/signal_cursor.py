@@ -155,34 +155,45 @@ async def _read_windows(connection: Connection, cursor: SignalCursor, limit: int
         window *= _WINDOW_GROWTH
 
 
-# The first visible row after a cursor within a window of transaction ids, whether final or held back.
-_NEXT_AFTER = """
-SELECT received_at FROM signals
- WHERE xact >= $1 AND xact < $3 AND (xact, id) > ($1, $2)
- ORDER BY xact, id
- LIMIT 1
-"""
+# Whether any row is visible after a cursor below a bound of transaction ids, final or held back: it stops at the
+# first row it finds. Then the first row of the one transaction id found to come first.
+_ANY_BEFORE = "SELECT EXISTS (SELECT FROM signals WHERE xact >= $1 AND xact < $3 AND (xact, id) > ($1, $2))"
+_FIRST_OF = "SELECT received_at FROM signals WHERE xact = $1 AND (xact, id) > ($1, $2) ORDER BY id LIMIT 1"
 
 
 async def next_committed_after(connection: Connection, cursor: SignalCursor) -> datetime | None:
-    """When the next signal committed after `cursor` (in commit order) was received, whether final or still held
-    back behind an older open transaction (signals_after returns only final rows); None when there is none. Every
-    final row sorts before every held-back one, so the first row visible after the cursor in (xact, id) order is the
-    one a follower takes up next. Read in windows of transaction ids from the cursor, each twice the last, in one
-    snapshot: a backlog costs the rows of the window that holds its first row, at most about twice what lies before
-    it. Raises CursorAhead as signals_after does."""
+    """When the next signal committed after `cursor` (in commit order, among those committed now) was received,
+    whether final or still held back behind an older open transaction (signals_after returns only final rows); None
+    when there is none. Every final row sorts before every held-back one, so the first row visible after the cursor
+    in (xact, id) order is the one a follower takes up next. Found in one snapshot by probes that stop at the first
+    row they meet — windows of transaction ids from the cursor, each twice the last, until one holds a row, then
+    halving that window down to the first transaction id that holds one — so a backlog's size does not matter, only
+    (logarithmically) its distance in transaction ids. Raises CursorAhead as signals_after does."""
     async with connection.transaction(isolation="repeatable_read", readonly=True):
         await connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")  # `xact >= $1`: the BRIN index
         end: int = await connection.fetchval("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
         if cursor.xact > end:
             raise CursorAhead(f"signal cursor {cursor} is ahead of this server's transactions ({end})")
-        window = _FIRST_WINDOW
-        while True:
-            upto = min(cursor.xact + window, _BIGINT_MAX)
-            received: datetime | None = await connection.fetchval(_NEXT_AFTER, cursor.xact, cursor.id, upto)
-            if received is not None or upto >= end:
-                return received
-            window *= 2
+
+        async def any_before(bound: int) -> bool:
+            found: bool = await connection.fetchval(_ANY_BEFORE, cursor.xact, cursor.id, bound)
+            return found
+
+        below, window = cursor.xact, _FIRST_WINDOW  # no row after the cursor has an xact below `below`
+        while not await any_before(upto := min(cursor.xact + window, _BIGINT_MAX)):
+            if upto >= end:
+                return None
+            below, window = upto, window * 2
+        while upto - below > 1:  # a row lies in [below, upto): narrow to the first xact holding one
+            middle = (below + upto) // 2
+            if await any_before(middle):
+                upto = middle
+            else:
+                below = middle
+        received: datetime | None = await connection.fetchval(
+            _FIRST_OF, below, cursor.id if below == cursor.xact else 0
+        )
+        return received
 
 
 Deliver = Callable[[Sequence[asyncpg.Record], SignalCursor], Awaitable[None]]

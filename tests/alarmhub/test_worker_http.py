@@ -21,6 +21,7 @@ from alarmhub.worker import worker_service
 from alarmhub.worker_http import ClusterState, worker_server
 from shared.config import ConfigError, load_config
 from shared.db import create_pool
+from shared.health import HEALTH_QUERY_TIMEOUT
 from shared.incidents.opener import JOB
 from shared.incidents.queries import start_cursor
 from shared.jobs import Singleton, running_jobs
@@ -132,7 +133,7 @@ async def scrape(state: ClusterState, pool: asyncpg.Pool) -> dict[str, float]:
 
 async def test_the_installation_s_state_is_read_at_each_scrape_each_part_on_its_own(database_url: str) -> None:
     state = ClusterState()
-    pool = await create_pool(database_url, min_size=1, max_size=3)
+    pool = await create_pool(database_url, min_size=1, max_size=4)  # the locker's, and the three reads'
     try:
         assert "alarmhub_worker_incident_opener_behind_seconds" not in await scrape(state, pool), "no opener yet"
         async with pool.acquire() as connection:
@@ -162,6 +163,19 @@ async def test_the_installation_s_state_is_read_at_each_scrape_each_part_on_its_
         assert not any(name.startswith("alarmhub_worker_incident") for name in metrics), metrics
         assert metrics["alarmhub_worker_outbox_pending"] == 0
         assert metrics["alarmhub_worker_signal_partitions_ahead_seconds"] > 0
+
+        async with pool.acquire() as connection:  # the cursor back in the present: its read must read signals
+            now = await cursor_now(connection)
+            await connection.execute("UPDATE job_cursors SET xact = $2, id = 0 WHERE job = $1", JOB, now.xact)
+        async with pool.acquire() as locker, locker.transaction():  # signals unreadable: those reads time out
+            await locker.execute("LOCK TABLE signals IN ACCESS EXCLUSIVE MODE")
+            started = time.monotonic()
+            metrics = await scrape(state, pool)
+            assert time.monotonic() - started < HEALTH_QUERY_TIMEOUT + 1.0
+        assert not any(name.startswith(("alarmhub_worker_incident", "alarmhub_worker_signal")) for name in metrics), (
+            metrics
+        )
+        assert metrics["alarmhub_worker_outbox_pending"] == 0, "the outbox's read answers on its own"
     finally:
         await pool.close()
 

@@ -26,21 +26,37 @@ class FreezingProxy:
         self.frozen = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
         self.server: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()  # every socket, closed at the end
+        self.closing = False
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError):
-            while data := await reader.read(65536):
-                if self.frozen.is_set():
-                    await asyncio.Event().wait()  # swallowed, and nothing more is read
-                writer.write(data)
-                await writer.drain()
-        writer.close()
+        try:
+            with contextlib.suppress(OSError):
+                while data := await reader.read(65536):
+                    if self.frozen.is_set():
+                        await asyncio.Event().wait()  # swallowed, and nothing more is read
+                    writer.write(data)
+                    await writer.drain()
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                await writer.wait_closed()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.add(writer)
+        if self.closing:  # a connection that came as the proxy was closing (an abandoned query's cancel request)
+            writer.close()
+            return
         if self.frozen.is_set():
             self.tasks.add(asyncio.current_task())  # type: ignore[arg-type]
-            await asyncio.Event().wait()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                writer.close()
+                with contextlib.suppress(OSError, asyncio.CancelledError):
+                    await writer.wait_closed()
         upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        self.writers.add(upstream_writer)
         for pipe in (self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)):
             task = asyncio.create_task(pipe)
             self.tasks.add(task)
@@ -62,10 +78,15 @@ async def freezing_proxy(database_url: str) -> AsyncIterator[FreezingProxy]:
     try:
         yield proxy
     finally:
+        proxy.closing = True
         proxy.server.close()
+        await asyncio.sleep(0.2)  # connections accepted meanwhile reach _accept, which closes them
         for task in list(proxy.tasks):
             task.cancel()
         await asyncio.gather(*proxy.tasks, return_exceptions=True)
+        for writer in proxy.writers:
+            writer.close()
+        await asyncio.gather(*(writer.wait_closed() for writer in proxy.writers), return_exceptions=True)
 
 
 async def promptly(work: Awaitable[T], seconds: float = HEALTH_QUERY_TIMEOUT + 1.0) -> T:
@@ -111,3 +132,30 @@ async def test_answered_within_gives_the_result_or_gives_up_without_waiting_for_
         raise AssertionError("no TimeoutError")
     assert time.monotonic() - started < 0.4 and not cleaned_up.is_set()
     await asyncio.wait_for(cleaned_up.wait(), 2.0)  # it still ends, in the background
+
+
+async def test_answered_within_passes_a_failure_on_and_cancels_the_work_with_its_caller() -> None:
+    async def failing() -> None:
+        await asyncio.sleep(0)
+        raise ConnectionRefusedError("no server")
+
+    try:
+        await answered_within(1.0, failing())
+    except ConnectionRefusedError:
+        pass
+    else:
+        raise AssertionError("the failure was lost")
+
+    ended = asyncio.Event()
+
+    async def slow() -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            ended.set()
+
+    caller = asyncio.create_task(answered_within(30.0, slow()))
+    await asyncio.sleep(0.05)
+    caller.cancel()
+    await asyncio.gather(caller, return_exceptions=True)
+    await asyncio.wait_for(ended.wait(), 1.0)  # the work does not outlive its caller by more than its clean-up

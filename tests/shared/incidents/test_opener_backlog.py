@@ -13,7 +13,7 @@ from shared.incidents.opener import JOB, OpenerBacklog, opener_backlog
 from shared.signal_cursor import SignalCursor, cursor_now
 
 
-async def store(db: asyncpg.Pool, received_at: datetime) -> int:
+async def store(db: asyncpg.Pool | asyncpg.Connection, received_at: datetime) -> int:
     """One signal, as received at `received_at`; its id."""
     signal_id: int = await db.fetchval(
         "INSERT INTO signals (account, transport, sequence, format, code, qualifier, category, priority, description,"
@@ -98,6 +98,20 @@ async def test_signals_held_back_behind_an_open_transaction_are_waiting(db: asyn
 async def test_a_cursor_far_behind_in_transaction_ids_finds_the_next_signal(db: asyncpg.Pool) -> None:
     async with db.acquire() as connection:
         await queries.start_cursor(connection, JOB, SignalCursor(1, 0))  # the windows double up to the server's ids
-    await store(db, datetime.now(UTC) - timedelta(seconds=300))
+    now = datetime.now(UTC)
+    for seconds in (300, 900, 30):  # three transactions: the first committed is next, whenever received
+        await store(db, now - timedelta(seconds=seconds))
+    backlog = await backlog_once_final(db)
+    assert backlog is not None and 300 <= backlog.behind_seconds < 360, backlog
+
+
+async def test_a_cursor_within_a_transaction_s_rows_finds_the_next_of_them(db: asyncpg.Pool) -> None:
+    now = datetime.now(UTC)
+    async with db.acquire() as connection, connection.transaction():  # one batch, as a receiver commits it
+        first = await store(connection, now - timedelta(seconds=900))
+        await store(connection, now - timedelta(seconds=300))
+    async with db.acquire() as connection:
+        xact = await connection.fetchval("SELECT xact FROM signals WHERE id = $1", first)
+        await queries.start_cursor(connection, JOB, SignalCursor(xact, first))  # the first handled, not the second
     backlog = await backlog_once_final(db)
     assert backlog is not None and 300 <= backlog.behind_seconds < 360, backlog
