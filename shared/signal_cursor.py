@@ -156,9 +156,15 @@ async def _read_windows(connection: Connection, cursor: SignalCursor, limit: int
 
 
 # Whether any row is visible after a cursor below a bound of transaction ids, final or held back: it stops at the
-# first row it finds. Then the first row of the one transaction id found to come first.
+# first row it finds. Then the first row of the one transaction id found to come first, read as the range [$1, $1 + 1)
+# and sorted: with `xact = $1` the planner walks the primary key in id order, filtering (0.5 s at 3 M rows).
 _ANY_BEFORE = "SELECT EXISTS (SELECT FROM signals WHERE xact >= $1 AND xact < $3 AND (xact, id) > ($1, $2))"
-_FIRST_OF = "SELECT received_at FROM signals WHERE xact = $1 AND (xact, id) > ($1, $2) ORDER BY id LIMIT 1"
+_FIRST_OF = """
+SELECT received_at FROM signals
+ WHERE xact >= $1 AND xact < $1 + 1 AND (xact, id) > ($1, $2)
+ ORDER BY xact, id
+ LIMIT 1
+"""
 
 
 async def next_committed_after(connection: Connection, cursor: SignalCursor) -> datetime | None:
