@@ -21,7 +21,6 @@ from alarmhub.worker import worker_service
 from alarmhub.worker_http import ClusterState, worker_server
 from shared.config import ConfigError, load_config
 from shared.db import create_pool
-from shared.health import HEALTH_QUERY_TIMEOUT
 from shared.incidents.opener import JOB
 from shared.incidents.queries import start_cursor
 from shared.jobs import Singleton, running_jobs
@@ -169,9 +168,7 @@ async def test_the_installation_s_state_is_read_at_each_scrape_each_part_on_its_
             await connection.execute("UPDATE job_cursors SET xact = $2, id = 0 WHERE job = $1", JOB, now.xact)
         async with pool.acquire() as locker, locker.transaction():  # signals unreadable: those reads time out
             await locker.execute("LOCK TABLE signals IN ACCESS EXCLUSIVE MODE")
-            started = time.monotonic()
-            metrics = await scrape(state, pool)
-            assert time.monotonic() - started < HEALTH_QUERY_TIMEOUT + 1.0
+            metrics = await promptly(scrape(state, pool))  # the reads waiting on the lock are given up
         assert not any(name.startswith(("alarmhub_worker_incident", "alarmhub_worker_signal")) for name in metrics), (
             metrics
         )

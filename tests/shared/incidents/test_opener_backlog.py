@@ -115,3 +115,25 @@ async def test_a_cursor_within_a_transaction_s_rows_finds_the_next_of_them(db: a
         await queries.start_cursor(connection, JOB, SignalCursor(xact, first))  # the first handled, not the second
     backlog = await backlog_once_final(db)
     assert backlog is not None and 300 <= backlog.behind_seconds < 360, backlog
+
+
+async def test_a_later_transaction_s_smaller_id_comes_next(db: asyncpg.Pool) -> None:
+    """Commit order is (xact, id): a transaction that took its id later but inserted first has the smaller signal id,
+    and still comes after every row of the earlier transaction."""
+    now = datetime.now(UTC)
+    async with db.acquire() as earlier, db.acquire() as later:
+        first, second = earlier.transaction(), later.transaction()
+        await first.start()
+        await earlier.fetchval("SELECT pg_current_xact_id()")
+        await second.start()
+        await later.fetchval("SELECT pg_current_xact_id()")  # a greater xact
+        smaller = await store(later, now - timedelta(seconds=300))
+        larger = await store(earlier, now - timedelta(seconds=900))
+        await first.commit()
+        await second.commit()
+    assert smaller < larger
+    async with db.acquire() as connection:
+        xact = await connection.fetchval("SELECT xact FROM signals WHERE id = $1", larger)
+        await queries.start_cursor(connection, JOB, SignalCursor(xact, larger))  # the earlier transaction handled
+    backlog = await backlog_once_final(db)
+    assert backlog is not None and 300 <= backlog.behind_seconds < 360, backlog
