@@ -4,11 +4,10 @@ outbox, the incident opener's backlog, the partitions of signals ahead."""
 from __future__ import annotations
 
 import asyncio
-import enum
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Final, TypeVar
+from typing import TypeVar
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -33,24 +32,18 @@ from shared.signal_partitions import stored_until
 T = TypeVar("T")
 
 
-class Failed(enum.Enum):
-    FAILED = "failed"
+async def _read(pool: Pool, read: Callable[[Connection], Awaitable[T | None]]) -> T | None:
+    """One read of the installation's state, within HEALTH_QUERY_TIMEOUT; None when it did not answer (or had
+    nothing to report): its series are then left out."""
 
-
-FAILED: Final = Failed.FAILED
-
-
-async def _read(pool: Pool, read: Callable[[Connection], Awaitable[T]]) -> T | Failed:
-    """One read of the installation's state, within HEALTH_QUERY_TIMEOUT; FAILED when it did not answer."""
-
-    async def run() -> T:
+    async def run() -> T | None:
         async with pool.acquire() as connection:
             return await read(connection)
 
     try:
         return await answered_within(HEALTH_QUERY_TIMEOUT, run())
     except READ_FAILED:
-        return FAILED
+        return None
 
 
 class ClusterState(Collector):
@@ -59,9 +52,9 @@ class ClusterState(Collector):
     fails or times out (its series are then absent) does not hide the others."""
 
     def __init__(self) -> None:
-        self.outbox: tuple[int, float] | Failed = FAILED  # mails waiting, seconds the oldest has waited
-        self.opener: OpenerBacklog | Failed | None = FAILED  # None: before the opener's first start
-        self.stored_until: datetime | Failed | None = FAILED  # the end of the last partition of signals
+        self.outbox: tuple[int, float] | None = None  # mails waiting, seconds the oldest has waited
+        self.opener: OpenerBacklog | None = None  # also None before the opener's first start
+        self.stored_until: datetime | None = None  # the end of the last partition of signals
         self.at = datetime.now(UTC)
 
     async def refresh(self, pool: Pool) -> None:
@@ -72,7 +65,7 @@ class ClusterState(Collector):
         self.outbox, self.opener, self.stored_until, self.at = outbox, opener, until, datetime.now(UTC)
 
     def collect(self) -> Iterator[Metric]:
-        if isinstance(self.outbox, tuple):
+        if self.outbox is not None:
             waiting, oldest = self.outbox
             yield GaugeMetricFamily(
                 "alarmhub_worker_outbox_pending", "Mails in the outbox waiting to be sent.", waiting
@@ -82,7 +75,7 @@ class ClusterState(Collector):
                 "How long the oldest mail waiting in the outbox has waited (0 when none waits).",
                 oldest,
             )
-        if isinstance(self.opener, OpenerBacklog):
+        if self.opener is not None:
             yield GaugeMetricFamily(
                 "alarmhub_worker_incident_opener_behind_seconds",
                 "How long the next committed signal the incident opener will take up has waited since it was received "
@@ -95,7 +88,7 @@ class ClusterState(Collector):
                 "cluster without `alarmhub admin after-restore`): it opens no incident until realigned.",
                 int(self.opener.cursor_ahead),
             )
-        if isinstance(self.stored_until, datetime):
+        if self.stored_until is not None:
             yield GaugeMetricFamily(
                 "alarmhub_worker_signal_partitions_ahead_seconds",
                 "Time from now to the end of the last partition of signals; a signal received after it cannot be "

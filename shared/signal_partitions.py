@@ -75,7 +75,7 @@ async def partition_history(connection: Connection, since: datetime) -> list[str
     partition, empty, narrowed to end at the start of `since`'s month, and a partition for each month from there to
     the first month partition. The names created."""
     first, *months = await partitions(connection)
-    start = month_starts(since, 0)[0]
+    start = month_start(since)
     if first.from_at is not None or not months or start >= first.to_at:
         raise ValueError("partition_history needs the first partition of everything before and a later month")
     if await connection.fetchval(f'SELECT EXISTS (SELECT FROM "{first.name}")'):
@@ -90,7 +90,7 @@ async def partition_history(connection: Connection, since: datetime) -> list[str
         name = await create_partition(connection, month)
         if name is not None:
             created.append(name)
-        month = month_starts(month, 1)[1]
+        month = month_start(month, 1)
     return created
 
 
@@ -112,7 +112,7 @@ async def detach_before(connection: Connection, before: datetime, now: datetime)
     """Detach every partition that holds only times before `before` (a month's start, UTC); the names detached,
     oldest first. Each becomes a table of its own, kept until the operator drops it. Refuses (StillCurrent)
     a `before` later than the start of the current month: a month still being received stays attached."""
-    if before > month_starts(now, 0)[0]:
+    if before > month_start(now):
         raise StillCurrent(f"{before:%Y-%m-%d} is after the start of this month: only past months can be detached")
     detached = []
     for partition in await partitions(connection):
